@@ -1,0 +1,3 @@
+//! Outbound side effects, all through the durable outbox.
+
+pub mod outbox;

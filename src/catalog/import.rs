@@ -1,0 +1,520 @@
+//! Applying a loaded location to the catalog, in one transaction.
+//!
+//! The rules: valid documents are applied; an invalid document is skipped
+//! and its previous good version kept; an entity that disappeared from the
+//! location is removed; an entity another location already provides is a
+//! problem, not a takeover (but one created in chat is taken over by the
+//! descriptor that now describes it). Importing the same location twice
+//! changes nothing: entities are written only when their content hash
+//! changed, in batches (`UNNEST`), so large catalogs import quickly.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::entity::Entity;
+use super::loader::Loaded;
+use super::problem::{Problem, quote};
+
+/// What kind of thing a location's target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocationKind {
+    File,
+    Dir,
+    Url,
+    Demo,
+}
+
+impl LocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocationKind::File => "file",
+            LocationKind::Dir => "dir",
+            LocationKind::Url => "url",
+            LocationKind::Demo => "demo",
+        }
+    }
+}
+
+/// The result of applying one location.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub duration_ms: u64,
+}
+
+/// Applies `loaded` as the content of the location `target`. `problems`
+/// in `loaded` are recorded against the location (replacing the previous
+/// set). Returns counts; problems found while applying (entities another
+/// location owns) are appended to `loaded.problems`.
+pub async fn apply_location(
+    pool: &PgPool,
+    target: &str,
+    kind: LocationKind,
+    loaded: &mut Loaded,
+    actor: &str,
+) -> Result<ImportOutcome, sqlx::Error> {
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let location_id: i64 = sqlx::query_scalar(
+        "INSERT INTO locations (target, kind) VALUES ($1, $2)
+         ON CONFLICT (target) DO UPDATE SET kind = EXCLUDED.kind
+         RETURNING id",
+    )
+    .bind(target)
+    .bind(kind.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let existing: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT id, ref, content_hash, source_file FROM entities WHERE location_id = $1",
+    )
+    .bind(location_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let existing_by_ref: HashMap<&str, (i64, &str)> = existing
+        .iter()
+        .map(|(id, r, hash, _)| (r.as_str(), (*id, hash.as_str())))
+        .collect();
+
+    // Entities another live location provides are not ours to change.
+    let refs: Vec<String> = loaded.entities.iter().map(|e| e.eref.key()).collect();
+    let foreign: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT e.ref, e.name, l.target FROM entities e JOIN locations l ON l.id = e.location_id
+         WHERE e.ref = ANY($1) AND e.location_id <> $2",
+    )
+    .bind(&refs)
+    .bind(location_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let foreign: HashMap<String, (String, String)> = foreign
+        .into_iter()
+        .map(|(r, name, target)| (r, (name, target)))
+        .collect();
+
+    let mut outcome = ImportOutcome::default();
+    let mut to_write: Vec<&Entity> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut extra_problems = Vec::new();
+    for entity in &loaded.entities {
+        let key = entity.eref.key();
+        if let Some((name, other)) = foreign.get(&key) {
+            let message = if *name == entity.eref.name {
+                format!(
+                    "{} {} is already provided by the location {}; an entity can come from one location only — remove it here or there",
+                    entity.eref.kind.backstage_name(),
+                    quote(&entity.eref.name),
+                    quote(other)
+                )
+            } else {
+                format!(
+                    "{} differs only by case from {}, which the location {} provides; names are case-insensitive — rename one",
+                    quote(&entity.eref.name),
+                    quote(name),
+                    quote(other)
+                )
+            };
+            let mut p = Problem::error(&entity.file, Some(entity.line), "metadata.name", message);
+            p.entity_ref = Some(key);
+            p.owner_ref = entity.owner.as_ref().map(|o| o.key());
+            extra_problems.push(p);
+            continue;
+        }
+        let hash = entity.content_hash();
+        match existing_by_ref.get(key.as_str()) {
+            Some((_, old)) if *old == hash => outcome.unchanged += 1,
+            Some(_) => {
+                outcome.changed += 1;
+                to_write.push(entity);
+            }
+            None => {
+                outcome.added += 1;
+                to_write.push(entity);
+            }
+        }
+        seen.insert(key);
+    }
+    loaded.problems.extend(extra_problems);
+
+    let written = upsert_entities(&mut tx, location_id, &to_write).await?;
+    replace_relations_and_links(&mut tx, &written, &to_write).await?;
+
+    // Removed: gone from the location, unless its document was invalid or
+    // its file unreadable this time (then the previous version is kept).
+    let removed: Vec<i64> = existing
+        .iter()
+        .filter(|(_, r, _, file)| {
+            !seen.contains(r)
+                && !loaded.invalid_refs.contains(r)
+                && !file
+                    .as_ref()
+                    .is_some_and(|f| loaded.unreadable_files.contains(f))
+        })
+        .map(|(id, ..)| *id)
+        .collect();
+    if !removed.is_empty() {
+        sqlx::query("DELETE FROM entities WHERE id = ANY($1)")
+            .bind(&removed)
+            .execute(&mut *tx)
+            .await?;
+    }
+    outcome.removed = removed.len();
+
+    outcome.errors = loaded.error_count();
+    outcome.warnings = loaded.warning_count();
+    record_problems(&mut tx, location_id, &loaded.problems).await?;
+
+    outcome.duration_ms = started.elapsed().as_millis() as u64;
+    sqlx::query("UPDATE locations SET refreshed_at = now(), last_outcome = $2 WHERE id = $1")
+        .bind(location_id)
+        .bind(serde_json::to_value(&outcome).unwrap_or(Value::Null))
+        .execute(&mut *tx)
+        .await?;
+    if outcome.added + outcome.changed + outcome.removed > 0 {
+        let sample: Vec<String> = to_write.iter().take(50).map(|e| e.eref.key()).collect();
+        sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'catalog.import', $2, $3)")
+            .bind(actor)
+            .bind(target)
+            .bind(json!({
+                "added": outcome.added,
+                "changed": outcome.changed,
+                "removed": outcome.removed,
+                "entities": sample,
+            }))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("SELECT pg_notify('usher_catalog', $1)")
+            .bind(location_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Column vectors for one `INSERT … SELECT FROM UNNEST(…)`.
+#[derive(Default)]
+struct Columns {
+    kind: Vec<String>,
+    namespace: Vec<String>,
+    name: Vec<String>,
+    text: [Vec<Option<String>>; TEXT_COLUMNS.len()],
+    active: Vec<bool>,
+    labels: Vec<Value>,
+    annotations: Vec<Value>,
+    tags: Vec<Value>,
+    spec: Vec<Value>,
+    raw: Vec<Value>,
+    source_file: Vec<String>,
+    source_line: Vec<i32>,
+    hash: Vec<String>,
+}
+
+/// The optional text columns, in the order [`text_values`] fills them.
+const TEXT_COLUMNS: [&str; 25] = [
+    "title",
+    "description",
+    "spec_type",
+    "lifecycle",
+    "owner_ref",
+    "system_ref",
+    "domain_ref",
+    "parent_ref",
+    "tier",
+    "language",
+    "framework",
+    "techdocs_ref",
+    "source_location",
+    "github_slug",
+    "pagerduty_service_id",
+    "pagerduty_integration_key",
+    "opsgenie_team",
+    "opsgenie_component_selector",
+    "slack_channel",
+    "discord_channel",
+    "email",
+    "display_name",
+    "slack_user_id",
+    "discord_user_id",
+    "lead_ref",
+];
+
+fn text_values(e: &Entity) -> [Option<String>; TEXT_COLUMNS.len()] {
+    let key = |r: &Option<super::model::EntityRef>| r.as_ref().map(|r| r.key());
+    [
+        e.title.clone(),
+        e.description.clone(),
+        e.spec_type.clone(),
+        e.lifecycle.clone(),
+        key(&e.owner),
+        key(&e.system),
+        key(&e.domain),
+        key(&e.parent),
+        e.tier.clone(),
+        e.language.clone(),
+        e.framework.clone(),
+        e.techdocs_ref.clone(),
+        e.source_location.clone(),
+        e.github_slug.clone(),
+        e.pagerduty_service_id.clone(),
+        e.pagerduty_integration_key.clone(),
+        e.opsgenie_team.clone(),
+        e.opsgenie_component_selector.clone(),
+        e.slack_channel.clone(),
+        e.discord_channel.clone(),
+        e.email.clone(),
+        e.display_name.clone(),
+        e.slack_user_id.clone(),
+        e.discord_user_id.clone(),
+        key(&e.lead),
+    ]
+}
+
+/// Writes entities in batches; returns (id, ref) of each written row.
+pub(crate) async fn upsert_entities(
+    tx: &mut Transaction<'_, Postgres>,
+    location_id: i64,
+    entities: &[&Entity],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let mut ids = HashMap::with_capacity(entities.len());
+    for chunk in entities.chunks(5_000) {
+        let mut c = Columns::default();
+        for e in chunk {
+            c.kind.push(e.eref.kind.as_str().to_string());
+            c.namespace.push(e.eref.namespace.clone());
+            c.name.push(e.eref.name.clone());
+            for (column, value) in c.text.iter_mut().zip(text_values(e)) {
+                column.push(value);
+            }
+            c.active.push(e.active);
+            c.labels.push(Value::Object(e.labels.clone()));
+            c.annotations.push(Value::Object(e.annotations.clone()));
+            c.tags.push(json!(e.tags));
+            c.spec.push(e.spec.clone());
+            c.raw.push(e.raw.clone());
+            c.source_file.push(e.file.clone());
+            c.source_line.push(e.line as i32);
+            c.hash.push(e.content_hash());
+        }
+        let text_names = TEXT_COLUMNS.join(", ");
+        let text_params: Vec<String> = (0..TEXT_COLUMNS.len())
+            .map(|i| format!("${}::text[]", i + 4))
+            .collect();
+        let base = TEXT_COLUMNS.len() + 4;
+        let updates: Vec<String> = TEXT_COLUMNS
+            .iter()
+            .chain(
+                [
+                    "active",
+                    "labels",
+                    "annotations",
+                    "tags",
+                    "spec",
+                    "raw",
+                    "source_file",
+                    "source_line",
+                    "content_hash",
+                ]
+                .iter(),
+            )
+            .map(|col| format!("{col} = EXCLUDED.{col}"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO entities (kind, namespace, name, {text_names}, active, labels, annotations, tags, spec, raw,
+                                   origin, location_id, source_file, source_line, content_hash)
+             SELECT u.kind, u.namespace, u.name, {text_cols}, u.active, u.labels, u.annotations,
+                    ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.spec, u.raw,
+                    'location', ${loc}, u.source_file, u.source_line, u.hash
+             FROM UNNEST($1::text[], $2::text[], $3::text[], {text_params}, ${b0}::bool[], ${b1}::jsonb[], ${b2}::jsonb[],
+                         ${b3}::jsonb[], ${b4}::jsonb[], ${b5}::jsonb[], ${b6}::text[], ${b7}::int4[], ${b8}::text[])
+                  AS u(kind, namespace, name, {text_names}, active, labels, annotations, tags, spec, raw, source_file, source_line, hash)
+             ON CONFLICT (ref) DO UPDATE SET {updates}, namespace = EXCLUDED.namespace, name = EXCLUDED.name,
+                  origin = 'location', location_id = EXCLUDED.location_id, updated_at = now()
+             RETURNING id, ref",
+            text_cols = TEXT_COLUMNS.iter().map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", "),
+            text_params = text_params.join(", "),
+            b0 = base,
+            b1 = base + 1,
+            b2 = base + 2,
+            b3 = base + 3,
+            b4 = base + 4,
+            b5 = base + 5,
+            b6 = base + 6,
+            b7 = base + 7,
+            b8 = base + 8,
+            loc = base + 9,
+            updates = updates.join(", "),
+        );
+        // Every part of `sql` is a constant of this module: no user text.
+        let mut query = sqlx::query_as::<_, (i64, String)>(sqlx::AssertSqlSafe(sql))
+            .bind(&c.kind)
+            .bind(&c.namespace)
+            .bind(&c.name);
+        for column in &c.text {
+            query = query.bind(column);
+        }
+        let rows = query
+            .bind(&c.active)
+            .bind(&c.labels)
+            .bind(&c.annotations)
+            .bind(&c.tags)
+            .bind(&c.spec)
+            .bind(&c.raw)
+            .bind(&c.source_file)
+            .bind(&c.source_line)
+            .bind(&c.hash)
+            .bind(location_id)
+            .fetch_all(&mut **tx)
+            .await?;
+        ids.extend(rows.into_iter().map(|(id, r)| (r, id)));
+    }
+    Ok(ids)
+}
+
+/// Replaces the relations and links of the written entities.
+pub(crate) async fn replace_relations_and_links(
+    tx: &mut Transaction<'_, Postgres>,
+    ids: &HashMap<String, i64>,
+    entities: &[&Entity],
+) -> Result<(), sqlx::Error> {
+    if entities.is_empty() {
+        return Ok(());
+    }
+    let all_ids: Vec<i64> = ids.values().copied().collect();
+    sqlx::query("DELETE FROM relations WHERE source_id = ANY($1)")
+        .bind(&all_ids)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM links WHERE entity_id = ANY($1)")
+        .bind(&all_ids)
+        .execute(&mut **tx)
+        .await?;
+    for chunk in entities.chunks(10_000) {
+        let (mut src, mut kind, mut target) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut lsrc, mut lpos, mut lcat, mut ltitle, mut lurl, mut licon) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
+        for e in chunk {
+            let Some(id) = ids.get(&e.eref.key()) else {
+                continue;
+            };
+            for r in &e.relations {
+                src.push(*id);
+                kind.push(r.kind.to_string());
+                target.push(r.target.key());
+            }
+            for (i, l) in e.links.iter().enumerate() {
+                lsrc.push(*id);
+                lpos.push(i as i32);
+                lcat.push(l.category.as_str().to_string());
+                ltitle.push(l.title.clone());
+                lurl.push(l.url.clone());
+                licon.push(l.icon.clone());
+            }
+        }
+        if !src.is_empty() {
+            sqlx::query(
+                "INSERT INTO relations (source_id, type, target_ref)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+            )
+            .bind(&src)
+            .bind(&kind)
+            .bind(&target)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if !lsrc.is_empty() {
+            sqlx::query(
+                "INSERT INTO links (entity_id, position, category, title, url, icon)
+                 SELECT * FROM UNNEST($1::bigint[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[])",
+            )
+            .bind(&lsrc)
+            .bind(&lpos)
+            .bind(&lcat)
+            .bind(&ltitle)
+            .bind(&lurl)
+            .bind(&licon)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records this import's problems for the location: new ones inserted,
+/// repeated ones touched (`last_seen`), fixed ones deleted.
+async fn record_problems(
+    tx: &mut Transaction<'_, Postgres>,
+    location_id: i64,
+    problems: &[Problem],
+) -> Result<(), sqlx::Error> {
+    // One row per identity (location, file, entity, field, message).
+    let mut unique: HashMap<(String, String, String, String), &Problem> = HashMap::new();
+    for p in problems {
+        unique
+            .entry((
+                p.file.clone(),
+                p.entity_ref.clone().unwrap_or_default(),
+                p.field.clone(),
+                p.message.clone(),
+            ))
+            .or_insert(p);
+    }
+    let problems: Vec<&Problem> = unique.into_values().collect();
+    let file: Vec<String> = problems.iter().map(|p| p.file.clone()).collect();
+    let line: Vec<Option<i32>> = problems.iter().map(|p| p.line.map(|l| l as i32)).collect();
+    let entity_ref: Vec<Option<String>> = problems.iter().map(|p| p.entity_ref.clone()).collect();
+    let owner_ref: Vec<Option<String>> = problems.iter().map(|p| p.owner_ref.clone()).collect();
+    let field: Vec<String> = problems.iter().map(|p| p.field.clone()).collect();
+    let message: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+    let severity: Vec<String> = problems
+        .iter()
+        .map(|p| p.severity.as_str().to_string())
+        .collect();
+    sqlx::query(
+        "WITH incoming AS (
+             SELECT * FROM UNNEST($2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+                 AS u(file, line, entity_ref, owner_ref, field, message, severity)
+         ), upserted AS (
+             INSERT INTO import_problems (location_id, file, line, entity_ref, owner_ref, field, message, severity)
+             SELECT $1, file, line, entity_ref, owner_ref, field, message, severity FROM incoming
+             ON CONFLICT (location_id, file, coalesce(entity_ref, ''), field, message)
+             DO UPDATE SET last_seen = now(), line = EXCLUDED.line, owner_ref = EXCLUDED.owner_ref, severity = EXCLUDED.severity
+             RETURNING id
+         )
+         DELETE FROM import_problems WHERE location_id = $1 AND id NOT IN (SELECT id FROM upserted)",
+    )
+    .bind(location_id)
+    .bind(&file)
+    .bind(&line)
+    .bind(&entity_ref)
+    .bind(&owner_ref)
+    .bind(&field)
+    .bind(&message)
+    .bind(&severity)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Which of `keys` the catalog knows (for dangling-reference warnings).
+pub async fn known_refs(pool: &PgPool, keys: &[String]) -> Result<HashSet<String>, sqlx::Error> {
+    let rows: Vec<String> = sqlx::query_scalar("SELECT ref FROM entities WHERE ref = ANY($1)")
+        .bind(keys)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -1,0 +1,520 @@
+//! Reading a location: its files, the Location entities they contain
+//! (followed, globs included, cycles reported rather than looped), the
+//! `$text`/`$json`/`$yaml` substitutions, and the checks that span several
+//! documents (the same entity twice; references that resolve nowhere).
+//!
+//! The loader writes nothing: [`super::import`] applies what it returns,
+//! and `catalog validate` only prints its problems.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::entity::Entity;
+use super::model::Kind;
+use super::problem::{Problem, quote};
+use super::source::{ReadError, Reader, Source, yaml_files_under};
+use super::validate::{Rules, check_document};
+use super::yaml::parse_stream;
+
+/// How to load.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub rules: Rules,
+    pub reader: Reader,
+}
+
+/// Everything read from one or more roots.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub entities: Vec<Entity>,
+    pub problems: Vec<Problem>,
+    /// Refs of documents that were invalid: their previous good versions
+    /// are kept by the import.
+    pub invalid_refs: HashSet<String>,
+    /// Files that could not be read or parsed whole: everything previously
+    /// imported from them is kept.
+    pub unreadable_files: HashSet<String>,
+    pub files_read: usize,
+    /// YAML files in folders that were not descriptors (no apiVersion).
+    pub files_skipped: usize,
+}
+
+impl Loaded {
+    pub fn error_count(&self) -> usize {
+        self.problems.iter().filter(|p| p.is_error()).count()
+    }
+
+    pub fn warning_count(&self) -> usize {
+        self.problems.len() - self.error_count()
+    }
+}
+
+/// A file waiting to be read, with the chain of Location files that led to
+/// it (to report cycles) and whether it was found by walking a folder.
+struct Pending {
+    source: Source,
+    chain: Vec<String>,
+    from_folder: bool,
+    /// Where the target was written, for "does not exist" problems.
+    referrer: Option<Referrer>,
+}
+
+/// Where a Location target was written.
+#[derive(Debug, Clone)]
+struct Referrer {
+    file: String,
+    line: Option<usize>,
+    field: String,
+    /// The target as written.
+    written: String,
+}
+
+/// Loads the given roots (files, folders) and everything their Location
+/// entities point at.
+pub async fn load(roots: &[Source], options: &LoadOptions) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut queue: VecDeque<Pending> = VecDeque::new();
+    for root in roots {
+        match root {
+            Source::File(path) if path.is_dir() => match yaml_files_under(path) {
+                Ok(files) => queue.extend(files.into_iter().map(|f| Pending {
+                    source: Source::File(f),
+                    chain: Vec::new(),
+                    from_folder: true,
+                    referrer: None,
+                })),
+                Err(e) => loaded.problems.push(Problem::error(
+                    &root.to_string(),
+                    None,
+                    "file",
+                    format!("the folder cannot be read: {e}"),
+                )),
+            },
+            other => queue.push_back(Pending {
+                source: other.clone(),
+                chain: Vec::new(),
+                from_folder: false,
+                referrer: None,
+            }),
+        }
+    }
+
+    let mut visited: HashSet<String> = HashSet::new();
+    while let Some(pending) = queue.pop_front() {
+        let identity = pending.source.identity();
+        if !visited.insert(identity.clone()) {
+            continue;
+        }
+        let file = pending.source.to_string();
+        let text = match options.reader.read_text(&pending.source).await {
+            Ok(text) => text,
+            Err(err) => {
+                let problem = match &pending.referrer {
+                    // A missing target is the Location's mistake: report it
+                    // where the target is written.
+                    Some(r) if err == ReadError::NotFound => Problem::error(
+                        &r.file,
+                        r.line,
+                        &r.field,
+                        format!(
+                            "the target {} does not exist (looked for {file}); check the path",
+                            quote(&r.written)
+                        ),
+                    ),
+                    _ => Problem::error(&file, None, "file", format!("{} {err}", quote(&file))),
+                };
+                loaded.problems.push(problem);
+                loaded.unreadable_files.insert(file);
+                continue;
+            }
+        };
+        let stream = parse_stream(&text);
+        if pending.from_folder && !looks_like_descriptors(&stream.docs) && stream.error.is_none() {
+            loaded.files_skipped += 1;
+            continue;
+        }
+        loaded.files_read += 1;
+        if let Some(err) = &stream.error {
+            loaded.problems.push(Problem::error(
+                &file,
+                Some(err.line),
+                if err.field.is_empty() {
+                    "yaml"
+                } else {
+                    &err.field
+                },
+                err.message.clone(),
+            ));
+            loaded.unreadable_files.insert(file.clone());
+        }
+        let mut chain = pending.chain.clone();
+        chain.push(identity.clone());
+        for mut doc in stream.docs {
+            if doc.value.is_null() {
+                continue; // an empty document, e.g. a trailing ---
+            }
+            substitute(
+                &mut doc.value,
+                &pending.source,
+                options,
+                &mut loaded.problems,
+                &file,
+                &doc.lines,
+            )
+            .await;
+            let checked = check_document(&doc, &file, &options.rules);
+            loaded.problems.extend(checked.problems);
+            match checked.entity {
+                Some(entity) => {
+                    if entity.eref.kind == Kind::Location {
+                        for target in &entity.targets {
+                            follow_target(
+                                &mut queue,
+                                &mut loaded,
+                                &pending.source,
+                                &file,
+                                target,
+                                &chain,
+                                &visited,
+                            )
+                            .await;
+                        }
+                    }
+                    loaded.entities.push(entity);
+                }
+                None => match checked.eref {
+                    Some(eref) => {
+                        loaded.invalid_refs.insert(eref.key());
+                    }
+                    None => {
+                        // Without a readable name we can't tell which
+                        // entity this was: keep everything from the file.
+                        loaded.unreadable_files.insert(file.clone());
+                    }
+                },
+            }
+        }
+    }
+    check_duplicates(&mut loaded);
+    loaded
+}
+
+/// Folders hold other YAML too (OpenAPI files, CI configs): only files
+/// whose documents look like entities are descriptors.
+fn looks_like_descriptors(docs: &[super::yaml::YamlDoc]) -> bool {
+    docs.iter()
+        .any(|d| d.value.get("apiVersion").is_some() || d.value.get("kind").is_some())
+}
+
+async fn follow_target(
+    queue: &mut VecDeque<Pending>,
+    loaded: &mut Loaded,
+    from: &Source,
+    file: &str,
+    target: &super::entity::LocationTarget,
+    chain: &[String],
+    visited: &HashSet<String>,
+) {
+    let field = target.field.as_str();
+    let resolved = from.join(&target.target);
+    let sources: Vec<Source> = match &resolved {
+        Source::File(path) if has_glob(&target.target) => {
+            let pattern = path.display().to_string();
+            match glob::glob(&pattern) {
+                Ok(paths) => {
+                    let mut found: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+                    found.sort();
+                    if found.is_empty() {
+                        loaded.problems.push(Problem::warning(
+                            file,
+                            target.line,
+                            field,
+                            format!("the pattern {} matches no files", quote(&target.target)),
+                        ));
+                    }
+                    found.into_iter().map(Source::File).collect()
+                }
+                Err(e) => {
+                    loaded.problems.push(Problem::error(
+                        file,
+                        target.line,
+                        field,
+                        format!(
+                            "the pattern {} is not a valid glob: {e}",
+                            quote(&target.target)
+                        ),
+                    ));
+                    Vec::new()
+                }
+            }
+        }
+        other => vec![other.clone()],
+    };
+    for source in sources {
+        let identity = source.identity();
+        if chain.contains(&identity) {
+            let mut cycle: Vec<String> = chain
+                .iter()
+                .skip_while(|c| **c != identity)
+                .cloned()
+                .collect();
+            cycle.push(identity);
+            loaded.problems.push(Problem::warning(
+                file,
+                target.line,
+                field,
+                format!(
+                    "the target {} leads back to a file that includes this one ({}); it is not followed again",
+                    quote(&target.target),
+                    cycle.join(" → ")
+                ),
+            ));
+            continue;
+        }
+        if visited.contains(&identity) {
+            continue;
+        }
+        queue.push_back(Pending {
+            source,
+            chain: chain.to_vec(),
+            from_folder: false,
+            referrer: Some(Referrer {
+                file: file.to_string(),
+                line: target.line,
+                field: field.to_string(),
+                written: target.target.clone(),
+            }),
+        });
+    }
+}
+
+fn has_glob(target: &str) -> bool {
+    target.contains(['*', '?', '['])
+}
+
+/// Resolves `$text`, `$json` and `$yaml` substitutions against the file
+/// they appear in. One that cannot be read is a warning; the reference is
+/// kept as written.
+async fn substitute(
+    value: &mut Value,
+    source: &Source,
+    options: &LoadOptions,
+    problems: &mut Vec<Problem>,
+    file: &str,
+    lines: &super::yaml::FieldLines,
+) {
+    // Collect the paths first (iteratively), then resolve each.
+    let mut found: Vec<(Vec<PathStep>, String, String)> = Vec::new();
+    let mut stack: Vec<(Vec<PathStep>, &Value)> = vec![(Vec::new(), &*value)];
+    while let Some((path, node)) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                if map.len() == 1
+                    && let Some((key, Value::String(target))) = map.iter().next()
+                    && matches!(key.as_str(), "$text" | "$json" | "$yaml")
+                {
+                    found.push((path, key.clone(), target.clone()));
+                    continue;
+                }
+                for (k, v) in map {
+                    let mut p = path.clone();
+                    p.push(PathStep::Key(k.clone()));
+                    stack.push((p, v));
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    let mut p = path.clone();
+                    p.push(PathStep::Index(i));
+                    stack.push((p, v));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (path, kind, target) in found {
+        let field = path_string(&path);
+        let line = lines.line(&field);
+        let resolved = source.join(&target);
+        let replacement = match options.reader.read_text(&resolved).await {
+            Ok(text) => match kind.as_str() {
+                "$text" => Ok(Value::String(text)),
+                "$json" => serde_json::from_str::<Value>(&text)
+                    .map_err(|e| format!("is not valid JSON: {e}")),
+                _ => {
+                    let stream = parse_stream(&text);
+                    match (stream.error, stream.docs.into_iter().next()) {
+                        (None, Some(doc)) => Ok(doc.value),
+                        (Some(e), _) => Err(format!(
+                            "is not valid YAML (line {}): {}",
+                            e.line, e.message
+                        )),
+                        (None, None) => Ok(Value::Null),
+                    }
+                }
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        match replacement {
+            Ok(new_value) => {
+                if let Some(slot) = value_at_mut(value, &path) {
+                    *slot = new_value;
+                }
+            }
+            Err(why) => problems.push(Problem::warning(
+                file,
+                line,
+                &field,
+                format!(
+                    "the substitution {kind}: {} {why}; it is kept as written",
+                    quote(&resolved.to_string())
+                ),
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum PathStep {
+    Key(String),
+    Index(usize),
+}
+
+fn path_string(path: &[PathStep]) -> String {
+    let mut out = String::new();
+    for step in path {
+        match step {
+            PathStep::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            PathStep::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn value_at_mut<'a>(value: &'a mut Value, path: &[PathStep]) -> Option<&'a mut Value> {
+    let mut node = value;
+    for step in path {
+        node = match step {
+            PathStep::Key(k) => node.get_mut(k.as_str())?,
+            PathStep::Index(i) => node.get_mut(*i)?,
+        };
+    }
+    Some(node)
+}
+
+/// The same entity twice in what was loaded: the second is an error,
+/// naming where the first is (and saying so when only the case differs).
+fn check_duplicates(loaded: &mut Loaded) {
+    let mut first: HashMap<String, (String, String, usize)> = HashMap::new();
+    let mut keep = Vec::with_capacity(loaded.entities.len());
+    for entity in std::mem::take(&mut loaded.entities) {
+        let key = entity.eref.key();
+        match first.get(&key) {
+            Some((name, file, line)) => {
+                let message = if *name == entity.eref.name {
+                    format!(
+                        "{} {} is already defined at {file}:{line}; remove one of them",
+                        entity.eref.kind.backstage_name(),
+                        quote(&entity.eref.name)
+                    )
+                } else {
+                    format!(
+                        "{} differs only by case from {} at {file}:{line}; names are case-insensitive, so this is the same entity — use one spelling",
+                        quote(&entity.eref.name),
+                        quote(name)
+                    )
+                };
+                let mut problem =
+                    Problem::error(&entity.file, Some(entity.line), "metadata.name", message);
+                problem.entity_ref = Some(key.clone());
+                problem.owner_ref = entity.owner.as_ref().map(|o| o.key());
+                loaded.problems.push(problem);
+            }
+            None => {
+                first.insert(
+                    key,
+                    (entity.eref.name.clone(), entity.file.clone(), entity.line),
+                );
+                keep.push(entity);
+            }
+        }
+    }
+    loaded.entities = keep;
+}
+
+/// Warns about references that resolve neither among the loaded entities
+/// nor through `known` (the catalog). A warning, not an error: the target
+/// may be defined in a location imported later.
+pub fn check_references(loaded: &mut Loaded, known: &HashSet<String>) {
+    let here: HashSet<String> = loaded.entities.iter().map(|e| e.eref.key()).collect();
+    let mut problems = Vec::new();
+    for entity in &loaded.entities {
+        for relation in &entity.relations {
+            let key = relation.target.key();
+            if here.contains(&key) || known.contains(&key) {
+                continue;
+            }
+            let hint = match other_party(&relation.target) {
+                Some(alt) if here.contains(&alt.key()) || known.contains(&alt.key()) => {
+                    format!(
+                        "; there is a {} of that name — did you mean {}?",
+                        alt.kind,
+                        quote(&alt.to_string())
+                    )
+                }
+                _ => "; define it, or correct the name".to_string(),
+            };
+            let mut p = Problem::warning(
+                &entity.file,
+                relation.line,
+                &relation.field,
+                format!(
+                    "refers to {}, which is neither in these files nor in the catalog{hint}",
+                    quote(&relation.target.to_string())
+                ),
+            );
+            p.entity_ref = Some(entity.eref.key());
+            p.owner_ref = entity.owner.as_ref().map(|o| o.key());
+            problems.push(p);
+        }
+    }
+    loaded.problems.extend(problems);
+}
+
+/// An owner written without a kind defaults to a group; people often mean
+/// the user of that name (and the other way round).
+fn other_party(target: &super::model::EntityRef) -> Option<super::model::EntityRef> {
+    let kind = match target.kind {
+        Kind::Group => Kind::User,
+        Kind::User => Kind::Group,
+        _ => return None,
+    };
+    Some(super::model::EntityRef::new(
+        kind,
+        &target.namespace,
+        &target.name,
+    ))
+}
+
+/// Every reference target in what was loaded, and the user/group of the
+/// same name (to ask the catalog which of them it knows).
+pub fn referenced_keys(loaded: &Loaded) -> Vec<String> {
+    let mut keys: Vec<String> = loaded
+        .entities
+        .iter()
+        .flat_map(|e| e.relations.iter())
+        .flat_map(|r| {
+            std::iter::once(r.target.key()).chain(other_party(&r.target).map(|o| o.key()))
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}

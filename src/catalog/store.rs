@@ -1,0 +1,235 @@
+//! Reading the catalog: lookups by name, title and similarity, teams and
+//! their people, links. Every query is indexed for a 100,000-service
+//! catalog (see `migrations/`).
+
+use serde_json::Value;
+use sqlx::{FromRow, PgPool};
+
+use super::model::{EntityRef, Kind};
+
+/// The columns most answers need.
+#[derive(Debug, Clone, FromRow, PartialEq)]
+pub struct EntityRow {
+    pub id: i64,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    #[sqlx(rename = "ref")]
+    pub key: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub spec_type: Option<String>,
+    pub lifecycle: Option<String>,
+    pub owner_ref: Option<String>,
+    pub system_ref: Option<String>,
+    pub domain_ref: Option<String>,
+    pub tier: Option<String>,
+    pub language: Option<String>,
+    pub framework: Option<String>,
+    pub techdocs_ref: Option<String>,
+    pub source_location: Option<String>,
+    pub github_slug: Option<String>,
+    pub pagerduty_service_id: Option<String>,
+    pub pagerduty_integration_key: Option<String>,
+    pub opsgenie_team: Option<String>,
+    pub slack_channel: Option<String>,
+    pub discord_channel: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub slack_user_id: Option<String>,
+    pub discord_user_id: Option<String>,
+    pub lead_ref: Option<String>,
+    pub active: bool,
+    pub annotations: Value,
+    pub tags: Vec<String>,
+    pub origin: String,
+    pub source_file: Option<String>,
+    pub source_line: Option<i32>,
+}
+
+/// The select list matching [`EntityRow`], for queries over `entities e`
+/// (a macro so queries stay `&'static str` with `concat!`).
+#[macro_export]
+macro_rules! entity_columns {
+    () => {
+        "e.id, e.kind, e.namespace, e.name, e.ref, e.title, e.description, e.spec_type, e.lifecycle,
+    e.owner_ref, e.system_ref, e.domain_ref, e.tier, e.language, e.framework, e.techdocs_ref, e.source_location,
+    e.github_slug, e.pagerduty_service_id, e.pagerduty_integration_key, e.opsgenie_team, e.slack_channel,
+    e.discord_channel, e.email, e.display_name, e.slack_user_id, e.discord_user_id, e.lead_ref, e.active,
+    e.annotations, e.tags, e.origin, e.source_file, e.source_line"
+    };
+}
+
+impl EntityRow {
+    pub fn eref(&self) -> EntityRef {
+        EntityRef::from_key(&self.key)
+            .unwrap_or_else(|| EntityRef::new(Kind::Component, &self.namespace, &self.name))
+    }
+
+    pub fn kind(&self) -> Option<Kind> {
+        Kind::parse(&self.kind)
+    }
+
+    /// The name people read: the title when there is one.
+    pub fn label(&self) -> String {
+        match &self.title {
+            Some(t) if !t.trim().is_empty() => t.clone(),
+            _ => self
+                .display_name
+                .clone()
+                .unwrap_or_else(|| self.eref().short()),
+        }
+    }
+
+    /// The short reference: `payments-api`, or `ns/payments-api`.
+    pub fn short(&self) -> String {
+        self.eref().short()
+    }
+
+    /// A reference that finds exactly this entity again in a command.
+    pub fn command_ref(&self) -> String {
+        format!("{}:{}/{}", self.kind, self.namespace, self.name)
+    }
+
+    /// `file:line` of the descriptor, or "created in chat".
+    pub fn provenance(&self) -> String {
+        match (&self.source_file, self.source_line, self.origin.as_str()) {
+            (_, _, "chat") => "created in chat".to_string(),
+            (Some(f), Some(l), _) => format!("{f}:{l}"),
+            (Some(f), None, _) => f.clone(),
+            _ => "unknown source".to_string(),
+        }
+    }
+
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).and_then(Value::as_str)
+    }
+}
+
+fn kind_names(kinds: &[Kind]) -> Vec<String> {
+    kinds.iter().map(|k| k.as_str().to_string()).collect()
+}
+
+/// Entities whose name is `name`, case-insensitively.
+pub async fn find_by_name(
+    pool: &PgPool,
+    kinds: &[Kind],
+    name: &str,
+) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        crate::entity_columns!(),
+        " FROM entities e WHERE lower(e.name) = lower($1) AND e.kind = ANY($2)
+         ORDER BY e.kind, e.namespace LIMIT 25"
+    );
+    sqlx::query_as(sql)
+        .bind(name)
+        .bind(kind_names(kinds))
+        .fetch_all(pool)
+        .await
+}
+
+/// The entity with this canonical ref.
+pub async fn find_by_ref(pool: &PgPool, key: &str) -> Result<Option<EntityRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        crate::entity_columns!(),
+        " FROM entities e WHERE e.ref = lower($1)"
+    );
+    sqlx::query_as(sql).bind(key).fetch_optional(pool).await
+}
+
+/// Entities whose title is `title`, case-insensitively, or that list it
+/// among their aliases (`usher.dev/aliases`, comma-separated).
+pub async fn find_by_title(
+    pool: &PgPool,
+    kinds: &[Kind],
+    title: &str,
+) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", crate::entity_columns!(), " FROM entities e
+         WHERE e.kind = ANY($2) AND (lower(e.title) = lower($1)
+            OR (e.annotations ? 'usher.dev/aliases'
+                AND lower($1) = ANY(SELECT lower(trim(a)) FROM unnest(string_to_array(e.annotations->>'usher.dev/aliases', ',')) a)))
+         ORDER BY e.kind, e.namespace LIMIT 25");
+    sqlx::query_as(sql)
+        .bind(title)
+        .bind(kind_names(kinds))
+        .fetch_all(pool)
+        .await
+}
+
+/// The closest names by trigram similarity, best first, at or above
+/// `threshold` (pg_trgm's index prefilters at its own 0.3).
+pub async fn find_similar(
+    pool: &PgPool,
+    kinds: &[Kind],
+    text: &str,
+    threshold: f64,
+    limit: i64,
+) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", crate::entity_columns!(), " FROM entities e
+         WHERE lower(e.name) % lower($1) AND e.kind = ANY($2) AND similarity(lower(e.name), lower($1)) >= $3
+         ORDER BY similarity(lower(e.name), lower($1)) DESC, e.name LIMIT $4");
+    sqlx::query_as(sql)
+        .bind(text)
+        .bind(kind_names(kinds))
+        .bind(threshold as f32)
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+/// The people of a team: members declared either way (the user's
+/// `memberOf` or the group's `members`), active first, by name.
+pub async fn team_members(pool: &PgPool, group: &EntityRow) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", crate::entity_columns!(), " FROM entities e
+         WHERE e.kind = 'user' AND (
+             e.id IN (SELECT source_id FROM relations WHERE type = 'memberOf' AND target_ref = $1)
+             OR e.ref IN (SELECT target_ref FROM relations WHERE type = 'hasMember' AND source_id = $2))
+         ORDER BY e.active DESC, coalesce(e.display_name, e.name)");
+    sqlx::query_as(sql)
+        .bind(&group.key)
+        .bind(group.id)
+        .fetch_all(pool)
+        .await
+}
+
+/// A link of an entity.
+#[derive(Debug, Clone, FromRow, PartialEq, Eq)]
+pub struct LinkRow {
+    pub category: String,
+    pub title: Option<String>,
+    pub url: String,
+}
+
+pub async fn links(pool: &PgPool, entity_id: i64) -> Result<Vec<LinkRow>, sqlx::Error> {
+    sqlx::query_as("SELECT category, title, url FROM links WHERE entity_id = $1 ORDER BY position")
+        .bind(entity_id)
+        .fetch_all(pool)
+        .await
+}
+
+/// Finds the catalog person for a name, email or user reference (the
+/// console's `--as`, and later chat identities).
+pub async fn find_person(pool: &PgPool, who: &str) -> Result<Option<EntityRow>, sqlx::Error> {
+    let who = who.trim();
+    let as_ref = EntityRef::parse(who, Some(Kind::User), "default")
+        .ok()
+        .map(|r| r.key());
+    let sql = concat!("SELECT ", crate::entity_columns!(), " FROM entities e
+         WHERE e.kind = 'user' AND (e.ref = $2 OR lower(e.email) = lower($1) OR lower(e.name) = lower($1)
+                                    OR lower(split_part(e.email, '@', 1)) = lower($1))
+         ORDER BY (e.ref = $2) DESC, (lower(e.email) = lower($1)) DESC LIMIT 1");
+    sqlx::query_as(sql)
+        .bind(who)
+        .bind(as_ref)
+        .fetch_optional(pool)
+        .await
+}
+
+/// How many entities of each kind the catalog holds.
+pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT kind, count(*) FROM entities GROUP BY kind ORDER BY kind")
+        .fetch_all(pool)
+        .await
+}

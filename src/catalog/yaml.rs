@@ -1,0 +1,551 @@
+//! YAML text → JSON values that remember the line of every field.
+//!
+//! Why by hand on top of a parser's events: a problem report must say
+//! `file:line: field: message` with the line of the offending field, and no
+//! YAML crate's serde path keeps lines per field. Building the tree from
+//! `saphyr-parser` events also lets us bound what hostile input can cost:
+//! alias expansion has a budget (an "alias bomb" is one clear problem, not
+//! an out-of-memory), nesting has a depth limit, and duplicate keys are
+//! reported rather than silently overwritten.
+//!
+//! Scalars resolve by YAML 1.2's core schema, as Backstage's parser does:
+//! `true`, `null`, `42` and `4.2` are not strings unless quoted.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::{Map, Number, Value};
+
+/// Deeper nesting than this is not a catalog descriptor.
+const MAX_DEPTH: usize = 64;
+/// Alias expansion may add at most this many nodes, or as many as the
+/// document has itself, whichever is larger.
+const MIN_ALIAS_BUDGET: usize = 10_000;
+
+/// One YAML document as JSON, with the line of each field.
+#[derive(Debug, Clone)]
+pub struct YamlDoc {
+    pub value: Value,
+    pub lines: FieldLines,
+    /// The line the document starts on (its `---` or first content).
+    pub start_line: usize,
+    /// Structural problems inside the document (duplicate keys, keys that
+    /// are not scalars): the document is still returned so other problems
+    /// can be reported too, but it must not be imported.
+    pub problems: Vec<YamlProblem>,
+}
+
+/// A problem that makes YAML text unusable, at a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlProblem {
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// The line of each field, by path (`metadata.name`, `spec.targets[1]`).
+#[derive(Debug, Clone, Default)]
+pub struct FieldLines {
+    lines: HashMap<String, usize>,
+}
+
+impl FieldLines {
+    /// The line of `path`, or of its nearest ancestor that has one.
+    pub fn line(&self, path: &str) -> Option<usize> {
+        let mut path = path;
+        loop {
+            if let Some(line) = self.lines.get(path) {
+                return Some(*line);
+            }
+            if path.is_empty() {
+                return None;
+            }
+            path = parent_path(path);
+        }
+    }
+}
+
+/// `a.b[2]` → `a.b`, `a.b` → `a`, `a` → ``.
+fn parent_path(path: &str) -> &str {
+    let cut = path.rfind(['.', '[']).unwrap_or(0);
+    &path[..cut]
+}
+
+/// Joins a key onto a path.
+pub fn child_path(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// Joins an index onto a path.
+pub fn index_path(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// The documents of a YAML stream. A syntax error ends the stream: the
+/// documents before it are returned with the error.
+#[derive(Debug, Default)]
+pub struct YamlStream {
+    pub docs: Vec<YamlDoc>,
+    pub error: Option<YamlProblem>,
+}
+
+/// A container being built: a mapping waiting for its next key or value, or
+/// a sequence.
+enum Frame {
+    Mapping {
+        map: Map<String, Value>,
+        path: String,
+        anchor: usize,
+        pending_key: Option<(String, usize)>,
+        merges: Vec<Value>,
+    },
+    Sequence {
+        items: Vec<Value>,
+        path: String,
+        anchor: usize,
+    },
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Value, usize)>,
+    lines: HashMap<String, usize>,
+    problems: Vec<YamlProblem>,
+    nodes: usize,
+    alias_nodes: usize,
+    root: Option<Value>,
+    start_line: usize,
+}
+
+impl Builder {
+    fn new(start_line: usize) -> Self {
+        Builder {
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            lines: HashMap::new(),
+            problems: Vec::new(),
+            nodes: 0,
+            alias_nodes: 0,
+            root: None,
+            start_line,
+        }
+    }
+
+    /// The path the next value will have, and records its line.
+    /// A mapping value takes the line of its key (`spec:` rather than the
+    /// first line inside it); a list item its own line.
+    fn next_path(&mut self, line: usize) -> String {
+        let (path, line) = match self.stack.last_mut() {
+            None => (String::new(), line),
+            Some(Frame::Sequence { items, path, .. }) => (index_path(path, items.len()), line),
+            Some(Frame::Mapping {
+                pending_key, path, ..
+            }) => match pending_key {
+                Some((key, key_line)) => (child_path(path, key), *key_line),
+                None => unreachable!("values are only asked for once a key is pending"),
+            },
+        };
+        self.lines.entry(path.clone()).or_insert(line);
+        path
+    }
+
+    /// Whether the next scalar is a mapping key.
+    fn expecting_key(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame::Mapping {
+                pending_key: None,
+                ..
+            })
+        )
+    }
+
+    fn push_value(&mut self, value: Value) {
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(Frame::Sequence { items, .. }) => items.push(value),
+            Some(Frame::Mapping {
+                map,
+                path,
+                pending_key,
+                merges,
+                ..
+            }) => {
+                let (key, line) = pending_key.take().expect("a key is pending");
+                if key == "<<" {
+                    merges.push(value);
+                } else if map.contains_key(&key) {
+                    self.problems.push(YamlProblem {
+                        line,
+                        field: child_path(path, &key),
+                        message: format!(
+                            "the key '{key}' appears twice in the same mapping; keep one"
+                        ),
+                    });
+                } else {
+                    map.insert(key, value);
+                }
+            }
+        }
+    }
+
+    fn remember_anchor(&mut self, anchor: usize, value: &Value) {
+        if anchor != 0 {
+            self.anchors
+                .insert(anchor, (value.clone(), count_nodes(value)));
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), YamlProblem> {
+        let line = span.start.line();
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                self.nodes += 1;
+                if self.expecting_key() {
+                    if let Some(Frame::Mapping { pending_key, .. }) = self.stack.last_mut() {
+                        *pending_key = Some((text.into_owned(), line));
+                    }
+                    return Ok(());
+                }
+                self.next_path(line);
+                let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let value = if forced_string || style != ScalarStyle::Plain {
+                    Value::String(text.into_owned())
+                } else {
+                    resolve_plain(&text)
+                };
+                self.remember_anchor(anchor, &value);
+                self.push_value(value);
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                self.nodes += 1;
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(YamlProblem {
+                        line,
+                        field: String::new(),
+                        message: format!(
+                            "nesting deeper than {MAX_DEPTH} levels is not a catalog descriptor"
+                        ),
+                    });
+                }
+                if self.expecting_key() {
+                    return Err(YamlProblem {
+                        line,
+                        field: String::new(),
+                        message: "a mapping key must be a plain value, not a list or a mapping"
+                            .to_string(),
+                    });
+                }
+                let path = self.next_path(line);
+                let frame = if matches!(event, Event::SequenceStart(..)) {
+                    Frame::Sequence {
+                        items: Vec::new(),
+                        path,
+                        anchor,
+                    }
+                } else {
+                    Frame::Mapping {
+                        map: Map::new(),
+                        path,
+                        anchor,
+                        pending_key: None,
+                        merges: Vec::new(),
+                    }
+                };
+                self.stack.push(frame);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (value, anchor) = match self.stack.pop() {
+                    Some(Frame::Sequence { items, anchor, .. }) => (Value::Array(items), anchor),
+                    Some(Frame::Mapping {
+                        mut map,
+                        anchor,
+                        merges,
+                        ..
+                    }) => {
+                        apply_merges(&mut map, merges);
+                        (Value::Object(map), anchor)
+                    }
+                    None => return Ok(()),
+                };
+                self.remember_anchor(anchor, &value);
+                self.push_value(value);
+            }
+            Event::Alias(anchor) => {
+                if self.expecting_key() {
+                    return Err(YamlProblem {
+                        line,
+                        field: String::new(),
+                        message: "an alias cannot be used as a mapping key here".to_string(),
+                    });
+                }
+                let Some((value, size)) = self.anchors.get(&anchor) else {
+                    return Err(YamlProblem {
+                        line,
+                        field: String::new(),
+                        message: "an alias refers to an anchor that is not defined before it"
+                            .to_string(),
+                    });
+                };
+                self.alias_nodes += size;
+                let budget = MIN_ALIAS_BUDGET.max(self.nodes);
+                if self.alias_nodes > budget {
+                    return Err(YamlProblem {
+                        line,
+                        field: String::new(),
+                        message: format!(
+                            "aliases expand to more than {budget} values (an \"alias bomb\"); write the values out instead"
+                        ),
+                    });
+                }
+                let value = value.clone();
+                self.next_path(line);
+                self.push_value(value);
+            }
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart(_)
+            | Event::DocumentEnd => {}
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> YamlDoc {
+        YamlDoc {
+            value: self.root.unwrap_or(Value::Null),
+            lines: FieldLines { lines: self.lines },
+            start_line: self.start_line,
+            problems: self.problems,
+        }
+    }
+}
+
+/// YAML merge keys (`<<: *defaults`): keys already present win.
+fn apply_merges(map: &mut Map<String, Value>, merges: Vec<Value>) {
+    for merge in merges {
+        let sources = match merge {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        for source in sources {
+            if let Value::Object(entries) = source {
+                for (key, value) in entries {
+                    map.entry(key).or_insert(value);
+                }
+            }
+        }
+    }
+}
+
+fn count_nodes(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(count_nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// A plain scalar by YAML 1.2's core schema.
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let bytes = text.as_bytes();
+    let first = bytes[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Value::String(text.to_string());
+    }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(n) = i64::from_str_radix(hex, 16)
+    {
+        return Value::Number(n.into());
+    }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(n) = i64::from_str_radix(oct, 8)
+    {
+        return Value::Number(n.into());
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<i64>() {
+            return Value::Number(n.into());
+        }
+        if let Ok(n) = text.parse::<u64>() {
+            return Value::Number(n.into());
+        }
+    }
+    if is_core_float(digits)
+        && let Ok(f) = text.parse::<f64>()
+        && let Some(n) = Number::from_f64(f)
+    {
+        return Value::Number(n);
+    }
+    // .inf and .nan have no JSON form; keep them as written.
+    Value::String(text.to_string())
+}
+
+/// `[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?` or `\.[0-9]+(...)`.
+fn is_core_float(s: &str) -> bool {
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (mantissa, None),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = digits(int)
+        && frac.is_none_or(digits)
+        && (!int.is_empty() || frac.is_some_and(|f| !f.is_empty()));
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
+/// Parses every document of a YAML stream.
+pub fn parse_stream(text: &str) -> YamlStream {
+    let mut stream = YamlStream::default();
+    let mut builder: Option<Builder> = None;
+    for item in Parser::new_from_str(text) {
+        let (event, span) = match item {
+            Ok(pair) => pair,
+            Err(err) => {
+                let message = if err.info().contains("recursion limit") {
+                    format!("nesting deeper than {MAX_DEPTH} levels is not a catalog descriptor")
+                } else {
+                    format!("this is not valid YAML: {}", err.info())
+                };
+                stream.error = Some(YamlProblem {
+                    line: err.marker().line(),
+                    field: String::new(),
+                    message,
+                });
+                return stream;
+            }
+        };
+        match event {
+            Event::DocumentStart(_) => builder = Some(Builder::new(span.start.line())),
+            Event::DocumentEnd => {
+                if let Some(done) = builder.take() {
+                    stream.docs.push(done.finish());
+                }
+            }
+            other => {
+                if let Some(current) = builder.as_mut()
+                    && let Err(problem) = current.event(other, span)
+                {
+                    stream.error = Some(problem);
+                    return stream;
+                }
+            }
+        }
+    }
+    stream
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(text: &str) -> YamlDoc {
+        let stream = parse_stream(text);
+        assert!(stream.error.is_none(), "{:?}", stream.error);
+        assert_eq!(stream.docs.len(), 1);
+        stream.docs.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn values_and_lines() {
+        let doc = one(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: a\n  tags:\n    - x\n    - 'y'\nspec:\n  owner: team\n",
+        );
+        assert_eq!(doc.value["metadata"]["tags"], json!(["x", "y"]));
+        assert_eq!(doc.lines.line("kind"), Some(2));
+        assert_eq!(doc.lines.line("metadata.name"), Some(4));
+        assert_eq!(doc.lines.line("metadata.tags[1]"), Some(7));
+        assert_eq!(doc.lines.line("spec.owner"), Some(9));
+        // A field that is absent points at its parent.
+        assert_eq!(doc.lines.line("spec.lifecycle"), Some(8));
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        let doc = one(
+            "a: 1\nb: 1.5\nc: true\nd: ~\ne: '1'\nf: 1.0.0\ng: -3\nh: 0x1f\ni: .inf\nj: 1e3\nk: yes\n",
+        );
+        assert_eq!(
+            doc.value,
+            json!({"a":1,"b":1.5,"c":true,"d":null,"e":"1","f":"1.0.0","g":-3,"h":31,"i":".inf","j":1000.0,"k":"yes"})
+        );
+    }
+
+    #[test]
+    fn multi_document_streams() {
+        let stream = parse_stream("---\na: 1\n---\nb: 2\n...\n---\nc: 3\n");
+        assert_eq!(stream.docs.len(), 3);
+        assert_eq!(stream.docs[2].start_line, 6);
+    }
+
+    #[test]
+    fn duplicate_keys_are_problems() {
+        let doc = one("a: 1\nb: 2\na: 3\n");
+        assert_eq!(doc.problems.len(), 1);
+        assert_eq!(doc.problems[0].line, 3);
+        assert_eq!(doc.value["a"], json!(1));
+    }
+
+    #[test]
+    fn merge_keys() {
+        let doc = one("base: &b\n  x: 1\n  y: 2\nc:\n  <<: *b\n  y: 3\n");
+        assert_eq!(doc.value["c"], json!({"x":1,"y":3}));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from(
+            "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        let names = ["b", "c", "d", "e", "f", "g", "h", "i"];
+        let mut prev = "a";
+        for n in names {
+            text.push_str(&format!("{n}: &{n} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+            prev = n;
+        }
+        let stream = parse_stream(&text);
+        let error = stream.error.expect("refused");
+        assert!(error.message.contains("alias bomb"), "{}", error.message);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let text = "[".repeat(10_000);
+        let stream = parse_stream(&text);
+        assert!(stream.error.is_some());
+    }
+
+    #[test]
+    fn syntax_errors_keep_earlier_documents() {
+        let stream = parse_stream("a: 1\n---\nb: [1, 2\n");
+        assert_eq!(stream.docs.len(), 1);
+        let error = stream.error.unwrap();
+        assert!(error.message.starts_with("this is not valid YAML"));
+    }
+
+    #[test]
+    fn complex_keys_are_refused() {
+        let stream = parse_stream("? [a, b]\n: c\n");
+        assert!(stream.error.is_some());
+    }
+}

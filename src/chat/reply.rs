@@ -1,0 +1,317 @@
+//! The platform-neutral reply: what every command returns and every
+//! platform adapter renders (Block Kit, Discord embeds, terminal text).
+//!
+//! Buttons and selects carry an [`Action`]: a command line the core runs
+//! again, as the person who clicked, when they click. Nothing about who may
+//! do what is trusted from the button; permissions are checked on the run.
+
+use serde::{Deserialize, Serialize};
+
+/// Who sees the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Only the person who asked (the default: answers don't spam channels).
+    #[default]
+    Ephemeral,
+    /// Everyone in the channel.
+    Public,
+}
+
+/// A piece of formatted text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Span {
+    Plain {
+        text: String,
+    },
+    Bold {
+        text: String,
+    },
+    Italic {
+        text: String,
+    },
+    Code {
+        text: String,
+    },
+    Link {
+        label: String,
+        url: String,
+    },
+    /// A person, mentioned natively where the platform id is known.
+    Person {
+        name: String,
+        slack_id: Option<String>,
+        discord_id: Option<String>,
+    },
+    /// A channel, linked natively where the platform id is known.
+    Channel {
+        name: String,
+        slack_id: Option<String>,
+        discord_id: Option<String>,
+    },
+}
+
+/// Formatted text: a sequence of spans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Text {
+    pub spans: Vec<Span>,
+}
+
+impl Text {
+    pub fn new() -> Self {
+        Text::default()
+    }
+
+    pub fn plain(text: impl Into<String>) -> Self {
+        Text::new().add_plain(text)
+    }
+
+    pub fn add_plain(mut self, text: impl Into<String>) -> Self {
+        self.spans.push(Span::Plain { text: text.into() });
+        self
+    }
+
+    pub fn add_bold(mut self, text: impl Into<String>) -> Self {
+        self.spans.push(Span::Bold { text: text.into() });
+        self
+    }
+
+    pub fn add_italic(mut self, text: impl Into<String>) -> Self {
+        self.spans.push(Span::Italic { text: text.into() });
+        self
+    }
+
+    pub fn add_code(mut self, text: impl Into<String>) -> Self {
+        self.spans.push(Span::Code { text: text.into() });
+        self
+    }
+
+    pub fn add_link(mut self, label: impl Into<String>, url: impl Into<String>) -> Self {
+        self.spans.push(Span::Link {
+            label: label.into(),
+            url: url.into(),
+        });
+        self
+    }
+
+    pub fn add_span(mut self, span: Span) -> Self {
+        self.spans.push(span);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The text without formatting (fallbacks, logs, tests).
+    pub fn to_plain(&self) -> String {
+        self.spans
+            .iter()
+            .map(|s| match s {
+                Span::Plain { text }
+                | Span::Bold { text }
+                | Span::Italic { text }
+                | Span::Code { text } => text.clone(),
+                Span::Link { label, url } if label == url => url.clone(),
+                Span::Link { label, url } => format!("{label} ({url})"),
+                Span::Person { name, .. } => name.clone(),
+                Span::Channel { name, .. } => format!("#{}", name.trim_start_matches('#')),
+            })
+            .collect()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Text::plain(text)
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Text::plain(text)
+    }
+}
+
+/// What pressing a button or picking an option does: run a command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    pub command: String,
+}
+
+impl Action {
+    pub fn run(command: impl Into<String>) -> Self {
+        Action {
+            command: command.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ButtonStyle {
+    #[default]
+    Default,
+    Primary,
+    Danger,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectOption {
+    pub label: String,
+    pub description: Option<String>,
+    pub action: Action,
+}
+
+/// An interactive element.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Element {
+    /// Opens a URL.
+    Link { label: String, url: String },
+    /// Runs an action.
+    Button {
+        label: String,
+        action: Action,
+        style: ButtonStyle,
+    },
+    /// A choice among options, each running its own action.
+    Select {
+        placeholder: String,
+        options: Vec<SelectOption>,
+    },
+}
+
+/// A labelled value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub label: String,
+    pub value: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Header { text: String },
+    Section { text: Text },
+    Fields { fields: Vec<Field> },
+    Actions { elements: Vec<Element> },
+    Context { text: Text },
+    Divider,
+}
+
+/// A reply to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Reply {
+    pub blocks: Vec<Block>,
+    pub visibility: Visibility,
+}
+
+impl Reply {
+    pub fn new() -> Self {
+        Reply::default()
+    }
+
+    /// A reply of one paragraph.
+    pub fn text(text: impl Into<Text>) -> Self {
+        Reply::new().section(text)
+    }
+
+    pub fn header(mut self, text: impl Into<String>) -> Self {
+        self.blocks.push(Block::Header { text: text.into() });
+        self
+    }
+
+    pub fn section(mut self, text: impl Into<Text>) -> Self {
+        self.blocks.push(Block::Section { text: text.into() });
+        self
+    }
+
+    pub fn fields(mut self, fields: Vec<Field>) -> Self {
+        if !fields.is_empty() {
+            self.blocks.push(Block::Fields { fields });
+        }
+        self
+    }
+
+    pub fn actions(mut self, elements: Vec<Element>) -> Self {
+        if !elements.is_empty() {
+            self.blocks.push(Block::Actions { elements });
+        }
+        self
+    }
+
+    pub fn context(mut self, text: impl Into<Text>) -> Self {
+        self.blocks.push(Block::Context { text: text.into() });
+        self
+    }
+
+    pub fn divider(mut self) -> Self {
+        self.blocks.push(Block::Divider);
+        self
+    }
+
+    pub fn public(mut self) -> Self {
+        self.visibility = Visibility::Public;
+        self
+    }
+
+    /// The reply as plain text: notification fallbacks, logs and tests.
+    pub fn to_plain(&self) -> String {
+        let mut out = Vec::new();
+        for block in &self.blocks {
+            match block {
+                Block::Header { text } => out.push(text.clone()),
+                Block::Section { text } | Block::Context { text } => out.push(text.to_plain()),
+                Block::Fields { fields } => {
+                    for f in fields {
+                        out.push(format!("{}: {}", f.label, f.value.to_plain()));
+                    }
+                }
+                Block::Actions { elements } => {
+                    for e in elements {
+                        match e {
+                            Element::Link { label, url } => out.push(format!("[{label}] {url}")),
+                            Element::Button { label, action, .. } => {
+                                out.push(format!("[{label}] → {}", action.command))
+                            }
+                            Element::Select {
+                                placeholder,
+                                options,
+                            } => {
+                                out.push(format!("{placeholder}:"));
+                                for o in options {
+                                    out.push(format!("  - {} → {}", o.label, o.action.command));
+                                }
+                            }
+                        }
+                    }
+                }
+                Block::Divider => out.push("---".to_string()),
+            }
+        }
+        out.join("\n")
+    }
+
+    /// Every action the reply offers, in order (what the console numbers).
+    pub fn choices(&self) -> Vec<(String, Action)> {
+        let mut out = Vec::new();
+        for block in &self.blocks {
+            if let Block::Actions { elements } = block {
+                for e in elements {
+                    match e {
+                        Element::Button { label, action, .. } => {
+                            out.push((label.clone(), action.clone()))
+                        }
+                        Element::Select { options, .. } => {
+                            out.extend(options.iter().map(|o| (o.label.clone(), o.action.clone())))
+                        }
+                        Element::Link { .. } => {}
+                    }
+                }
+            }
+        }
+        out
+    }
+}

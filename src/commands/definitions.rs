@@ -1,0 +1,237 @@
+//! The command definitions in the top-level `commands/` folder, embedded in
+//! the binary: one source for `help`, the parser, Slack's manifest and
+//! Discord's registration. The format is documented in
+//! `commands/README.md`.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+/// Every definition file, embedded. A test checks this list against the
+/// folder, so a new file can't be forgotten here.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("help.toml", include_str!("../../commands/help.toml")),
+    ("owner.toml", include_str!("../../commands/owner.toml")),
+];
+
+/// Who may run a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Anyone who can talk to usher.
+    #[default]
+    Everyone,
+    /// People known to the catalog.
+    Member,
+    /// Admins from `usher.toml`.
+    Admin,
+}
+
+/// The type of an option's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptionType {
+    String,
+    Integer,
+    Boolean,
+    Choice,
+}
+
+/// Where completions for an option come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Completion {
+    Service,
+    Team,
+    Person,
+    Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: OptionType,
+    pub description: String,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub complete: Option<Completion>,
+    /// The allowed values of a `choice` option.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// Takes the rest of the line, spaces and all (the last positional).
+    #[serde(default)]
+    pub rest: bool,
+    /// Only as `--name value` (or `--name` for booleans), never positional.
+    #[serde(default)]
+    pub named: bool,
+    #[serde(default)]
+    pub min: Option<i64>,
+    #[serde(default)]
+    pub max: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubcommandDef {
+    pub name: String,
+    pub summary: String,
+    #[serde(default)]
+    pub help: String,
+    #[serde(default)]
+    pub permission: Option<Permission>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<OptionDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandDef {
+    pub name: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    pub summary: String,
+    pub help: String,
+    #[serde(default)]
+    pub permission: Permission,
+    #[serde(default)]
+    pub examples: Vec<String>,
+    #[serde(default)]
+    pub options: Vec<OptionDef>,
+    #[serde(default)]
+    pub subcommands: Vec<SubcommandDef>,
+}
+
+impl CommandDef {
+    pub fn subcommand(&self, name: &str) -> Option<&SubcommandDef> {
+        self.subcommands
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn matches(&self, word: &str) -> bool {
+        self.name.eq_ignore_ascii_case(word)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(word))
+    }
+}
+
+/// Parses and checks one definition file.
+pub fn parse_definition(file: &str, text: &str) -> Result<CommandDef, String> {
+    let def: CommandDef =
+        toml::from_str(text).map_err(|e| format!("commands/{file}: {}", e.message()))?;
+    check_options(file, &def.options)?;
+    for sub in &def.subcommands {
+        check_options(file, &sub.options)?;
+    }
+    Ok(def)
+}
+
+fn check_options(file: &str, options: &[OptionDef]) -> Result<(), String> {
+    for (i, o) in options.iter().enumerate() {
+        if o.kind == OptionType::Choice && o.choices.is_empty() {
+            return Err(format!(
+                "commands/{file}: option '{}' is a choice without choices",
+                o.name
+            ));
+        }
+        if o.rest
+            && (i + 1 != options.iter().filter(|o| !o.named).count()
+                || o.kind != OptionType::String)
+        {
+            return Err(format!(
+                "commands/{file}: option '{}' takes the rest of the line, so it must be the last positional string option",
+                o.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// All definitions, parsed once. Invalid definitions are a build mistake,
+/// caught by the test suite, so this panics on them.
+pub fn all() -> &'static [CommandDef] {
+    static DEFS: OnceLock<Vec<CommandDef>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        SOURCES
+            .iter()
+            .map(|(file, text)| parse_definition(file, text).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    })
+}
+
+/// The definition a word (name or alias) names.
+pub fn find(word: &str) -> Option<&'static CommandDef> {
+    all().iter().find(|d| d.matches(word))
+}
+
+/// `owner <service>`, `deps <service> [--reverse] [--depth N]`.
+pub fn usage(command: &str, options: &[OptionDef]) -> String {
+    let mut out = command.to_string();
+    for o in options {
+        let placeholder = match o.kind {
+            OptionType::Boolean => format!("--{}", o.name),
+            OptionType::Choice if o.named => format!("--{} {}", o.name, o.choices.join("|")),
+            OptionType::Choice => o.choices.join("|"),
+            OptionType::Integer if o.named => format!("--{} N", o.name),
+            _ if o.named => format!("--{} <{}>", o.name, o.name),
+            _ => format!("<{}>", o.name),
+        };
+        if o.required {
+            out.push_str(&format!(" {placeholder}"));
+        } else {
+            out.push_str(&format!(" [{placeholder}]"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_the_folder_is_embedded_and_valid() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/commands");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = SOURCES.iter().map(|(f, _)| f.to_string()).collect();
+        embedded.sort();
+        assert_eq!(on_disk, embedded, "add new command files to SOURCES");
+        for (file, text) in SOURCES {
+            let def = parse_definition(file, text).unwrap();
+            assert_eq!(
+                format!("{}.toml", def.name),
+                *file,
+                "a file is named after its command"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_aliases_are_unique() {
+        let mut words: Vec<String> = all()
+            .iter()
+            .flat_map(|d| std::iter::once(d.name.clone()).chain(d.aliases.iter().cloned()))
+            .map(|w| w.to_lowercase())
+            .collect();
+        let before = words.len();
+        words.sort();
+        words.dedup();
+        assert_eq!(before, words.len());
+    }
+
+    #[test]
+    fn usage_lines() {
+        let owner = find("whoowns").unwrap();
+        assert_eq!(usage(&owner.name, &owner.options), "owner <service>");
+    }
+}

@@ -1,0 +1,191 @@
+//! The command router: a request's text is parsed against the definitions
+//! in `commands/`, permission-checked, and handed to the command's module,
+//! which returns a platform-neutral reply.
+//!
+//! Each command module follows the same shape: `OPTIONS` (the option names
+//! it reads, checked against its definition by a test) and `run`.
+
+pub mod definitions;
+pub mod help;
+pub mod owner;
+pub mod parse;
+pub mod render;
+pub mod resolve;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use crate::catalog::model::{EntityRef, Kind};
+use crate::chat::{Reply, Request};
+use crate::config::Config;
+use definitions::Permission;
+use parse::{Args, Parsed};
+
+/// What commands need: the catalog and the configuration.
+#[derive(Clone)]
+pub struct Core {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+}
+
+impl Core {
+    pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
+        Core { pool, config }
+    }
+
+    /// Whether the actor is an admin from `usher.toml`.
+    pub fn is_admin(&self, request: &Request) -> bool {
+        let Some(person) = &request.actor.person else {
+            return false;
+        };
+        self.config.admins.people.iter().any(|admin| {
+            let admin = admin.trim();
+            EntityRef::parse(admin, Some(Kind::User), "default")
+                .is_ok_and(|r| r.key() == person.key)
+                || person
+                    .email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(admin))
+        })
+    }
+}
+
+/// A command failed for a reason the user can't fix: logged with an id,
+/// and the user told what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+pub type CommandResult = Result<Reply, CommandError>;
+
+/// The commands this router runs, by definition name. A test checks it
+/// against `commands/`.
+pub const HANDLED: &[&str] = &["help", "owner"];
+
+/// The option names a command's code reads, to check against its
+/// definition.
+pub fn options_read(command: &str) -> &'static [&'static str] {
+    match command {
+        "help" => help::OPTIONS,
+        "owner" => owner::OPTIONS,
+        _ => &[],
+    }
+}
+
+/// Handles one request.
+pub async fn handle(core: &Core, request: &Request) -> Reply {
+    let started = std::time::Instant::now();
+    let parsed = match parse::parse(&request.text) {
+        Ok(p) => p,
+        Err(e) => return Reply::text(e.to_string()),
+    };
+    let span = tracing::info_span!(
+        "command",
+        platform = request.platform.as_str(),
+        user = %request.actor.platform_user,
+        command = %parsed.path(),
+    );
+    let _entered = span.enter();
+    if let Some(refusal) = check_permission(core, request, &parsed) {
+        return refusal;
+    }
+    let result = dispatch(core, request, &parsed).await;
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(err) => {
+            let id = error_id();
+            tracing::error!(error = %err, error_id = %id, "command failed");
+            Reply::text(format!(
+                "Something went wrong answering that (reference {id}). Try again in a moment; if it keeps happening, tell your usher admins and quote the reference."
+            ))
+        }
+    };
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
+    reply
+}
+
+async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandResult {
+    let args: &Args = &parsed.args;
+    match parsed.command.name.as_str() {
+        "help" => Ok(help::run(args)),
+        "owner" => owner::run(core, request, args).await,
+        other => Ok(Reply::text(format!(
+            "`{other}` is defined but this version of usher can't run it yet. Type `help` to see what it can do."
+        ))),
+    }
+}
+
+fn check_permission(core: &Core, request: &Request, parsed: &Parsed) -> Option<Reply> {
+    let needed = parsed
+        .sub
+        .and_then(|s| s.permission)
+        .unwrap_or(parsed.command.permission);
+    match needed {
+        Permission::Everyone => None,
+        Permission::Member if request.actor.person.is_some() => None,
+        Permission::Member => Some(Reply::text(format!(
+            "`{}` is for people in the catalog, and I can't match you to anyone in it. Ask your usher admins to add you (a User entity with your email), then try again.",
+            parsed.path()
+        ))),
+        Permission::Admin if core.is_admin(request) => None,
+        Permission::Admin => Some(Reply::text(format!(
+            "Only usher admins may use `{}`. The admins are listed in usher.toml under [admins]{}.",
+            parsed.path(),
+            if core.config.admins.people.is_empty() {
+                " (none are configured yet)".to_string()
+            } else {
+                format!(": {}", core.config.admins.people.join(", "))
+            }
+        ))),
+    }
+}
+
+/// A short id to find an error in the logs.
+fn error_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "E{:08x}",
+        (nanos as u64 ^ (std::process::id() as u64) << 32) & 0xffff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_router_and_the_definitions_agree() {
+        let mut defined: Vec<&str> = definitions::all().iter().map(|d| d.name.as_str()).collect();
+        defined.sort();
+        let mut handled = HANDLED.to_vec();
+        handled.sort();
+        assert_eq!(
+            defined, handled,
+            "every definition has a handler, every handler a definition"
+        );
+        for def in definitions::all() {
+            let mut declared: Vec<&str> = def.options.iter().map(|o| o.name.as_str()).collect();
+            for sub in &def.subcommands {
+                declared.extend(sub.options.iter().map(|o| o.name.as_str()));
+            }
+            declared.sort();
+            declared.dedup();
+            let mut read = options_read(&def.name).to_vec();
+            read.sort();
+            assert_eq!(
+                declared, read,
+                "options of `{}`: definition vs code",
+                def.name
+            );
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `usher.toml` plus the environment, validated once at start.
+//!
+//! Every key has a default, so usher runs with no file at all. A file with
+//! an unknown key or a bad value stops usher with the file, the key and
+//! what is wrong, rather than running half-configured.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub catalog: CatalogConfig,
+    pub chat: ChatConfig,
+    pub admins: AdminsConfig,
+    pub outbox: OutboxConfig,
+    /// Where the file was read from (not a key).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Largest descriptor file read, in bytes.
+    pub max_file_size: u64,
+    /// Lifecycle values that are not warned about.
+    pub lifecycles: Vec<String>,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            max_file_size: 20 * 1024 * 1024,
+            lifecycles: vec![
+                "experimental".into(),
+                "production".into(),
+                "deprecated".into(),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// Trigram similarity (0–1) above which a name is offered as "did you
+    /// mean …?".
+    pub fuzzy_threshold: f64,
+    /// How many "did you mean" suggestions to offer.
+    pub suggestions: usize,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            fuzzy_threshold: 0.3,
+            suggestions: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminsConfig {
+    /// Catalog people (`jane`, `user:default/jane`, or an email) who may do
+    /// everything, and who hear about undeliverable messages.
+    pub people: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Attempts before a job goes to the dead letters.
+    pub max_attempts: i32,
+    /// First retry delay in seconds; doubles each attempt.
+    pub base_backoff_secs: u64,
+    /// Longest retry delay in seconds.
+    pub max_backoff_secs: u64,
+    /// How often the worker looks for due jobs when not woken.
+    pub poll_interval_secs: u64,
+    /// Days to keep delivered jobs (their idempotency keys keep working).
+    pub keep_done_days: i32,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_attempts: 8,
+            base_backoff_secs: 5,
+            max_backoff_secs: 3600,
+            poll_interval_secs: 5,
+            keep_done_days: 30,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `USHER_CONFIG`, else `./usher.toml` when present, else the
+    /// defaults.
+    pub fn load() -> Result<Config, ConfigError> {
+        match std::env::var_os("USHER_CONFIG") {
+            Some(path) => Config::from_file(Path::new(&path)),
+            None if Path::new("usher.toml").exists() => Config::from_file(Path::new("usher.toml")),
+            None => Ok(Config::default()),
+        }
+    }
+
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            message: format!("cannot be read: {e}"),
+        })?;
+        let mut config =
+            Config::from_toml(&text).map_err(|message| ConfigError { file, message })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text; the error names the key.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().trim().to_string();
+            match line {
+                Some(line) => format!("line {line}: {message}"),
+                None => message,
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.chat.fuzzy_threshold) {
+            return Err(format!(
+                "chat.fuzzy_threshold: {} is not between 0 and 1",
+                self.chat.fuzzy_threshold
+            ));
+        }
+        if self.catalog.max_file_size == 0 {
+            return Err("catalog.max_file_size: must be more than 0 bytes".to_string());
+        }
+        if self.outbox.max_attempts < 1 {
+            return Err("outbox.max_attempts: must be at least 1".to_string());
+        }
+        if self.catalog.lifecycles.is_empty() {
+            return Err("catalog.lifecycles: list at least one lifecycle".to_string());
+        }
+        Ok(())
+    }
+
+    /// Validation rules for descriptors.
+    pub fn rules(&self) -> crate::catalog::validate::Rules {
+        crate::catalog::validate::Rules {
+            lifecycles: self.catalog.lifecycles.clone(),
+        }
+    }
+
+    /// Options for loading descriptors.
+    pub fn load_options(&self) -> crate::catalog::loader::LoadOptions {
+        crate::catalog::loader::LoadOptions {
+            rules: self.rules(),
+            reader: crate::catalog::source::Reader::new(self.catalog.max_file_size),
+        }
+    }
+}
+
+/// Settings from the environment (documented in the README).
+#[derive(Debug, Clone)]
+pub struct Env {
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub listen: String,
+}
+
+impl Env {
+    pub fn from_env() -> Env {
+        let non_empty = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        Env {
+            database_url: non_empty("DATABASE_URL"),
+            data_dir: non_empty("USHER_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".usher")),
+            listen: non_empty("USHER_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+        }
+    }
+
+    pub fn db_settings(&self) -> crate::db::DbSettings {
+        crate::db::DbSettings {
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+            max_connections: 16,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.catalog.max_file_size, 20 * 1024 * 1024);
+        assert_eq!(c.chat.suggestions, 3);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let err = Config::from_toml("[catalog]\nmax_file_size = 10\nlifecycle = []\n").unwrap_err();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("lifecycle"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Config::from_toml("[chat]\nfuzzy_threshold = 3\n").unwrap_err();
+        assert!(err.starts_with("chat.fuzzy_threshold"), "{err}");
+    }
+}

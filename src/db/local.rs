@@ -1,0 +1,665 @@
+//! The private PostgreSQL cluster usher runs when `DATABASE_URL` is unset.
+//!
+//! Why this exists: the first command a new user types must work on a machine
+//! that only has the PostgreSQL server package installed. So usher finds the
+//! server binaries itself, initialises a cluster under `USHER_DATA_DIR`,
+//! starts it on a Unix socket only, and stops it again when the last usher
+//! process using it exits.
+//!
+//! How several processes share one cluster, race-free, on one machine:
+//!
+//! * `start.lock` (exclusive) serialises starting and stopping: whoever holds
+//!   it may run `initdb`, start the server, or stop it.
+//! * `users.lock` (shared) is held by every process for as long as it uses the
+//!   cluster. A process leaving takes `start.lock`, drops its own share and
+//!   tries to take `users.lock` exclusively without waiting: success means no
+//!   other usher process is still connected, so it stops the server. Locks die
+//!   with their process, so a crashed process never blocks the others.
+//!
+//! As root, the server runs as an unprivileged system user (`postgres`, or
+//! `USHER_PG_USER`) because `initdb` refuses root. When that user cannot reach
+//! the data folder (a `mktemp -d` folder, anything under `/root`), the cluster
+//! lives in `/var/tmp/usher-postgres/<hash of the data folder>/` and the data
+//! folder records where. The socket always goes in a short folder under
+//! `/tmp`, because Unix socket paths are limited to ~107 bytes.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::kill;
+use nix::unistd::{Gid, Pid, Uid, User, chown};
+use sha2::{Digest, Sha256};
+
+/// The port number only names the socket file (`.s.PGSQL.5432`): the
+/// cluster never listens on TCP, and each cluster has its own socket folder.
+const SOCKET_PORT: u16 = 5432;
+
+/// Errors a user can act on; each message says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalPgError {
+    #[error(
+        "usher needs a PostgreSQL server but found no server binaries (initdb, pg_ctl) on PATH, under /usr/lib/postgresql/*/bin or in USHER_PG_BINDIR.\n\
+         Install them:\n  Debian/Ubuntu: sudo apt-get install -y postgresql\n  macOS (Homebrew): brew install postgresql@16\n\
+         or point usher at an existing server: export DATABASE_URL=postgres://user:password@host/dbname"
+    )]
+    NoBinaries,
+    #[error(
+        "the data folder {data_dir} was initialised by PostgreSQL {version}, but that version's server binaries are not installed.\n\
+         Install PostgreSQL {version} (Debian/Ubuntu: sudo apt-get install -y postgresql-{version}), \
+         or move {data_dir} aside to start afresh, or set DATABASE_URL"
+    )]
+    VersionMissing { data_dir: String, version: String },
+    #[error(
+        "usher runs as root, and PostgreSQL refuses to run as root, but there is no unprivileged user '{user}' to run it as.\n\
+         Create one (useradd --system --create-home {user}), set USHER_PG_USER to another existing user, or set DATABASE_URL"
+    )]
+    NoServiceUser { user: String },
+    #[error("{action} failed: {detail}")]
+    Command { action: String, detail: String },
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> LocalPgError + use<> {
+    let path = path.display().to_string();
+    move |source| LocalPgError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// How to start the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    /// Turn off fsync: only for throw-away clusters such as the test suite's.
+    pub unsafe_fast: bool,
+}
+
+/// Where the PostgreSQL server binaries of one major version live.
+#[derive(Debug, Clone)]
+struct Binaries {
+    version: String,
+    initdb: PathBuf,
+    pg_ctl: PathBuf,
+}
+
+/// A running local cluster that this process is registered as a user of.
+/// Dropping it leaves the cluster, stopping the server when this was the
+/// last usher process using it.
+#[derive(Debug)]
+pub struct LocalPostgres {
+    data_dir: PathBuf,
+    cluster_dir: PathBuf,
+    socket_dir: PathBuf,
+    binaries: Binaries,
+    run_as: Option<(Uid, Gid)>,
+    users_lock: Option<Flock<File>>,
+    started_here: bool,
+}
+
+impl LocalPostgres {
+    /// Initialises (first use), recovers (stale pid file) and starts the
+    /// cluster for `data_dir` as needed, and registers this process as a
+    /// user. Blocking: call from `spawn_blocking` in async code.
+    pub fn start(data_dir: &Path, options: &LocalOptions) -> Result<Self, LocalPgError> {
+        fs::create_dir_all(data_dir).map_err(io_err("cannot create the data folder", data_dir))?;
+        let data_dir = data_dir
+            .canonicalize()
+            .map_err(io_err("cannot resolve", data_dir))?;
+        let run_as = service_user()?;
+        let start_lock = lock_file(&data_dir.join("start.lock"), FlockArg::LockExclusive)?;
+
+        let cluster_dir = cluster_dir_for(&data_dir, run_as)?;
+        let socket_dir = socket_dir_for(&cluster_dir);
+        prepare_private_dir(&socket_dir, run_as)?;
+
+        let binaries = match fs::read_to_string(cluster_dir.join("PG_VERSION")) {
+            Ok(version) => {
+                let version = version.trim().to_string();
+                find_binaries(Some(&version)).ok_or_else(|| LocalPgError::VersionMissing {
+                    data_dir: cluster_dir.display().to_string(),
+                    version: version.clone(),
+                })?
+            }
+            Err(_) => {
+                let binaries = find_binaries(None).ok_or(LocalPgError::NoBinaries)?;
+                init_cluster(&binaries, &cluster_dir, run_as)?;
+                binaries
+            }
+        };
+
+        let mut this = LocalPostgres {
+            data_dir,
+            cluster_dir,
+            socket_dir,
+            binaries,
+            run_as,
+            users_lock: None,
+            started_here: false,
+        };
+        if !this.is_running() {
+            this.recover_stale_pid_files();
+            this.start_server(options)?;
+            this.started_here = true;
+        }
+        this.users_lock = Some(lock_file(
+            &this.data_dir.join("users.lock"),
+            FlockArg::LockShared,
+        )?);
+        drop(start_lock);
+        Ok(this)
+    }
+
+    /// The folder holding the Unix socket, for `PgConnectOptions::socket`.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The socket's port number (it names the socket file).
+    pub fn port(&self) -> u16 {
+        SOCKET_PORT
+    }
+
+    /// The folder holding the cluster itself (inside the data folder unless
+    /// it had to be relocated, see the module doc).
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// Whether this process started the server (rather than joining one).
+    pub fn started_here(&self) -> bool {
+        self.started_here
+    }
+
+    /// A connection URL for tools such as `psql`.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@/{database}?host={}&port={}",
+            self.socket_dir.display(),
+            SOCKET_PORT
+        )
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.cluster_dir.join("postmaster.pid")
+    }
+
+    fn socket_lock_file(&self) -> PathBuf {
+        self.socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}.lock"))
+    }
+
+    /// Running means: a pid file whose process is alive and is a postgres
+    /// server. A pid reused by another program after a crash doesn't count.
+    fn is_running(&self) -> bool {
+        read_pid(&self.pid_file()).is_some_and(is_postgres_process)
+            && self
+                .socket_dir
+                .join(format!(".s.PGSQL.{SOCKET_PORT}"))
+                .exists()
+    }
+
+    /// After a crash (or a reboot) the pid files may name a dead process or
+    /// one that now belongs to another program; PostgreSQL refuses to start
+    /// over the latter, so remove them when no server is behind them.
+    fn recover_stale_pid_files(&self) {
+        for file in [self.pid_file(), self.socket_lock_file()] {
+            if let Some(pid) = read_pid(&file)
+                && !is_postgres_process(pid)
+            {
+                tracing::warn!(file = %file.display(), pid, "removing a stale PostgreSQL pid file");
+                let _ = fs::remove_file(&file);
+            }
+        }
+        // A server that died without cleaning its socket leaves it behind.
+        let socket = self.socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}"));
+        if socket.exists() && !self.socket_lock_file().exists() {
+            let _ = fs::remove_file(socket);
+        }
+    }
+
+    fn start_server(&self, options: &LocalOptions) -> Result<(), LocalPgError> {
+        let mut server_options = format!(
+            "-c listen_addresses='' -c unix_socket_directories='{}' -c port={SOCKET_PORT} \
+             -c max_connections=200 -c shared_buffers=128MB",
+            self.socket_dir.display()
+        );
+        if options.unsafe_fast {
+            server_options
+                .push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let log = self.cluster_dir.join("server.log");
+        let mut cmd = Command::new(&self.binaries.pg_ctl);
+        cmd.arg("start")
+            .arg("-D")
+            .arg(&self.cluster_dir)
+            .arg("-w")
+            .args(["-t", "60"])
+            .arg("-l")
+            .arg(&log)
+            .arg("-o")
+            .arg(server_options);
+        run(cmd, self.run_as, "starting PostgreSQL").map_err(|err| with_log_tail(err, &log))?;
+        tracing::info!(cluster = %self.cluster_dir.display(), "started the local PostgreSQL");
+        Ok(())
+    }
+
+    /// Leaves the cluster now (what dropping does), stopping the server when
+    /// no other usher process uses it.
+    pub fn leave(mut self) {
+        self.leave_inner();
+    }
+
+    fn leave_inner(&mut self) {
+        let Some(users_lock) = self.users_lock.take() else {
+            return;
+        };
+        let start_lock = match lock_file(&self.data_dir.join("start.lock"), FlockArg::LockExclusive)
+        {
+            Ok(lock) => lock,
+            Err(err) => {
+                tracing::warn!(%err, "cannot take the start lock; leaving PostgreSQL running");
+                return;
+            }
+        };
+        drop(users_lock);
+        let last = lock_file(
+            &self.data_dir.join("users.lock"),
+            FlockArg::LockExclusiveNonblock,
+        );
+        if let Ok(last) = last {
+            if self.is_running() {
+                let mut cmd = Command::new(&self.binaries.pg_ctl);
+                cmd.arg("stop")
+                    .arg("-D")
+                    .arg(&self.cluster_dir)
+                    .args(["-m", "fast", "-w", "-t", "30"]);
+                match run(cmd, self.run_as, "stopping PostgreSQL") {
+                    Ok(_) => tracing::info!("stopped the local PostgreSQL"),
+                    Err(err) => tracing::warn!(%err, "could not stop the local PostgreSQL"),
+                }
+            }
+            drop(last);
+        } else {
+            tracing::debug!(
+                "another usher process still uses the local PostgreSQL; leaving it running"
+            );
+        }
+        drop(start_lock);
+    }
+}
+
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        self.leave_inner();
+    }
+}
+
+/// As root, the unprivileged user the server runs as; `None` otherwise.
+fn service_user() -> Result<Option<(Uid, Gid)>, LocalPgError> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let name = std::env::var("USHER_PG_USER").unwrap_or_else(|_| "postgres".to_string());
+    match User::from_name(&name) {
+        Ok(Some(user)) if !user.uid.is_root() => Ok(Some((user.uid, user.gid))),
+        _ => Err(LocalPgError::NoServiceUser { user: name }),
+    }
+}
+
+/// The cluster lives in `DATA_DIR/postgres` when the server's user can reach
+/// it, else in a reachable folder tied to the data folder (module doc).
+fn cluster_dir_for(data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf, LocalPgError> {
+    let inside = data_dir.join("postgres");
+    let Some((uid, gid)) = run_as else {
+        return Ok(inside);
+    };
+    if can_reach(data_dir, uid, gid) {
+        fs::create_dir_all(&inside).map_err(io_err("cannot create", &inside))?;
+        chown(&inside, Some(uid), Some(gid))
+            .map_err(|e| io_err("cannot hand over", &inside)(e.into()))?;
+        return Ok(inside);
+    }
+    // Relocate. The token ties the relocated cluster to this very data
+    // folder: a data folder deleted and re-created gets a fresh cluster
+    // rather than an old one left behind under the same path.
+    let relocated = Path::new("/var/tmp/usher-postgres").join(short_hash(data_dir, 16));
+    let pointer = data_dir.join("postgres.location");
+    let token_file = relocated.join("usher-token");
+    let token = match fs::read_to_string(&pointer) {
+        Ok(text) => text.lines().nth(1).unwrap_or_default().to_string(),
+        Err(_) => String::new(),
+    };
+    let matches =
+        !token.is_empty() && fs::read_to_string(&token_file).is_ok_and(|t| t.trim() == token);
+    if !matches {
+        if relocated.exists() {
+            // Only ever a cluster no data folder points at any more. Make
+            // sure no server still runs in it before removing it.
+            if let Some(pid) = read_pid(&relocated.join("postmaster.pid"))
+                && is_postgres_process(pid)
+            {
+                let _ = kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT);
+                wait_until(Duration::from_secs(10), || !is_postgres_process(pid));
+            }
+            fs::remove_dir_all(&relocated)
+                .map_err(io_err("cannot remove an orphaned cluster", &relocated))?;
+        }
+        let parent = relocated.parent().expect("relocated path has a parent");
+        fs::create_dir_all(parent).map_err(io_err("cannot create", parent))?;
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o711))
+            .map_err(io_err("cannot set permissions on", parent))?;
+        fs::create_dir_all(&relocated).map_err(io_err("cannot create", &relocated))?;
+        let token = format!(
+            "{:x}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        fs::write(&token_file, &token).map_err(io_err("cannot write", &token_file))?;
+        fs::write(&pointer, format!("{}\n{token}\n", relocated.display()))
+            .map_err(io_err("cannot write", &pointer))?;
+    }
+    // The cluster itself is a subfolder: initdb wants to own its folder, and
+    // the token file must stay outside what PostgreSQL manages.
+    let cluster = relocated.join("data");
+    fs::create_dir_all(&cluster).map_err(io_err("cannot create", &cluster))?;
+    chown(&relocated, Some(uid), Some(gid))
+        .map_err(|e| io_err("cannot hand over", &relocated)(e.into()))?;
+    chown(&cluster, Some(uid), Some(gid))
+        .map_err(|e| io_err("cannot hand over", &cluster)(e.into()))?;
+    Ok(cluster)
+}
+
+/// Whether a user can traverse every folder down to and including `dir`
+/// (owner, group and other execute bits; ACLs are not consulted, which errs
+/// on the side of relocating).
+fn can_reach(dir: &Path, uid: Uid, gid: Gid) -> bool {
+    dir.ancestors().all(|folder| match fs::metadata(folder) {
+        Ok(meta) => {
+            let mode = meta.mode();
+            if meta.uid() == uid.as_raw() {
+                mode & 0o100 != 0
+            } else if meta.gid() == gid.as_raw() {
+                mode & 0o010 != 0
+            } else {
+                mode & 0o001 != 0
+            }
+        }
+        Err(_) => false,
+    })
+}
+
+/// A short, stable socket folder under /tmp for a cluster folder.
+fn socket_dir_for(cluster_dir: &Path) -> PathBuf {
+    PathBuf::from(format!("/tmp/usher-{}", short_hash(cluster_dir, 12)))
+}
+
+fn short_hash(path: &Path, len: usize) -> String {
+    let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
+    hex::encode(digest)[..len].to_string()
+}
+
+/// A folder only the server's user may use (the socket folder).
+fn prepare_private_dir(dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<(), LocalPgError> {
+    match fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            fs::remove_file(dir).map_err(io_err("cannot remove", dir))?;
+            fs::create_dir(dir).map_err(io_err("cannot create", dir))?;
+        }
+        Err(_) => fs::create_dir(dir).map_err(io_err("cannot create", dir))?,
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(io_err("cannot set permissions on", dir))?;
+    if let Some((uid, gid)) = run_as {
+        chown(dir, Some(uid), Some(gid)).map_err(|e| io_err("cannot hand over", dir)(e.into()))?;
+    }
+    Ok(())
+}
+
+/// Runs `initdb` into a temporary folder and renames it into place, so a
+/// crash half-way through never leaves a half-made cluster behind.
+fn init_cluster(
+    binaries: &Binaries,
+    cluster_dir: &Path,
+    run_as: Option<(Uid, Gid)>,
+) -> Result<(), LocalPgError> {
+    let parent = cluster_dir.parent().expect("cluster folder has a parent");
+    let staging = parent.join(format!(".postgres-init-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).map_err(io_err("cannot create", &staging))?;
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))
+        .map_err(io_err("cannot set permissions on", &staging))?;
+    if let Some((uid, gid)) = run_as {
+        chown(&staging, Some(uid), Some(gid))
+            .map_err(|e| io_err("cannot hand over", &staging)(e.into()))?;
+    }
+    let initdb = |locale: &str| {
+        let mut cmd = Command::new(&binaries.initdb);
+        cmd.arg("-D")
+            .arg(&staging)
+            .args([
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--no-instructions",
+            ])
+            .arg(format!("--lc-ctype={locale}"))
+            .arg("--lc-collate=C")
+            .arg("--lc-messages=C");
+        run(
+            cmd,
+            run_as,
+            "initialising the local PostgreSQL cluster (initdb)",
+        )
+    };
+    // C.UTF-8 lets pg_trgm treat non-ASCII letters as letters; fall back to C
+    // where the C.UTF-8 locale is missing.
+    if initdb("C.UTF-8").is_err() {
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir_all(&staging).map_err(io_err("cannot create", &staging))?;
+        if let Some((uid, gid)) = run_as {
+            chown(&staging, Some(uid), Some(gid))
+                .map_err(|e| io_err("cannot hand over", &staging)(e.into()))?;
+        }
+        initdb("C")?;
+    }
+    let _ = fs::remove_dir(cluster_dir);
+    if cluster_dir.exists() {
+        // A folder with leftovers from an interrupted earlier attempt.
+        fs::remove_dir_all(cluster_dir).map_err(io_err("cannot clear", cluster_dir))?;
+    }
+    fs::rename(&staging, cluster_dir)
+        .map_err(io_err("cannot move the new cluster into", cluster_dir))?;
+    tracing::info!(cluster = %cluster_dir.display(), version = %binaries.version, "initialised a local PostgreSQL cluster");
+    Ok(())
+}
+
+/// Finds the server binaries: of the given major version when a cluster
+/// already exists, else the newest installed.
+fn find_binaries(version: Option<&str>) -> Option<Binaries> {
+    let mut candidates: Vec<Binaries> = Vec::new();
+    // An explicit folder replaces the search (unusual installs, and tests).
+    if let Some(dir) = std::env::var_os("USHER_PG_BINDIR") {
+        let dir = PathBuf::from(dir);
+        let (initdb, pg_ctl) = (dir.join("initdb"), dir.join("pg_ctl"));
+        if initdb.exists()
+            && pg_ctl.exists()
+            && let Some(v) = major_version(&pg_ctl)
+        {
+            candidates.push(Binaries {
+                version: v,
+                initdb,
+                pg_ctl,
+            });
+        }
+        return match version {
+            Some(wanted) => candidates.into_iter().find(|b| b.version == wanted),
+            None => candidates.into_iter().next(),
+        };
+    }
+    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
+        for entry in entries.flatten() {
+            let bin = entry.path().join("bin");
+            if bin.join("initdb").exists() && bin.join("pg_ctl").exists() {
+                candidates.push(Binaries {
+                    version: entry.file_name().to_string_lossy().into_owned(),
+                    initdb: bin.join("initdb"),
+                    pg_ctl: bin.join("pg_ctl"),
+                });
+            }
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let (initdb, pg_ctl) = (dir.join("initdb"), dir.join("pg_ctl"));
+            if initdb.exists()
+                && pg_ctl.exists()
+                && let Some(v) = major_version(&pg_ctl)
+            {
+                candidates.push(Binaries {
+                    version: v,
+                    initdb,
+                    pg_ctl,
+                });
+            }
+        }
+    }
+    let numeric = |b: &Binaries| b.version.parse::<u32>().unwrap_or(0);
+    match version {
+        Some(wanted) => candidates.into_iter().find(|b| b.version == wanted),
+        None => candidates.into_iter().max_by_key(numeric),
+    }
+}
+
+/// "pg_ctl (PostgreSQL) 15.18" → "15" (and "9.6.24" → "9.6").
+fn major_version(pg_ctl: &Path) -> Option<String> {
+    let out = Command::new(pg_ctl).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let full = text.split_whitespace().last()?;
+    let mut parts = full.split('.');
+    let major = parts.next()?;
+    if major.parse::<u32>().ok()? < 10 {
+        Some(format!("{major}.{}", parts.next()?))
+    } else {
+        Some(major.to_string())
+    }
+}
+
+fn run(mut cmd: Command, run_as: Option<(Uid, Gid)>, action: &str) -> Result<Output, LocalPgError> {
+    cmd.stdin(Stdio::null()).env("LC_ALL", "C");
+    if let Some((uid, gid)) = run_as {
+        // Dropping to the service user also drops root's supplementary groups.
+        cmd.uid(uid.as_raw()).gid(gid.as_raw()).current_dir("/");
+    }
+    let out = cmd.output().map_err(|e| LocalPgError::Command {
+        action: action.to_string(),
+        detail: e.to_string(),
+    })?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        let mut detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if detail.is_empty() {
+            detail = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        Err(LocalPgError::Command {
+            action: action.to_string(),
+            detail,
+        })
+    }
+}
+
+fn with_log_tail(err: LocalPgError, log: &Path) -> LocalPgError {
+    let tail = fs::read_to_string(log)
+        .map(|text| {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(10)..].join("\n")
+        })
+        .unwrap_or_default();
+    match err {
+        LocalPgError::Command { action, detail } if !tail.is_empty() => LocalPgError::Command {
+            action,
+            detail: format!("{detail}\nlast lines of {}:\n{tail}", log.display()),
+        },
+        other => other,
+    }
+}
+
+fn lock_file(path: &Path, how: FlockArg) -> Result<Flock<File>, LocalPgError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("cannot open the lock file", path))?;
+    Flock::lock(file, how).map_err(|(_, errno)| LocalPgError::Io {
+        action: "cannot lock",
+        path: path.display().to_string(),
+        source: std::io::Error::from(errno),
+    })
+}
+
+fn read_pid(file: &Path) -> Option<i32> {
+    let text = fs::read_to_string(file).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
+fn is_postgres_process(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match kill(Pid::from_raw(pid), None) {
+        Ok(()) | Err(Errno::EPERM) => {}
+        Err(_) => return false,
+    }
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|comm| comm.trim().starts_with("postgres") || comm.trim().starts_with("postmaster"))
+        // Without /proc (macOS), trust the live pid.
+        .unwrap_or(!Path::new("/proc/self").exists())
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_folder_is_short_whatever_the_data_folder() {
+        let deep = PathBuf::from("/".to_string() + &"very-long-folder-name/".repeat(20));
+        let socket = socket_dir_for(&deep);
+        assert!(socket.as_os_str().len() + ".s.PGSQL.5432".len() + 1 < 100);
+    }
+
+    #[test]
+    fn hashes_are_stable() {
+        assert_eq!(
+            short_hash(Path::new("/a"), 8),
+            short_hash(Path::new("/a"), 8)
+        );
+        assert_ne!(
+            short_hash(Path::new("/a"), 8),
+            short_hash(Path::new("/b"), 8)
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! Opening the database: `DATABASE_URL` when set, else the local cluster
+//! (see [`local`]); then the migrations, under sqlx's advisory lock so
+//! processes starting together don't race.
+
+pub mod local;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+pub use local::{LocalOptions, LocalPgError, LocalPostgres};
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The database every usher process of one installation uses on the local
+/// cluster.
+pub const LOCAL_DATABASE: &str = "usher";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Local(#[from] LocalPgError),
+    #[error("DATABASE_URL is not a valid PostgreSQL URL: {0}")]
+    BadUrl(String),
+    #[error(
+        "cannot connect to the database at {target}: {source}\nCheck that the server is running and the address is right{hint}"
+    )]
+    Connect {
+        target: String,
+        hint: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("applying the database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Where the database is.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+}
+
+/// An open, migrated database. Holds the local cluster (when used) for as
+/// long as it lives; [`Database::close`] leaves it cleanly.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub pool: PgPool,
+    local: Option<Arc<Mutex<Option<LocalPostgres>>>>,
+}
+
+impl Database {
+    /// Opens and migrates the database described by `settings`.
+    pub async fn open(settings: &DbSettings) -> Result<Database, DbError> {
+        let db = match &settings.database_url {
+            Some(url) => {
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|e| DbError::BadUrl(redact_url_error(&e.to_string(), url)))?
+                    .application_name("usher");
+                let pool = pool_options(settings.max_connections)
+                    .connect_with(quiet(options))
+                    .await
+                    .map_err(|source| DbError::Connect {
+                        target: redact_url(url),
+                        hint: " (DATABASE_URL).",
+                        source,
+                    })?;
+                Database { pool, local: None }
+            }
+            None => {
+                let local = start_local(&settings.data_dir, LocalOptions::default()).await?;
+                ensure_database(&local, LOCAL_DATABASE).await?;
+                let pool = pool_options(settings.max_connections)
+                    .connect_with(quiet(local_options(&local, LOCAL_DATABASE)))
+                    .await
+                    .map_err(|source| DbError::Connect {
+                        target: local.url(LOCAL_DATABASE),
+                        hint: " (the local cluster; see its server.log).",
+                        source,
+                    })?;
+                Database {
+                    pool,
+                    local: Some(Arc::new(Mutex::new(Some(local)))),
+                }
+            }
+        };
+        MIGRATOR.run(&db.pool).await?;
+        Ok(db)
+    }
+
+    /// Closes the pool, then leaves the local cluster (stopping it when no
+    /// other usher process uses it).
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some(local) = self.local {
+            let taken = local.lock().map(|mut guard| guard.take()).unwrap_or(None);
+            if let Some(local) = taken {
+                let _ = tokio::task::spawn_blocking(move || local.leave()).await;
+            }
+        }
+    }
+
+    /// Whether this database is the local cluster.
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+}
+
+/// Starts (or joins) the local cluster without blocking the runtime.
+pub async fn start_local(data_dir: &Path, options: LocalOptions) -> Result<LocalPostgres, DbError> {
+    let data_dir = data_dir.to_path_buf();
+    let local = tokio::task::spawn_blocking(move || LocalPostgres::start(&data_dir, &options))
+        .await
+        .expect("starting the local PostgreSQL panicked")?;
+    Ok(local)
+}
+
+/// Connection options for a database on the local cluster.
+pub fn local_options(local: &LocalPostgres, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .socket(local.socket_dir())
+        .port(local.port())
+        .username("postgres")
+        .database(database)
+        .application_name("usher")
+}
+
+/// Creates `database` on the local cluster when it doesn't exist yet.
+pub async fn ensure_database(local: &LocalPostgres, database: &str) -> Result<(), DbError> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect_with(&quiet(local_options(local, "postgres")))
+        .await
+        .map_err(|source| DbError::Connect {
+            target: local.url("postgres"),
+            hint: " (the local cluster; see its server.log).",
+            source,
+        })?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        // The name is quoted as an identifier.
+        let sql = format!("CREATE DATABASE \"{}\"", database.replace('"', "\"\""));
+        if let Err(err) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+        {
+            // Another process created it at the same moment: fine.
+            let duplicate = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "42P04");
+            if !duplicate {
+                return Err(err.into());
+            }
+        }
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+}
+
+/// Statement logging at DEBUG only: replies and the console stay clean.
+fn quiet(options: PgConnectOptions) -> PgConnectOptions {
+    options
+        .log_statements(log::LevelFilter::Debug)
+        .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(2))
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => "(unparseable URL)".to_string(),
+    }
+}
+
+fn redact_url_error(message: &str, url: &str) -> String {
+    message.replace(url, &redact_url(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example.com/usher"),
+            "postgres://app:***@db.example.com/usher"
+        );
+        assert_eq!(
+            redact_url("postgres://localhost/usher"),
+            "postgres://localhost/usher"
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The HTTP surface of `usher serve`: every route in one place.
+//!
+//! `/healthz` says the process is alive; `/readyz` says it can serve:
+//! the database answers, its migrations are the ones this binary expects,
+//! and the process is not shutting down.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::db::MIGRATOR;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    /// Set when shutdown begins, so load balancers stop sending traffic.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, Json(json!({ "status": "alive" })))
+}
+
+/// The newest migration this binary carries.
+pub fn expected_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let expected = expected_migration();
+    let applied: Result<Option<i64>, sqlx::Error> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&state.pool)
+            .await;
+    let shutting_down = state.shutting_down.load(Ordering::SeqCst);
+    let (database, migrations_ok, applied) = match applied {
+        Ok(v) => ("ok".to_string(), v.unwrap_or(0) >= expected, v.unwrap_or(0)),
+        Err(e) => (format!("unreachable: {e}"), false, 0),
+    };
+    let ready = database == "ok" && migrations_ok && !shutting_down;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({
+            "ready": ready,
+            "database": database,
+            "migrations": { "expected": expected, "applied": applied },
+            "shutting_down": shutting_down,
+        })),
+    )
+}

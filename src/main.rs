@@ -1,0 +1,389 @@
+//! The `usher` command line. Each subcommand opens what it needs (the
+//! configuration, the database) and reports failures as one plain message.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use usher::actions::outbox;
+use usher::catalog::{self, import::LocationKind, loader, source::Source};
+use usher::commands::Core;
+use usher::config::{Config, Env};
+use usher::db::Database;
+use usher::platforms::console;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "usher",
+    version,
+    about = "A chat-ops bot for a service catalog: who owns it, who is on call, where the docs are"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the bot: HTTP endpoints and background workers.
+    Serve,
+    /// The bot in a terminal: one command per line on stdin, replies on stdout.
+    Console(ConsoleArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Import, validate and inspect catalog descriptors.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// The durable queue of outbound messages and actions.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Args, Debug)]
+struct ConsoleArgs {
+    /// Act as this catalog person (name, email or user:namespace/name).
+    #[arg(long = "as", value_name = "PERSON")]
+    as_person: Option<String>,
+    /// Load the demo catalog first (Acme Shop, from deploy/demo/).
+    #[arg(long)]
+    demo: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogCommand {
+    /// Import Backstage descriptors from files and folders (each argument is one location).
+    Import {
+        /// Files or folders of catalog-info.yaml descriptors.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        /// Read and check everything, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check descriptors without writing; every problem as file:line: field: message.
+    Validate {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        strict: bool,
+        /// Don't consult the catalog to resolve references.
+        #[arg(long)]
+        offline: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxCommand {
+    /// Jobs waiting or dead (undeliverable).
+    List {
+        /// Only dead letters.
+        #[arg(long)]
+        dead: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put a job back in the queue, due now.
+    Retry { id: i64 },
+}
+
+fn init_logging(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("USHER_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    usher::install_crypto_provider();
+    let cli = Cli::parse();
+    init_logging(match cli.command {
+        Command::Serve => "info",
+        _ => "warn",
+    });
+    match run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("usher: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = Arc::new(Config::load()?);
+    let env = Env::from_env();
+    match cli.command {
+        Command::Serve => {
+            let db = open(&env).await?;
+            let server = usher::serve::Server::bind(&env, db, config).await?;
+            server.run_until(usher::serve::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console(args) => run_console(&env, config, args).await,
+        Command::Migrate => {
+            let db = open(&env).await?;
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(&db.pool)
+                    .await?;
+            println!(
+                "migrations applied; the database is at version {}",
+                applied.unwrap_or(0)
+            );
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog(CatalogCommand::Import { paths, dry_run }) => {
+            import(&env, &config, &paths, dry_run).await
+        }
+        Command::Catalog(CatalogCommand::Validate {
+            paths,
+            strict,
+            offline,
+        }) => validate(&env, &config, &paths, strict, offline).await,
+        Command::Outbox(cmd) => outbox_command(&env, cmd).await,
+    }
+}
+
+async fn open(env: &Env) -> anyhow::Result<Database> {
+    Ok(Database::open(&env.db_settings()).await?)
+}
+
+async fn run_console(
+    env: &Env,
+    config: Arc<Config>,
+    args: ConsoleArgs,
+) -> anyhow::Result<ExitCode> {
+    let db = open(env).await?;
+    let core = Core::new(db.pool.clone(), config.clone());
+    let result = async {
+        if args.demo {
+            let root = usher::demo::write_files(&env.data_dir).context("cannot write the demo catalog")?;
+            let result = catalog::import_one(
+                &db.pool,
+                &Source::File(root),
+                LocationKind::Demo,
+                &config.load_options(),
+                "usher:demo",
+                false,
+            )
+            .await?;
+            let errors = result.loaded.error_count();
+            if errors > 0 {
+                for p in result.loaded.problems.iter().filter(|p| p.is_error()) {
+                    eprintln!("{p}");
+                }
+            }
+        }
+        let actor = match console::resolve_actor(&core, args.as_person.as_deref()).await {
+            Ok(actor) => actor,
+            Err(message) => bail!("{message}"),
+        };
+        let interactive = std::io::stdin().is_terminal();
+        let style = console::Style {
+            color: std::io::stdout().is_terminal(),
+        };
+        let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+        let mut stdout = std::io::stdout();
+        tokio::select! {
+            r = console::run(&core, actor, stdin, &mut stdout, interactive, style) => r.context("console input/output failed")?,
+            _ = usher::serve::shutdown_signal() => {}
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn sources(paths: &[String]) -> Vec<Source> {
+    paths.iter().map(|p| Source::from_arg(p)).collect()
+}
+
+async fn import(
+    env: &Env,
+    config: &Config,
+    paths: &[String],
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = open(env).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let result = catalog::import_roots(
+        &db.pool,
+        &sources(paths),
+        &config.load_options(),
+        &actor,
+        dry_run,
+    )
+    .await;
+    db.close().await;
+    let results = result?;
+    let mut errors = 0;
+    for location in &results {
+        let mut problems = location.loaded.problems.clone();
+        problems.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
+        for p in &problems {
+            println!("{p}");
+        }
+        errors += location.loaded.error_count();
+        let read = format!(
+            "{} entities from {} files",
+            location.loaded.entities.len(),
+            location.loaded.files_read
+        );
+        match &location.outcome {
+            Some(o) => println!(
+                "{}: {read}: {} added, {} changed, {} removed, {} unchanged; {} errors, {} warnings ({} ms)",
+                location.target,
+                o.added,
+                o.changed,
+                o.removed,
+                o.unchanged,
+                o.errors,
+                o.warnings,
+                o.duration_ms
+            ),
+            None => println!(
+                "{}: {read} (dry run, nothing written); {} errors, {} warnings",
+                location.target,
+                location.loaded.error_count(),
+                location.loaded.warning_count()
+            ),
+        }
+    }
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn validate(
+    env: &Env,
+    config: &Config,
+    paths: &[String],
+    strict: bool,
+    offline: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut loaded = loader::load(&sources(paths), &config.load_options()).await;
+    // References resolve against all files given and, when a database is
+    // reachable (DATABASE_URL, or a local cluster already initialised),
+    // the catalog.
+    let db_reachable =
+        !offline && (env.database_url.is_some() || local_cluster_exists(&env.data_dir));
+    let mut known = std::collections::HashSet::new();
+    if db_reachable {
+        match Database::open(&env.db_settings()).await {
+            Ok(db) => {
+                known = catalog::import::known_refs(&db.pool, &loader::referenced_keys(&loaded))
+                    .await?;
+                db.close().await;
+            }
+            Err(e) => eprintln!(
+                "usher: the catalog is not reachable, so references resolve against these files only ({e})"
+            ),
+        }
+    }
+    loader::check_references(&mut loaded, &known);
+    let mut problems = loaded.problems.clone();
+    problems.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
+    for p in &problems {
+        println!("{p}");
+    }
+    let (errors, warnings) = (loaded.error_count(), loaded.warning_count());
+    eprintln!(
+        "{} files, {} entities: {errors} errors, {warnings} warnings",
+        loaded.files_read,
+        loaded.entities.len()
+    );
+    let failed = errors > 0 || (strict && warnings > 0);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn local_cluster_exists(data_dir: &std::path::Path) -> bool {
+    data_dir.join("postgres/PG_VERSION").exists() || data_dir.join("postgres.location").exists()
+}
+
+async fn outbox_command(env: &Env, cmd: OutboxCommand) -> anyhow::Result<ExitCode> {
+    let db = open(env).await?;
+    let result = async {
+        match cmd {
+            OutboxCommand::List { dead, limit } => {
+                let jobs = outbox::list(&db.pool, dead, limit).await?;
+                if jobs.is_empty() {
+                    println!(
+                        "{}",
+                        if dead {
+                            "no dead letters"
+                        } else {
+                            "the outbox is empty: nothing waiting, nothing dead"
+                        }
+                    );
+                }
+                for j in jobs {
+                    println!(
+                        "{:>6}  {:<7}  {:<14}  {}  attempts {}/{}  next {}{}",
+                        j.id,
+                        j.state,
+                        j.kind,
+                        j.destination,
+                        j.attempts,
+                        j.max_attempts,
+                        j.next_attempt_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        j.last_error
+                            .map(|e| format!("  last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            OutboxCommand::Retry { id } => match outbox::retry(&db.pool, id).await? {
+                None => {
+                    eprintln!("usher: there is no outbox job {id}; `usher outbox list` shows them");
+                    Ok(ExitCode::from(1))
+                }
+                Some(state) if state == "done" => {
+                    println!("job {id} was delivered already; nothing to retry");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(_) => {
+                    println!("job {id} is queued again and will be sent by the next worker round");
+                    Ok(ExitCode::SUCCESS)
+                }
+            },
+        }
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,106 @@
+//! `usher serve`: the HTTP endpoints and the outbox worker side by side,
+//! until SIGTERM or Ctrl-C; then readiness turns false, in-flight work
+//! finishes, and the database is closed (stopping the local cluster when
+//! this was its last user).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::actions::outbox::{LogSender, Senders, Worker};
+use crate::config::{Config, Env};
+use crate::db::Database;
+use crate::http::{self, AppState};
+
+/// A bound, not yet running server (tests bind port 0 and read the port).
+pub struct Server {
+    listener: TcpListener,
+    db: Database,
+    config: Arc<Config>,
+}
+
+impl Server {
+    pub async fn bind(env: &Env, db: Database, config: Arc<Config>) -> anyhow::Result<Server> {
+        let listener = TcpListener::bind(&env.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (USHER_LISTEN)", env.listen))?;
+        Ok(Server {
+            listener,
+            db,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let state = AppState {
+            pool: self.db.pool.clone(),
+            shutting_down: shutting_down.clone(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let senders = Senders::new().with("log", Arc::new(LogSender));
+        let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone());
+        let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+
+        let addr = self.listener.local_addr()?;
+        tracing::info!(%addr, "usher is serving");
+        tracing::info!(
+            "Slack: off (not configured yet in this version); Discord: off (not configured yet in this version)"
+        );
+        let mut http_stop = stop_rx.clone();
+        let app = http::router(state);
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        });
+        let server_task = tokio::spawn(async move { server.await });
+
+        shutdown.await;
+        tracing::info!("shutting down: readiness off, finishing in-flight work");
+        shutting_down.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        let bounded = tokio::time::timeout(Duration::from_secs(10), async {
+            let _ = server_task.await;
+            let _ = worker_task.await;
+        })
+        .await;
+        if bounded.is_err() {
+            tracing::warn!("shutdown took longer than 10 s; leaving the rest");
+        }
+        self.db.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: real PostgreSQL, the real binary, real files. All in
+//! one test binary so it links once.
+
+mod support;
+
+mod catalog_import;
+mod commands;
+mod console;
+mod local_postgres;
+mod outbox;
+mod validate;
