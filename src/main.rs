@@ -292,6 +292,8 @@ async fn validate(
             Ok(db) => {
                 known = catalog::import::known_refs(&db.pool, &loader::referenced_keys(&loaded))
                     .await?;
+                let clashes = catalog::import::case_clashes(&db.pool, &loaded).await?;
+                loaded.problems.extend(clashes);
                 db.close().await;
             }
             Err(e) => eprintln!(

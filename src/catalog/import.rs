@@ -518,3 +518,42 @@ pub async fn known_refs(pool: &PgPool, keys: &[String]) -> Result<HashSet<String
         .await?;
     Ok(rows.into_iter().collect())
 }
+
+/// Entities whose name differs only by case from one already in the
+/// catalog: a warning for `validate` (names are case-insensitive, so the
+/// import would treat them as the same entity).
+pub async fn case_clashes(pool: &PgPool, loaded: &Loaded) -> Result<Vec<Problem>, sqlx::Error> {
+    let refs: Vec<String> = loaded.entities.iter().map(|e| e.eref.key()).collect();
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT e.ref, e.name, coalesce(l.target, 'chat') FROM entities e LEFT JOIN locations l ON l.id = e.location_id
+         WHERE e.ref = ANY($1)",
+    )
+    .bind(&refs)
+    .fetch_all(pool)
+    .await?;
+    let existing: HashMap<String, (String, Option<String>)> = rows
+        .into_iter()
+        .map(|(r, name, from)| (r, (name, from)))
+        .collect();
+    let mut problems = Vec::new();
+    for e in &loaded.entities {
+        if let Some((name, from)) = existing.get(&e.eref.key())
+            && *name != e.eref.name
+        {
+            let mut p = Problem::warning(
+                &e.file,
+                Some(e.line),
+                "metadata.name",
+                format!(
+                    "{} differs only by case from {} already in the catalog (from {}); names are case-insensitive, so they are the same entity — use one spelling",
+                    quote(&e.eref.name),
+                    quote(name),
+                    from.as_deref().unwrap_or("chat")
+                ),
+            );
+            p.entity_ref = Some(e.eref.key());
+            problems.push(p);
+        }
+    }
+    Ok(problems)
+}

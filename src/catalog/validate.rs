@@ -420,7 +420,11 @@ pub fn check_document(doc: &YamlDoc, file: &str, rules: &Rules) -> Checked {
 
     // spec
     let spec = match top.get("spec") {
-        Some(s @ Value::Object(_)) => s.clone(),
+        Some(s @ Value::Object(_)) => {
+            let mut spec = s.clone();
+            flatten_compound_refs(&mut spec);
+            spec
+        }
         Some(Value::Null) | None => {
             let needs_spec = !matches!(kind, Some(Kind::Template) | None);
             if needs_spec {
@@ -477,6 +481,58 @@ pub fn check_document(doc: &YamlDoc, file: &str, rules: &Rules) -> Checked {
         eref,
         owner,
         problems,
+    }
+}
+
+/// The spec fields that hold entity references.
+const REF_FIELDS: &[&str] = &[
+    "owner",
+    "system",
+    "domain",
+    "subcomponentOf",
+    "subdomainOf",
+    "parent",
+    "dependsOn",
+    "dependencyOf",
+    "providesApis",
+    "consumesApis",
+    "children",
+    "members",
+    "memberOf",
+];
+
+/// Backstage also accepts a reference as an object, `{kind, namespace,
+/// name}`: rewrite those to the `kind:namespace/name` text form, which the
+/// rest of validation reads. (The document as written stays in `raw`.)
+fn flatten_compound_refs(spec: &mut Value) {
+    fn flatten(value: &mut Value) {
+        let Value::Object(map) = value else { return };
+        let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_string);
+        let Some(name) = text("name") else { return };
+        if map
+            .keys()
+            .any(|k| !matches!(k.as_str(), "kind" | "namespace" | "name"))
+        {
+            return;
+        }
+        let mut out = String::new();
+        if let Some(kind) = text("kind") {
+            out.push_str(&kind);
+            out.push(':');
+        }
+        if let Some(namespace) = text("namespace") {
+            out.push_str(&namespace);
+            out.push('/');
+        }
+        out.push_str(&name);
+        *value = Value::String(out);
+    }
+    for field in REF_FIELDS {
+        match spec.get_mut(*field) {
+            Some(Value::Array(items)) => items.iter_mut().for_each(flatten),
+            Some(value) => flatten(value),
+            None => {}
+        }
     }
 }
 
@@ -1048,6 +1104,17 @@ mod tests {
                 "f.yaml:4: metadata.name: 'my service' contains ' '; only letters, digits, '-', '_' and '.' are allowed"
             ]
         );
+    }
+
+    #[test]
+    fn compound_references() {
+        let c = check(
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: x, namespace: ns}\nspec:\n  type: service\n  lifecycle: production\n  owner: {kind: Group, name: team-a}\n  dependsOn:\n    - {kind: resource, namespace: default, name: db}\n",
+        );
+        assert!(c.problems.is_empty(), "{:?}", lines(&c));
+        let e = c.entity.unwrap();
+        assert_eq!(e.owner.unwrap().key(), "group:ns/team-a");
+        assert_eq!(e.relations[1].target.key(), "resource:default/db");
     }
 
     #[test]

@@ -57,8 +57,7 @@ pub async fn resolve(
 }
 
 /// One match is the answer; several are a choice — unless exactly one of
-/// them is of the first (preferred) kind in the default namespace, which is
-/// what people mean by a bare name.
+/// them is of the first (preferred) kind and all share namespace and owner.
 fn pick(mut rows: Vec<EntityRow>, kinds: &[Kind]) -> Option<Resolved> {
     match rows.len() {
         0 => None,
@@ -71,11 +70,13 @@ fn pick(mut rows: Vec<EntityRow>, kinds: &[Kind]) -> Option<Resolved> {
                 .filter(|(_, r)| Some(r.kind.as_str()) == preferred)
                 .map(|(i, _)| i)
                 .collect();
-            let same_kind_many_namespaces = primary.len() > 1;
-            if primary.len() == 1
-                && !same_kind_many_namespaces
-                && rows.iter().all(|r| r.namespace == rows[0].namespace)
-            {
+            // A service and its API often share a name and an owner: then
+            // the answer is the same whichever was meant, so give it for
+            // the preferred kind rather than asking.
+            let same_place = rows
+                .iter()
+                .all(|r| r.namespace == rows[0].namespace && r.owner_ref == rows[0].owner_ref);
+            if primary.len() == 1 && same_place {
                 let i = primary.remove(0);
                 return Some(Resolved::One(Box::new(rows.remove(i))));
             }

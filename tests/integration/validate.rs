@@ -169,3 +169,28 @@ fn references_resolve_across_all_files_given() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn names_clashing_by_case_with_the_catalog_are_reported() {
+    let db = crate::support::TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.yaml");
+    fs::write(&first, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: payments-api\nspec: {type: service, lifecycle: production, owner: a}\n").unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import"])
+        .arg(&first)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second = dir.path().join("second.yaml");
+    fs::write(&second, "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Payments-API\nspec: {type: service, lifecycle: production, owner: a}\n").unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "validate"])
+        .arg(&second)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("second.yaml:1: metadata.name: warning: 'Payments-API' differs only by case from 'payments-api' already in the catalog"), "{text}");
+}
