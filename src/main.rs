@@ -241,30 +241,27 @@ async fn import(
             println!("{p}");
         }
         errors += location.loaded.error_count();
+        let o = &location.outcome;
         let read = format!(
             "{} entities from {} files",
-            location.loaded.entities.len(),
-            location.loaded.files_read
+            location.loaded.entity_count, location.loaded.files_read
         );
-        match &location.outcome {
-            Some(o) => println!(
-                "{}: {read}: {} added, {} changed, {} removed, {} unchanged; {} errors, {} warnings ({} ms)",
-                location.target,
-                o.added,
-                o.changed,
-                o.removed,
-                o.unchanged,
-                o.errors,
-                o.warnings,
-                o.duration_ms
-            ),
-            None => println!(
-                "{}: {read} (dry run, nothing written); {} errors, {} warnings",
-                location.target,
-                location.loaded.error_count(),
-                location.loaded.warning_count()
-            ),
-        }
+        let verb = if location.dry_run {
+            " (dry run: nothing written)"
+        } else {
+            ""
+        };
+        println!(
+            "{}: {read}{verb}: {} added, {} changed, {} removed, {} unchanged; {} errors, {} warnings ({} ms)",
+            location.target,
+            o.added,
+            o.changed,
+            o.removed,
+            o.unchanged,
+            o.errors,
+            o.warnings,
+            o.duration_ms
+        );
     }
     Ok(if errors > 0 {
         ExitCode::from(1)
@@ -280,7 +277,9 @@ async fn validate(
     strict: bool,
     offline: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut loaded = loader::load(&sources(paths), &config.load_options()).await;
+    let mut entities = loader::Collect::default();
+    let mut loaded = loader::load(&sources(paths), &config.load_options(), &mut entities).await?;
+    let entities = entities.0;
     // References resolve against all files given and, when a database is
     // reachable (DATABASE_URL, or a local cluster already initialised),
     // the catalog.
@@ -290,9 +289,9 @@ async fn validate(
     if db_reachable {
         match Database::open(&env.db_settings()).await {
             Ok(db) => {
-                known = catalog::import::known_refs(&db.pool, &loader::referenced_keys(&loaded))
+                known = catalog::import::known_refs(&db.pool, &loader::referenced_keys(&entities))
                     .await?;
-                let clashes = catalog::import::case_clashes(&db.pool, &loaded).await?;
+                let clashes = catalog::import::case_clashes(&db.pool, &entities).await?;
                 loaded.problems.extend(clashes);
                 db.close().await;
             }
@@ -301,7 +300,8 @@ async fn validate(
             ),
         }
     }
-    loader::check_references(&mut loaded, &known);
+    let dangling = loader::check_references(&entities, &known);
+    loaded.problems.extend(dangling);
     let mut problems = loaded.problems.clone();
     problems.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
     for p in &problems {
@@ -311,7 +311,7 @@ async fn validate(
     eprintln!(
         "{} files, {} entities: {errors} errors, {warnings} warnings",
         loaded.files_read,
-        loaded.entities.len()
+        entities.len()
     );
     let failed = errors > 0 || (strict && warnings > 0);
     Ok(if failed {

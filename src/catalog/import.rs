@@ -16,8 +16,10 @@ use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::entity::Entity;
-use super::loader::Loaded;
+use super::loader::{self, EntitySink, LoadOptions, Loaded};
+use super::model::EntityRef;
 use super::problem::{Problem, quote};
+use super::source::Source;
 
 /// What kind of thing a location's target is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,17 +53,128 @@ pub struct ImportOutcome {
     pub duration_ms: u64,
 }
 
-/// Applies `loaded` as the content of the location `target`. `problems`
-/// in `loaded` are recorded against the location (replacing the previous
-/// set). Returns counts; problems found while applying (entities another
-/// location owns) are appended to `loaded.problems`.
-pub async fn apply_location(
+/// An entity already in the location, as the import found it.
+struct Existing {
+    id: i64,
+    hash: String,
+    file: Option<String>,
+}
+
+/// Writes entities as the loader reads them, in batches, inside the
+/// location's transaction.
+struct ImportSink<'t, 'c> {
+    tx: &'t mut Transaction<'c, Postgres>,
+    location_id: i64,
+    existing: HashMap<String, Existing>,
+    buffer: Vec<Entity>,
+    seen: HashSet<String>,
+    outcome: ImportOutcome,
+    conflicts: Vec<Problem>,
+    sample: Vec<String>,
+}
+
+/// Entities per batch: large enough to amortise round trips, small enough
+/// to keep memory flat.
+const BATCH: usize = 2_000;
+
+impl ImportSink<'_, '_> {
+    async fn flush(&mut self) -> Result<(), sqlx::Error> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.buffer);
+        // Entities another live location provides are not ours to change.
+        let refs: Vec<String> = batch.iter().map(|e| e.eref.key()).collect();
+        let foreign: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT e.ref, e.name, l.target FROM entities e JOIN locations l ON l.id = e.location_id
+             WHERE e.ref = ANY($1) AND e.location_id <> $2",
+        )
+        .bind(&refs)
+        .bind(self.location_id)
+        .fetch_all(&mut **self.tx)
+        .await?;
+        let foreign: HashMap<String, (String, String)> = foreign
+            .into_iter()
+            .map(|(r, name, target)| (r, (name, target)))
+            .collect();
+
+        let mut to_write: Vec<&Entity> = Vec::new();
+        for (entity, key) in batch.iter().zip(refs) {
+            if let Some((name, other)) = foreign.get(&key) {
+                self.conflicts.push(conflict(entity, name, other));
+                continue;
+            }
+            let hash = entity.content_hash();
+            match self.existing.get(&key) {
+                Some(old) if old.hash == hash => self.outcome.unchanged += 1,
+                Some(_) => {
+                    self.outcome.changed += 1;
+                    to_write.push(entity);
+                }
+                None => {
+                    self.outcome.added += 1;
+                    to_write.push(entity);
+                }
+            }
+            if self.sample.len() < 50
+                && !to_write.is_empty()
+                && std::ptr::eq(*to_write.last().unwrap(), entity)
+            {
+                self.sample.push(key.clone());
+            }
+            self.seen.insert(key);
+        }
+        let written = upsert_entities(self.tx, self.location_id, &to_write).await?;
+        replace_relations_and_links(self.tx, &written, &to_write).await?;
+        Ok(())
+    }
+}
+
+impl EntitySink for ImportSink<'_, '_> {
+    async fn accept(&mut self, entity: Entity) -> Result<(), sqlx::Error> {
+        self.buffer.push(entity);
+        if self.buffer.len() >= BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+fn conflict(entity: &Entity, name: &str, other: &str) -> Problem {
+    let message = if name == entity.eref.name {
+        format!(
+            "{} {} is already provided by the location {}; an entity can come from one location only — remove it here or there",
+            entity.eref.kind.backstage_name(),
+            quote(&entity.eref.name),
+            quote(other)
+        )
+    } else {
+        format!(
+            "{} differs only by case from {}, which the location {} provides; names are case-insensitive — rename one",
+            quote(&entity.eref.name),
+            quote(name),
+            quote(other)
+        )
+    };
+    let mut p = Problem::error(&entity.file, Some(entity.line), "metadata.name", message);
+    p.entity_ref = Some(entity.eref.key());
+    p.owner_ref = entity.owner.as_ref().map(|o| o.key());
+    p
+}
+
+/// Reads the location rooted at `root` and applies it as the content of
+/// the location `target`, in one transaction: problems are recorded
+/// against the location (replacing the previous set). With `dry_run`
+/// everything is checked the same way and then rolled back.
+pub async fn import_location(
     pool: &PgPool,
+    root: &Source,
     target: &str,
     kind: LocationKind,
-    loaded: &mut Loaded,
+    options: &LoadOptions,
     actor: &str,
-) -> Result<ImportOutcome, sqlx::Error> {
+    dry_run: bool,
+) -> Result<(Loaded, ImportOutcome), sqlx::Error> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let location_id: i64 = sqlx::query_scalar(
@@ -80,85 +193,46 @@ pub async fn apply_location(
     .bind(location_id)
     .fetch_all(&mut *tx)
     .await?;
-    let existing_by_ref: HashMap<&str, (i64, &str)> = existing
-        .iter()
-        .map(|(id, r, hash, _)| (r.as_str(), (*id, hash.as_str())))
-        .collect();
-
-    // Entities another live location provides are not ours to change.
-    let refs: Vec<String> = loaded.entities.iter().map(|e| e.eref.key()).collect();
-    let foreign: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT e.ref, e.name, l.target FROM entities e JOIN locations l ON l.id = e.location_id
-         WHERE e.ref = ANY($1) AND e.location_id <> $2",
-    )
-    .bind(&refs)
-    .bind(location_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    let foreign: HashMap<String, (String, String)> = foreign
+    let existing: HashMap<String, Existing> = existing
         .into_iter()
-        .map(|(r, name, target)| (r, (name, target)))
+        .map(|(id, r, hash, file)| (r, Existing { id, hash, file }))
         .collect();
 
-    let mut outcome = ImportOutcome::default();
-    let mut to_write: Vec<&Entity> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut extra_problems = Vec::new();
-    for entity in &loaded.entities {
-        let key = entity.eref.key();
-        if let Some((name, other)) = foreign.get(&key) {
-            let message = if *name == entity.eref.name {
-                format!(
-                    "{} {} is already provided by the location {}; an entity can come from one location only — remove it here or there",
-                    entity.eref.kind.backstage_name(),
-                    quote(&entity.eref.name),
-                    quote(other)
-                )
-            } else {
-                format!(
-                    "{} differs only by case from {}, which the location {} provides; names are case-insensitive — rename one",
-                    quote(&entity.eref.name),
-                    quote(name),
-                    quote(other)
-                )
-            };
-            let mut p = Problem::error(&entity.file, Some(entity.line), "metadata.name", message);
-            p.entity_ref = Some(key);
-            p.owner_ref = entity.owner.as_ref().map(|o| o.key());
-            extra_problems.push(p);
-            continue;
-        }
-        let hash = entity.content_hash();
-        match existing_by_ref.get(key.as_str()) {
-            Some((_, old)) if *old == hash => outcome.unchanged += 1,
-            Some(_) => {
-                outcome.changed += 1;
-                to_write.push(entity);
-            }
-            None => {
-                outcome.added += 1;
-                to_write.push(entity);
-            }
-        }
-        seen.insert(key);
-    }
-    loaded.problems.extend(extra_problems);
-
-    let written = upsert_entities(&mut tx, location_id, &to_write).await?;
-    replace_relations_and_links(&mut tx, &written, &to_write).await?;
+    let mut sink = ImportSink {
+        tx: &mut tx,
+        location_id,
+        existing,
+        buffer: Vec::new(),
+        seen: HashSet::new(),
+        outcome: ImportOutcome::default(),
+        conflicts: Vec::new(),
+        sample: Vec::new(),
+    };
+    let mut loaded = loader::load(std::slice::from_ref(root), options, &mut sink).await?;
+    sink.flush().await?;
+    let ImportSink {
+        existing,
+        seen,
+        mut outcome,
+        conflicts,
+        sample,
+        ..
+    } = sink;
+    loaded.problems.extend(conflicts);
 
     // Removed: gone from the location, unless its document was invalid or
     // its file unreadable this time (then the previous version is kept).
     let removed: Vec<i64> = existing
         .iter()
-        .filter(|(_, r, _, file)| {
-            !seen.contains(r)
-                && !loaded.invalid_refs.contains(r)
-                && !file
+        .filter(|(r, e)| {
+            !seen.contains(*r)
+                && !loaded.invalid_refs.contains(*r)
+                && !e
+                    .file
                     .as_ref()
                     .is_some_and(|f| loaded.unreadable_files.contains(f))
         })
-        .map(|(id, ..)| *id)
+        .map(|(_, e)| e.id)
         .collect();
     if !removed.is_empty() {
         sqlx::query("DELETE FROM entities WHERE id = ANY($1)")
@@ -168,6 +242,8 @@ pub async fn apply_location(
     }
     outcome.removed = removed.len();
 
+    let dangling = dangling_references(&mut tx, location_id).await?;
+    loaded.problems.extend(dangling);
     outcome.errors = loaded.error_count();
     outcome.warnings = loaded.warning_count();
     record_problems(&mut tx, location_id, &loaded.problems).await?;
@@ -179,7 +255,6 @@ pub async fn apply_location(
         .execute(&mut *tx)
         .await?;
     if outcome.added + outcome.changed + outcome.removed > 0 {
-        let sample: Vec<String> = to_write.iter().take(50).map(|e| e.eref.key()).collect();
         sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'catalog.import', $2, $3)")
             .bind(actor)
             .bind(target)
@@ -196,8 +271,76 @@ pub async fn apply_location(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
-    Ok(outcome)
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok((loaded, outcome))
+}
+
+/// A relation whose target is missing: file, line, field, target, source
+/// entity, its owner.
+type DanglingRow = (
+    Option<String>,
+    Option<i32>,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+);
+
+/// References from this location's entities that resolve nowhere in the
+/// catalog (after this import's writes): warnings at the line they were
+/// written, suggesting the user or group of the same name when one exists.
+async fn dangling_references(
+    tx: &mut Transaction<'_, Postgres>,
+    location_id: i64,
+) -> Result<Vec<Problem>, sqlx::Error> {
+    let rows: Vec<DanglingRow> = sqlx::query_as(
+        "SELECT e.source_file, r.line, r.field, r.target_ref, e.ref, e.owner_ref
+         FROM relations r JOIN entities e ON e.id = r.source_id
+         WHERE e.location_id = $1 AND NOT EXISTS (SELECT 1 FROM entities t WHERE t.ref = r.target_ref)
+         ORDER BY e.source_file, r.line",
+    )
+    .bind(location_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let alternatives: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            EntityRef::from_key(&row.3)
+                .and_then(|t| loader::other_party(&t))
+                .map(|a| a.key())
+        })
+        .collect();
+    let known: HashSet<String> = sqlx::query_scalar("SELECT ref FROM entities WHERE ref = ANY($1)")
+        .bind(&alternatives)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|(file, line, field, target, source, owner)| {
+            let alt = EntityRef::from_key(&target).and_then(|t| loader::other_party(&t));
+            let target_text = EntityRef::from_key(&target)
+                .map(|t| t.to_string())
+                .unwrap_or(target);
+            let mut p = Problem::warning(
+                file.as_deref().unwrap_or("-"),
+                line.map(|l| l as usize),
+                field.as_deref().unwrap_or("spec"),
+                loader::dangling_message(
+                    &target_text,
+                    alt.filter(|a| known.contains(&a.key())).as_ref(),
+                ),
+            );
+            p.entity_ref = Some(source);
+            p.owner_ref = owner;
+            p
+        })
+        .collect())
 }
 
 /// Column vectors for one `INSERT … SELECT FROM UNNEST(…)`.
@@ -398,7 +541,8 @@ pub(crate) async fn replace_relations_and_links(
         .execute(&mut **tx)
         .await?;
     for chunk in entities.chunks(10_000) {
-        let (mut src, mut kind, mut target) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut src, mut kind, mut target, mut field, mut line) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut lsrc, mut lpos, mut lcat, mut ltitle, mut lurl, mut licon) = (
             Vec::new(),
             Vec::new(),
@@ -415,6 +559,8 @@ pub(crate) async fn replace_relations_and_links(
                 src.push(*id);
                 kind.push(r.kind.to_string());
                 target.push(r.target.key());
+                field.push(r.field.clone());
+                line.push(r.line.map(|l| l as i32));
             }
             for (i, l) in e.links.iter().enumerate() {
                 lsrc.push(*id);
@@ -427,12 +573,15 @@ pub(crate) async fn replace_relations_and_links(
         }
         if !src.is_empty() {
             sqlx::query(
-                "INSERT INTO relations (source_id, type, target_ref)
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING",
+                "INSERT INTO relations (source_id, type, target_ref, field, line)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int4[])
+                 ON CONFLICT DO NOTHING",
             )
             .bind(&src)
             .bind(&kind)
             .bind(&target)
+            .bind(&field)
+            .bind(&line)
             .execute(&mut **tx)
             .await?;
         }
@@ -522,8 +671,8 @@ pub async fn known_refs(pool: &PgPool, keys: &[String]) -> Result<HashSet<String
 /// Entities whose name differs only by case from one already in the
 /// catalog: a warning for `validate` (names are case-insensitive, so the
 /// import would treat them as the same entity).
-pub async fn case_clashes(pool: &PgPool, loaded: &Loaded) -> Result<Vec<Problem>, sqlx::Error> {
-    let refs: Vec<String> = loaded.entities.iter().map(|e| e.eref.key()).collect();
+pub async fn case_clashes(pool: &PgPool, entities: &[Entity]) -> Result<Vec<Problem>, sqlx::Error> {
+    let refs: Vec<String> = entities.iter().map(|e| e.eref.key()).collect();
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT e.ref, e.name, coalesce(l.target, 'chat') FROM entities e LEFT JOIN locations l ON l.id = e.location_id
          WHERE e.ref = ANY($1)",
@@ -536,7 +685,7 @@ pub async fn case_clashes(pool: &PgPool, loaded: &Loaded) -> Result<Vec<Problem>
         .map(|(r, name, from)| (r, (name, from)))
         .collect();
     let mut problems = Vec::new();
-    for e in &loaded.entities {
+    for e in entities {
         if let Some((name, from)) = existing.get(&e.eref.key())
             && *name != e.eref.name
         {

@@ -28,7 +28,8 @@ pub struct LoadOptions {
 /// Everything read from one or more roots.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub entities: Vec<Entity>,
+    /// How many valid entities went to the sink.
+    pub entity_count: usize,
     pub problems: Vec<Problem>,
     /// Refs of documents that were invalid: their previous good versions
     /// are kept by the import.
@@ -71,10 +72,40 @@ struct Referrer {
     written: String,
 }
 
+/// Receives each valid entity as it is read, so a location of 100,000
+/// entities never has to be held in memory at once.
+pub trait EntitySink: Send {
+    fn accept(&mut self, entity: Entity) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// A sink that keeps everything (validation, tests).
+#[derive(Debug, Default)]
+pub struct Collect(pub Vec<Entity>);
+
+impl EntitySink for Collect {
+    async fn accept(&mut self, entity: Entity) -> Result<(), sqlx::Error> {
+        self.0.push(entity);
+        Ok(())
+    }
+}
+
+/// Where the first definition of each entity was, to report duplicates.
+struct FirstSeen {
+    name: String,
+    file: String,
+    line: usize,
+}
+
 /// Loads the given roots (files, folders) and everything their Location
-/// entities point at.
-pub async fn load(roots: &[Source], options: &LoadOptions) -> Loaded {
+/// entities point at, handing each valid entity to `sink`. The second
+/// definition of an entity is a problem and is not handed on.
+pub async fn load<S: EntitySink>(
+    roots: &[Source],
+    options: &LoadOptions,
+    sink: &mut S,
+) -> Result<Loaded, sqlx::Error> {
     let mut loaded = Loaded::default();
+    let mut first_seen: HashMap<String, FirstSeen> = HashMap::new();
     let mut queue: VecDeque<Pending> = VecDeque::new();
     for root in roots {
         match root {
@@ -182,7 +213,12 @@ pub async fn load(roots: &[Source], options: &LoadOptions) -> Loaded {
                             .await;
                         }
                     }
-                    loaded.entities.push(entity);
+                    if let Some(problem) = duplicate(&mut first_seen, &entity) {
+                        loaded.problems.push(problem);
+                        continue;
+                    }
+                    loaded.entity_count += 1;
+                    sink.accept(entity).await?;
                 }
                 None => match checked.eref {
                     Some(eref) => {
@@ -197,8 +233,7 @@ pub async fn load(roots: &[Source], options: &LoadOptions) -> Loaded {
             }
         }
     }
-    check_duplicates(&mut loaded);
-    loaded
+    Ok(loaded)
 }
 
 /// Folders hold other YAML too (OpenAPI files, CI configs): only files
@@ -411,86 +446,89 @@ fn value_at_mut<'a>(value: &'a mut Value, path: &[PathStep]) -> Option<&'a mut V
 
 /// The same entity twice in what was loaded: the second is an error,
 /// naming where the first is (and saying so when only the case differs).
-fn check_duplicates(loaded: &mut Loaded) {
-    let mut first: HashMap<String, (String, String, usize)> = HashMap::new();
-    let mut keep = Vec::with_capacity(loaded.entities.len());
-    for entity in std::mem::take(&mut loaded.entities) {
-        let key = entity.eref.key();
-        match first.get(&key) {
-            Some((name, file, line)) => {
-                let message = if *name == entity.eref.name {
-                    format!(
-                        "{} {} is already defined at {file}:{line}; remove one of them",
-                        entity.eref.kind.backstage_name(),
-                        quote(&entity.eref.name)
-                    )
-                } else {
-                    format!(
-                        "{} differs only by case from {} at {file}:{line}; names are case-insensitive, so this is the same entity — use one spelling",
-                        quote(&entity.eref.name),
-                        quote(name)
-                    )
-                };
-                let mut problem =
-                    Problem::error(&entity.file, Some(entity.line), "metadata.name", message);
-                problem.entity_ref = Some(key.clone());
-                problem.owner_ref = entity.owner.as_ref().map(|o| o.key());
-                loaded.problems.push(problem);
-            }
-            None => {
-                first.insert(
-                    key,
-                    (entity.eref.name.clone(), entity.file.clone(), entity.line),
-                );
-                keep.push(entity);
-            }
-        }
-    }
-    loaded.entities = keep;
+fn duplicate(first_seen: &mut HashMap<String, FirstSeen>, entity: &Entity) -> Option<Problem> {
+    let key = entity.eref.key();
+    let Some(first) = first_seen.get(&key) else {
+        first_seen.insert(
+            key,
+            FirstSeen {
+                name: entity.eref.name.clone(),
+                file: entity.file.clone(),
+                line: entity.line,
+            },
+        );
+        return None;
+    };
+    let (file, line) = (&first.file, first.line);
+    let message = if first.name == entity.eref.name {
+        format!(
+            "{} {} is already defined at {file}:{line}; remove one of them",
+            entity.eref.kind.backstage_name(),
+            quote(&entity.eref.name)
+        )
+    } else {
+        format!(
+            "{} differs only by case from {} at {file}:{line}; names are case-insensitive, so this is the same entity — use one spelling",
+            quote(&entity.eref.name),
+            quote(&first.name)
+        )
+    };
+    let mut problem = Problem::error(&entity.file, Some(entity.line), "metadata.name", message);
+    problem.entity_ref = Some(key);
+    problem.owner_ref = entity.owner.as_ref().map(|o| o.key());
+    Some(problem)
 }
 
 /// Warns about references that resolve neither among the loaded entities
 /// nor through `known` (the catalog). A warning, not an error: the target
 /// may be defined in a location imported later.
-pub fn check_references(loaded: &mut Loaded, known: &HashSet<String>) {
-    let here: HashSet<String> = loaded.entities.iter().map(|e| e.eref.key()).collect();
+pub fn check_references(entities: &[Entity], known: &HashSet<String>) -> Vec<Problem> {
+    let here: HashSet<String> = entities.iter().map(|e| e.eref.key()).collect();
     let mut problems = Vec::new();
-    for entity in &loaded.entities {
+    for entity in entities {
         for relation in &entity.relations {
             let key = relation.target.key();
             if here.contains(&key) || known.contains(&key) {
                 continue;
             }
-            let hint = match other_party(&relation.target) {
-                Some(alt) if here.contains(&alt.key()) || known.contains(&alt.key()) => {
-                    format!(
-                        "; there is a {} of that name — did you mean {}?",
-                        alt.kind,
-                        quote(&alt.to_string())
-                    )
-                }
-                _ => "; define it, or correct the name".to_string(),
-            };
+            let alt = other_party(&relation.target)
+                .filter(|a| here.contains(&a.key()) || known.contains(&a.key()));
             let mut p = Problem::warning(
                 &entity.file,
                 relation.line,
                 &relation.field,
-                format!(
-                    "refers to {}, which is neither in these files nor in the catalog{hint}",
-                    quote(&relation.target.to_string())
-                ),
+                dangling_message(&relation.target.to_string(), alt.as_ref()),
             );
             p.entity_ref = Some(entity.eref.key());
             p.owner_ref = entity.owner.as_ref().map(|o| o.key());
             problems.push(p);
         }
     }
-    loaded.problems.extend(problems);
+    problems
+}
+
+/// "refers to 'group:default/x', which is …; did you mean 'user:default/x'?"
+pub(crate) fn dangling_message(
+    target: &str,
+    alternative: Option<&super::model::EntityRef>,
+) -> String {
+    let hint = match alternative {
+        Some(alt) => format!(
+            "; there is a {} of that name — did you mean {}?",
+            alt.kind,
+            quote(&alt.to_string())
+        ),
+        None => "; define it, or correct the name".to_string(),
+    };
+    format!(
+        "refers to {}, which is neither in these files nor in the catalog{hint}",
+        quote(target)
+    )
 }
 
 /// An owner written without a kind defaults to a group; people often mean
 /// the user of that name (and the other way round).
-fn other_party(target: &super::model::EntityRef) -> Option<super::model::EntityRef> {
+pub(crate) fn other_party(target: &super::model::EntityRef) -> Option<super::model::EntityRef> {
     let kind = match target.kind {
         Kind::Group => Kind::User,
         Kind::User => Kind::Group,
@@ -505,9 +543,8 @@ fn other_party(target: &super::model::EntityRef) -> Option<super::model::EntityR
 
 /// Every reference target in what was loaded, and the user/group of the
 /// same name (to ask the catalog which of them it knows).
-pub fn referenced_keys(loaded: &Loaded) -> Vec<String> {
-    let mut keys: Vec<String> = loaded
-        .entities
+pub fn referenced_keys(entities: &[Entity]) -> Vec<String> {
+    let mut keys: Vec<String> = entities
         .iter()
         .flat_map(|e| e.relations.iter())
         .flat_map(|r| {

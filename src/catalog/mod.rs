@@ -20,12 +20,14 @@ use import::{ImportOutcome, LocationKind};
 use loader::{LoadOptions, Loaded};
 use source::Source;
 
-/// One location imported: what was read and what changed.
+/// One location imported: what was read and what changed (or, in a dry
+/// run, what would have).
 #[derive(Debug)]
 pub struct LocationImport {
     pub target: String,
     pub loaded: Loaded,
-    pub outcome: Option<ImportOutcome>,
+    pub outcome: ImportOutcome,
+    pub dry_run: bool,
 }
 
 fn location_kind(source: &Source) -> LocationKind {
@@ -36,8 +38,7 @@ fn location_kind(source: &Source) -> LocationKind {
     }
 }
 
-/// Imports each root as its own location, one transaction each. With
-/// `dry_run`, nothing is written and `outcome` is `None`.
+/// Imports each root as its own location, one transaction each.
 pub async fn import_roots(
     pool: &PgPool,
     roots: &[Source],
@@ -52,7 +53,8 @@ pub async fn import_roots(
     Ok(results)
 }
 
-/// Imports one root as the location `kind`.
+/// Imports one root as the location `kind`. With `dry_run` everything is
+/// checked against the catalog and nothing is kept.
 pub async fn import_one(
     pool: &PgPool,
     root: &Source,
@@ -61,18 +63,13 @@ pub async fn import_one(
     actor: &str,
     dry_run: bool,
 ) -> Result<LocationImport, sqlx::Error> {
-    let mut loaded = loader::load(std::slice::from_ref(root), options).await;
-    let known = import::known_refs(pool, &loader::referenced_keys(&loaded)).await?;
-    loader::check_references(&mut loaded, &known);
     let target = root.location_key();
-    let outcome = if dry_run {
-        None
-    } else {
-        Some(import::apply_location(pool, &target, kind, &mut loaded, actor).await?)
-    };
+    let (loaded, outcome) =
+        import::import_location(pool, root, &target, kind, options, actor, dry_run).await?;
     Ok(LocationImport {
         target,
         loaded,
         outcome,
+        dry_run,
     })
 }

@@ -52,7 +52,7 @@ async fn backstage_examples_import_without_errors_and_reimport_changes_nothing()
             "unexpected warning: {w}"
         );
     }
-    let outcome = first.outcome.unwrap();
+    let outcome = first.outcome;
     assert!(outcome.added >= 60, "{outcome:?}");
     assert_eq!((outcome.changed, outcome.removed), (0, 0));
     // The warning about `guest` points at the user of that name.
@@ -75,7 +75,7 @@ async fn backstage_examples_import_without_errors_and_reimport_changes_nothing()
         "{definition}"
     );
 
-    let again = import_path(&db, &examples).await.outcome.unwrap();
+    let again = import_path(&db, &examples).await.outcome;
     assert_eq!((again.added, again.changed, again.removed), (0, 0, 0));
     assert_eq!(again.unchanged, outcome.added);
 
@@ -224,7 +224,7 @@ async fn reimports_remove_what_disappeared_and_keep_what_broke() {
         ),
     )
     .unwrap();
-    let first = import_path(&db, &file).await.outcome.unwrap();
+    let first = import_path(&db, &file).await.outcome;
     assert_eq!(first.added, 4);
 
     // b disappears, c breaks (owner becomes a list): b is removed, c kept.
@@ -238,7 +238,7 @@ async fn reimports_remove_what_disappeared_and_keep_what_broke() {
     )
     .unwrap();
     let second = import_path(&db, &file).await;
-    let outcome = second.outcome.unwrap();
+    let outcome = second.outcome;
     assert_eq!((outcome.removed, outcome.errors), (1, 1), "{outcome:?}");
     let names: Vec<String> =
         sqlx::query_scalar("SELECT name FROM entities WHERE kind = 'component' ORDER BY name")
@@ -270,7 +270,7 @@ async fn reimports_remove_what_disappeared_and_keep_what_broke() {
 
     // A file that can't be parsed keeps everything it had.
     fs::write(&file, "apiVersion: [unclosed\n").unwrap();
-    let broken = import_path(&db, &file).await.outcome.unwrap();
+    let broken = import_path(&db, &file).await.outcome;
     assert_eq!(broken.removed, 0);
     assert_eq!(count(&db, "SELECT count(*) FROM entities").await, 3);
 }
@@ -359,6 +359,19 @@ async fn duplicates_and_cycles_in_one_location() {
 #[tokio::test]
 async fn cli_import_reports_and_records_each_location() {
     let db = TestDb::new().await;
+    let dry = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import", "--dry-run"])
+        .arg(fixtures().join("backstage/examples/all.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&dry).contains("(dry run: nothing written)"),
+        "{}",
+        stdout(&dry)
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM entities").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM locations").await, 0);
     let out = usher()
         .env("DATABASE_URL", db.url())
         .args(["catalog", "import"])

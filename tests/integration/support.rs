@@ -95,6 +95,19 @@ async fn ensure_template(admin: &PgConnectOptions) -> String {
             .await
             .unwrap();
     if !exists {
+        // Templates of older migration sets are of no use any more.
+        let old: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'usher_tpl_%'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        for db in old {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
         let building = format!("{name}_building");
         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS {building} WITH (FORCE)"
