@@ -26,3 +26,12 @@ CREATE TABLE fetch_cache (
     body          text NOT NULL,
     fetched_at    timestamptz NOT NULL DEFAULT now()
 );
+
+-- What each file of a location contributed to its last import, so an
+-- unchanged file is skipped on the next (see catalog::loader::FileMemo).
+CREATE TABLE location_files (
+    location_id bigint NOT NULL REFERENCES locations (id) ON DELETE CASCADE,
+    file        text NOT NULL,
+    memo        jsonb NOT NULL,
+    PRIMARY KEY (location_id, file)
+);

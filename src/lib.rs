@@ -18,6 +18,7 @@
 //! - [`demo`] — the embedded demo catalog.
 
 pub mod actions;
+pub mod bench;
 pub mod catalog;
 pub mod chat;
 pub mod commands;

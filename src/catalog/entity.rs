@@ -23,7 +23,7 @@ pub struct Relation {
 }
 
 /// One `target`/`targets` entry of a Location, with its line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LocationTarget {
     pub target: String,
     /// `spec.target` or `spec.targets[i]`.

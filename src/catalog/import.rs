@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::entity::Entity;
-use super::loader::{self, EntitySink, LoadOptions, Loaded};
+use super::loader::{self, EntitySink, FileMemo, LoadOptions, Loaded, Reuse};
 use super::model::EntityRef;
 use super::problem::{Problem, quote};
 use super::source::Source;
@@ -138,6 +138,40 @@ impl EntitySink for ImportSink<'_, '_> {
         }
         Ok(())
     }
+
+    async fn keep(&mut self, keys: Vec<String>) -> Result<(), sqlx::Error> {
+        self.outcome.unchanged += keys.len();
+        self.seen.extend(keys);
+        Ok(())
+    }
+}
+
+/// What the reading task hands the writing one.
+enum Item {
+    Entity(Box<Entity>),
+    Kept(Vec<String>),
+}
+
+/// Hands entities from the reading task to the writing one.
+struct ChannelSink(tokio::sync::mpsc::Sender<Item>);
+
+impl ChannelSink {
+    async fn send(&mut self, item: Item) -> Result<(), sqlx::Error> {
+        self.0
+            .send(item)
+            .await
+            .map_err(|_| sqlx::Error::Protocol("the import stopped writing".to_string()))
+    }
+}
+
+impl EntitySink for ChannelSink {
+    async fn accept(&mut self, entity: Entity) -> Result<(), sqlx::Error> {
+        self.send(Item::Entity(Box::new(entity))).await
+    }
+
+    async fn keep(&mut self, keys: Vec<String>) -> Result<(), sqlx::Error> {
+        self.send(Item::Kept(keys)).await
+    }
 }
 
 fn conflict(entity: &Entity, name: &str, other: &str) -> Problem {
@@ -198,6 +232,16 @@ pub async fn import_location(
         .map(|(id, r, hash, file)| (r, Existing { id, hash, file }))
         .collect();
 
+    let memos: Vec<(String, sqlx::types::Json<FileMemo>)> =
+        sqlx::query_as("SELECT file, memo FROM location_files WHERE location_id = $1")
+            .bind(location_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let reuse = Reuse {
+        memos: memos.into_iter().map(|(file, memo)| (file, memo.0)).collect(),
+        existing: existing.iter().map(|(r, e)| (r.clone(), e.hash.clone())).collect(),
+    };
+
     let mut sink = ImportSink {
         tx: &mut tx,
         location_id,
@@ -208,7 +252,29 @@ pub async fn import_location(
         conflicts: Vec::new(),
         sample: Vec::new(),
     };
-    let mut loaded = loader::load(std::slice::from_ref(root), options, &mut sink).await?;
+    // Reading and validating (CPU) runs in its own task while this one
+    // writes to the database, so the two overlap.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Item>(BATCH / 2);
+    let reader = {
+        let roots = vec![root.clone()];
+        let options = options.clone();
+        tokio::spawn(async move { loader::load(&roots, &options, &reuse, &mut ChannelSink(sender)).await })
+    };
+    let mut written = Ok(());
+    while let Some(item) = receiver.recv().await {
+        let step = match item {
+            Item::Entity(entity) => sink.accept(*entity).await,
+            Item::Kept(keys) => sink.keep(keys).await,
+        };
+        if let Err(e) = step {
+            written = Err(e);
+            break;
+        }
+    }
+    drop(receiver);
+    let loaded = reader.await.map_err(|e| sqlx::Error::Protocol(format!("the descriptor reader failed: {e}")))?;
+    written?;
+    let mut loaded = loaded?;
     sink.flush().await?;
     let ImportSink {
         existing,
@@ -242,6 +308,7 @@ pub async fn import_location(
     }
     outcome.removed = removed.len();
 
+    save_memos(&mut tx, location_id, &loaded).await?;
     let dangling = dangling_references(&mut tx, location_id).await?;
     loaded.problems.extend(dangling);
     outcome.errors = loaded.error_count();
@@ -277,6 +344,35 @@ pub async fn import_location(
         tx.commit().await?;
     }
     Ok((loaded, outcome))
+}
+
+/// Stores the memos of files that changed and forgets files that are gone.
+async fn save_memos(tx: &mut Transaction<'_, Postgres>, location_id: i64, loaded: &Loaded) -> Result<(), sqlx::Error> {
+    let files: Vec<String> = loaded.memos.keys().cloned().collect();
+    sqlx::query("DELETE FROM location_files WHERE location_id = $1 AND NOT (file = ANY($2))")
+        .bind(location_id)
+        .bind(&files)
+        .execute(&mut **tx)
+        .await?;
+    let changed: Vec<&String> = loaded.changed_memos.iter().collect();
+    for chunk in changed.chunks(500) {
+        let files: Vec<String> = chunk.iter().map(|f| f.to_string()).collect();
+        let memos: Vec<Value> = chunk
+            .iter()
+            .map(|f| serde_json::to_value(&loaded.memos[*f]).unwrap_or(Value::Null))
+            .collect();
+        sqlx::query(
+            "INSERT INTO location_files (location_id, file, memo)
+             SELECT $1, * FROM UNNEST($2::text[], $3::jsonb[])
+             ON CONFLICT (location_id, file) DO UPDATE SET memo = EXCLUDED.memo",
+        )
+        .bind(location_id)
+        .bind(&files)
+        .bind(&memos)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// A relation whose target is missing: file, line, field, target, source
@@ -555,7 +651,8 @@ pub(crate) async fn replace_relations_and_links(
             let Some(id) = ids.get(&e.eref.key()) else {
                 continue;
             };
-            for r in &e.relations {
+            let mut unique = HashSet::new();
+            for r in e.relations.iter().filter(|r| unique.insert((r.kind, r.target.key()))) {
                 src.push(*id);
                 kind.push(r.kind.to_string());
                 target.push(r.target.key());
@@ -574,8 +671,7 @@ pub(crate) async fn replace_relations_and_links(
         if !src.is_empty() {
             sqlx::query(
                 "INSERT INTO relations (source_id, type, target_ref, field, line)
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int4[])
-                 ON CONFLICT DO NOTHING",
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::int4[])",
             )
             .bind(&src)
             .bind(&kind)

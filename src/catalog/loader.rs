@@ -9,9 +9,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
-use super::entity::Entity;
+use super::entity::{Entity, LocationTarget};
 use super::model::Kind;
 use super::problem::{Problem, quote};
 use super::source::{ReadError, Reader, Source, yaml_files_under};
@@ -40,6 +42,10 @@ pub struct Loaded {
     pub files_read: usize,
     /// YAML files in folders that were not descriptors (no apiVersion).
     pub files_skipped: usize,
+    /// What each file contributed, for the next import.
+    pub memos: HashMap<String, FileMemo>,
+    /// Files whose memo is new or different.
+    pub changed_memos: HashSet<String>,
 }
 
 impl Loaded {
@@ -76,6 +82,12 @@ struct Referrer {
 /// entities never has to be held in memory at once.
 pub trait EntitySink: Send {
     fn accept(&mut self, entity: Entity) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+
+    /// Entities of an unchanged file, kept as they are in the catalog.
+    fn keep(&mut self, keys: Vec<String>) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = keys;
+        async { Ok(()) }
+    }
 }
 
 /// A sink that keeps everything (validation, tests).
@@ -102,6 +114,7 @@ struct FirstSeen {
 pub async fn load<S: EntitySink>(
     roots: &[Source],
     options: &LoadOptions,
+    reuse: &Reuse,
     sink: &mut S,
 ) -> Result<Loaded, sqlx::Error> {
     let mut loaded = Loaded::default();
@@ -161,80 +174,180 @@ pub async fn load<S: EntitySink>(
                 continue;
             }
         };
+        let mut chain = pending.chain.clone();
+        chain.push(identity.clone());
+        let fingerprint = fingerprint(&text, options);
+
+        // An unchanged file whose entities are in the catalog as they were:
+        // nothing to parse, validate or write.
+        if let Some(memo) = reuse.memos.get(&file)
+            && memo.fingerprint == fingerprint
+            && reusable(memo, &reuse.existing, &first_seen)
+            && deps_unchanged(&memo.deps, options).await
+        {
+            let memo = memo.clone();
+            loaded.files_read += 1;
+            loaded.problems.extend(memo.problems.iter().cloned());
+            loaded.invalid_refs.extend(memo.invalid_refs.iter().cloned());
+            if memo.unreadable {
+                loaded.unreadable_files.insert(file.clone());
+            }
+            for e in &memo.entities {
+                first_seen.insert(
+                    e.key.clone(),
+                    FirstSeen {
+                        name: e.name.clone(),
+                        file: file.clone(),
+                        line: e.line,
+                    },
+                );
+            }
+            for target in &memo.targets {
+                follow_target(&mut queue, &mut loaded, &pending.source, &file, target, &chain, &visited).await;
+            }
+            loaded.entity_count += memo.entities.len();
+            sink.keep(memo.entities.iter().map(|e| e.key.clone()).collect()).await?;
+            loaded.memos.insert(file, memo);
+            continue;
+        }
+
         let stream = parse_stream(&text);
         if pending.from_folder && !looks_like_descriptors(&stream.docs) && stream.error.is_none() {
             loaded.files_skipped += 1;
             continue;
         }
         loaded.files_read += 1;
+        let mut memo = FileMemo {
+            fingerprint,
+            ..FileMemo::default()
+        };
         if let Some(err) = &stream.error {
-            loaded.problems.push(Problem::error(
+            memo.problems.push(Problem::error(
                 &file,
                 Some(err.line),
-                if err.field.is_empty() {
-                    "yaml"
-                } else {
-                    &err.field
-                },
+                if err.field.is_empty() { "yaml" } else { &err.field },
                 err.message.clone(),
             ));
-            loaded.unreadable_files.insert(file.clone());
+            memo.unreadable = true;
         }
-        let mut chain = pending.chain.clone();
-        chain.push(identity.clone());
         for mut doc in stream.docs {
             if doc.value.is_null() {
                 continue; // an empty document, e.g. a trailing ---
             }
-            substitute(
-                &mut doc.value,
-                &pending.source,
-                options,
-                &mut loaded.problems,
-                &file,
-                &doc.lines,
-            )
-            .await;
+            let deps = substitute(&mut doc.value, &pending.source, options, &mut memo.problems, &file, &doc.lines).await;
+            memo.deps.extend(deps);
             let checked = check_document(&doc, &file, &options.rules);
-            loaded.problems.extend(checked.problems);
+            memo.problems.extend(checked.problems);
             match checked.entity {
                 Some(entity) => {
                     if entity.eref.kind == Kind::Location {
+                        memo.targets.extend(entity.targets.iter().cloned());
                         for target in &entity.targets {
-                            follow_target(
-                                &mut queue,
-                                &mut loaded,
-                                &pending.source,
-                                &file,
-                                target,
-                                &chain,
-                                &visited,
-                            )
-                            .await;
+                            follow_target(&mut queue, &mut loaded, &pending.source, &file, target, &chain, &visited).await;
                         }
                     }
                     if let Some(problem) = duplicate(&mut first_seen, &entity) {
                         loaded.problems.push(problem);
                         continue;
                     }
+                    memo.entities.push(MemoEntity {
+                        key: entity.eref.key(),
+                        name: entity.eref.name.clone(),
+                        line: entity.line,
+                        hash: entity.content_hash(),
+                    });
                     loaded.entity_count += 1;
                     sink.accept(entity).await?;
                 }
                 None => match checked.eref {
-                    Some(eref) => {
-                        loaded.invalid_refs.insert(eref.key());
-                    }
-                    None => {
-                        // Without a readable name we can't tell which
-                        // entity this was: keep everything from the file.
-                        loaded.unreadable_files.insert(file.clone());
-                    }
+                    Some(eref) => memo.invalid_refs.push(eref.key()),
+                    // Without a readable name we can't tell which entity
+                    // this was: keep everything from the file.
+                    None => memo.unreadable = true,
                 },
             }
         }
+        loaded.problems.extend(memo.problems.iter().cloned());
+        loaded.invalid_refs.extend(memo.invalid_refs.iter().cloned());
+        if memo.unreadable {
+            loaded.unreadable_files.insert(file.clone());
+        }
+        loaded.changed_memos.insert(file.clone());
+        loaded.memos.insert(file, memo);
     }
     Ok(loaded)
 }
+
+/// What one file contributed to an import, remembered so that the next
+/// import can skip the file when nothing about it changed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FileMemo {
+    /// The file's text and the validation rules, hashed.
+    pub fingerprint: String,
+    /// Files its substitutions read, with the hash of what they held.
+    pub deps: Vec<(String, String)>,
+    pub entities: Vec<MemoEntity>,
+    /// Location targets it names (followed again on reuse).
+    pub targets: Vec<LocationTarget>,
+    /// Problems found in the file itself.
+    pub problems: Vec<Problem>,
+    pub invalid_refs: Vec<String>,
+    pub unreadable: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MemoEntity {
+    pub key: String,
+    pub name: String,
+    pub line: usize,
+    pub hash: String,
+}
+
+/// What a previous import of the location left: its file memos and the
+/// content hash of each of its entities.
+#[derive(Debug, Default)]
+pub struct Reuse {
+    pub memos: HashMap<String, FileMemo>,
+    pub existing: HashMap<String, String>,
+}
+
+/// The rules and this version are part of the fingerprint: a change to
+/// either re-validates every file.
+fn fingerprint(text: &str, options: &LoadOptions) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hasher.update(options.rules.lifecycles.join(",").as_bytes());
+    hasher.update([0]);
+    hasher.update(text.as_bytes());
+    hex::encode(&hasher.finalize()[..16])
+}
+
+fn text_hash(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
+}
+
+/// A memo is reusable when every entity it lists is in the catalog with
+/// the same content, and none is defined again by a file read before.
+fn reusable(memo: &FileMemo, existing: &HashMap<String, String>, first_seen: &HashMap<String, FirstSeen>) -> bool {
+    memo.entities
+        .iter()
+        .all(|e| existing.get(&e.key) == Some(&e.hash) && !first_seen.contains_key(&e.key))
+}
+
+async fn deps_unchanged(deps: &[(String, String)], options: &LoadOptions) -> bool {
+    for (source, hash) in deps {
+        let now = match options.reader.read_text(&Source::from_arg(source)).await {
+            Ok(text) => text_hash(&text),
+            Err(_) => MISSING.to_string(),
+        };
+        if now != *hash {
+            return false;
+        }
+    }
+    true
+}
+
+const MISSING: &str = "missing";
 
 /// Folders hold other YAML too (OpenAPI files, CI configs): only files
 /// whose documents look like entities are descriptors.
@@ -339,7 +452,8 @@ async fn substitute(
     problems: &mut Vec<Problem>,
     file: &str,
     lines: &super::yaml::FieldLines,
-) {
+) -> Vec<(String, String)> {
+    let mut deps = Vec::new();
     // Collect the paths first (iteratively), then resolve each.
     let mut found: Vec<(Vec<PathStep>, String, String)> = Vec::new();
     let mut stack: Vec<(Vec<PathStep>, &Value)> = vec![(Vec::new(), &*value)];
@@ -373,7 +487,12 @@ async fn substitute(
         let field = path_string(&path);
         let line = lines.line(&field);
         let resolved = source.join(&target);
-        let replacement = match options.reader.read_text(&resolved).await {
+        let read = options.reader.read_text(&resolved).await;
+        deps.push((
+            resolved.to_string(),
+            read.as_ref().map(|t| text_hash(t)).unwrap_or_else(|_| MISSING.to_string()),
+        ));
+        let replacement = match read {
             Ok(text) => match kind.as_str() {
                 "$text" => Ok(Value::String(text)),
                 "$json" => serde_json::from_str::<Value>(&text)
@@ -409,6 +528,7 @@ async fn substitute(
             )),
         }
     }
+    deps
 }
 
 #[derive(Debug, Clone)]

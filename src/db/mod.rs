@@ -115,6 +115,70 @@ impl Database {
     }
 }
 
+/// A throw-away database on the same server (benchmarks): created empty
+/// and migrated, dropped by [`Scratch::drop_now`].
+pub struct Scratch {
+    pub db: Database,
+    name: String,
+    admin: PgConnectOptions,
+}
+
+impl Scratch {
+    pub async fn create(settings: &DbSettings, name: &str) -> Result<Scratch, DbError> {
+        let (admin, local) = match &settings.database_url {
+            Some(url) => (
+                PgConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(redact_url_error(&e.to_string(), url)))?,
+                None,
+            ),
+            None => {
+                let local = start_local(&settings.data_dir, LocalOptions::default()).await?;
+                (local_options(&local, "postgres"), Some(local))
+            }
+        };
+        let mut conn = sqlx::PgConnection::connect_with(&quiet(admin.clone())).await.map_err(|source| DbError::Connect {
+            target: "the benchmark server".to_string(),
+            hint: ".",
+            source,
+        })?;
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // Names are quoted identifiers.
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut conn)
+            .await?;
+        use sqlx::Connection;
+        conn.close().await?;
+        let pool = pool_options(settings.max_connections)
+            .connect_with(quiet(admin.clone().database(name)))
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Scratch {
+            db: Database {
+                pool,
+                local: local.map(|l| Arc::new(Mutex::new(Some(l)))),
+            },
+            name: name.to_string(),
+            admin,
+        })
+    }
+
+    /// Drops the database and closes everything.
+    pub async fn drop_now(self) -> Result<(), DbError> {
+        self.db.pool.close().await;
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect_with(&quiet(self.admin.clone())).await?;
+        let quoted = format!("\"{}\"", self.name.replace('"', "\"\""));
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        self.db.close().await;
+        Ok(())
+    }
+}
+
 /// Starts (or joins) the local cluster without blocking the runtime.
 pub async fn start_local(data_dir: &Path, options: LocalOptions) -> Result<LocalPostgres, DbError> {
     let data_dir = data_dir.to_path_buf();

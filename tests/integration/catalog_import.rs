@@ -389,3 +389,43 @@ async fn cli_import_reports_and_records_each_location() {
     assert!(count(&db, "SELECT count(*) FROM entities WHERE kind = 'user'").await > 0);
     assert_eq!(count(&db, "SELECT count(*) FROM locations").await, 2);
 }
+
+#[tokio::test]
+async fn unchanged_files_are_skipped_but_stay_true() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog-info.yaml");
+    fs::write(dir.path().join("openapi.yaml"), "openapi: 3.0.0\n").unwrap();
+    fs::write(
+        &file,
+        format!(
+            "{TEAM}---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: pets\nspec:\n  type: openapi\n  lifecycle: live\n  owner: team-a\n  definition:\n    $text: ./openapi.yaml\n"
+        ),
+    )
+    .unwrap();
+    let first = import_path(&db, &file).await;
+    assert_eq!(first.outcome.added, 2);
+    assert_eq!(first.outcome.warnings, 1, "{:?}", first.loaded.problems);
+
+    // Nothing changed: nothing written, and the file's problem still stands.
+    let again = import_path(&db, &file).await;
+    assert_eq!((again.outcome.unchanged, again.outcome.added, again.outcome.changed), (2, 0, 0));
+    assert_eq!(again.outcome.warnings, 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM import_problems").await, 1);
+
+    // Only the substituted file changed: the API is read again.
+    fs::write(dir.path().join("openapi.yaml"), "openapi: 3.1.0\n").unwrap();
+    let third = import_path(&db, &file).await;
+    assert_eq!(third.outcome.changed, 1, "{:?}", third.outcome);
+    let definition: String = sqlx::query_scalar("SELECT spec->>'definition' FROM entities WHERE name = 'pets'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(definition, "openapi: 3.1.0\n");
+
+    // An entity removed from the catalog behind the import's back is
+    // written again rather than trusted to the memo.
+    sqlx::query("DELETE FROM entities WHERE name = 'pets'").execute(&db.pool).await.unwrap();
+    let fourth = import_path(&db, &file).await;
+    assert_eq!(fourth.outcome.added, 1, "{:?}", fourth.outcome);
+}
