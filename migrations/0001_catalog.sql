@@ -19,7 +19,7 @@ CREATE TABLE locations (
 
 -- Every Backstage entity (Component, API, Resource, System, Domain, Group,
 -- User, Location, Template). The fields usher reads are typed columns; the
--- rest is kept verbatim in `raw`, `labels`, `annotations` and `spec`.
+-- rest is kept verbatim in `raw`.
 CREATE TABLE entities (
     id              bigserial PRIMARY KEY,
     kind            text NOT NULL,          -- lower case: component, api, group …
@@ -56,11 +56,10 @@ CREATE TABLE entities (
     discord_user_id text,
     lead_ref        text,
     active          boolean NOT NULL DEFAULT true,
-    -- verbatim Backstage data
-    labels          jsonb NOT NULL DEFAULT '{}',
+    -- verbatim Backstage data: the whole document (after substitutions) in
+    -- `raw`; annotations and tags also on their own, for queries
     annotations     jsonb NOT NULL DEFAULT '{}',
     tags            text[] NOT NULL DEFAULT '{}',
-    spec            jsonb NOT NULL DEFAULT '{}',
     raw             jsonb NOT NULL,
     -- provenance
     origin          text NOT NULL DEFAULT 'location' CHECK (origin IN ('location', 'chat')),
@@ -90,12 +89,14 @@ CREATE INDEX entities_tags ON entities USING gin (tags);
 -- providesApi, consumesApi, memberOf, hasMember, childOf, parentOf.
 -- Targets are refs, resolved by joining on entities.ref, so a relation to
 -- an entity imported later resolves by itself.
+-- Each (source, type, target) once: the import de-duplicates, which spares
+-- a wide unique index.
 CREATE TABLE relations (
     source_id   bigint NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
     type        text NOT NULL,
-    target_ref  text NOT NULL,
-    PRIMARY KEY (source_id, type, target_ref)
+    target_ref  text NOT NULL
 );
+CREATE INDEX relations_source ON relations (source_id);
 CREATE INDEX relations_target ON relations (target_ref, type);
 
 -- Links, classified so usher can answer "where is the runbook?".
@@ -174,3 +175,15 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX outbox_dead ON outbox (updated_at) WHERE state = 'dead';
+
+-- Every committed change to the entities tells every usher process, so
+-- in-memory indexes (catalog::names) are rebuilt. NOTIFY is delivered at
+-- commit, and once per transaction for the same payload.
+CREATE FUNCTION notify_catalog_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('usher_catalog', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER entities_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON entities
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_catalog_change();

@@ -433,7 +433,11 @@ mod tests {
 async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     use usher::bench::{catalog as catalog_bench, generate};
     match cmd {
-        BenchCommand::Generate { services, out, seed } => {
+        BenchCommand::Generate {
+            services,
+            out,
+            seed,
+        } => {
             let g = generate::generate(&out, &generate::Spec { services, seed })?;
             println!(
                 "wrote {} files to {}: {} services, {} teams, {} people, {} systems ({} entities); import {}",
@@ -461,7 +465,13 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
                 started.elapsed().as_secs_f64()
             );
             let scratch = usher::db::Scratch::create(&env.db_settings(), "usher_bench").await?;
-            let figures = catalog_bench::run(&scratch.db.pool, &generated, &config.load_options(), lookups).await;
+            let figures = catalog_bench::run(
+                &scratch.db.pool,
+                &generated,
+                &config.load_options(),
+                lookups,
+            )
+            .await;
             scratch.drop_now().await?;
             let _ = std::fs::remove_dir_all(&dir);
             let figures = figures?;

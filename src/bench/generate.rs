@@ -49,7 +49,7 @@ impl Rng {
         Rng(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -59,12 +59,12 @@ impl Rng {
     }
 
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
 
     /// True with probability `percent`/100.
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
 
     pub fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
@@ -73,30 +73,155 @@ impl Rng {
 }
 
 const AREAS: &[&str] = &[
-    "payments", "billing", "checkout", "cart", "orders", "inventory", "shipping", "returns", "pricing", "promotions",
-    "search", "catalog", "reviews", "recommendations", "identity", "accounts", "sessions", "profiles", "notifications",
-    "messaging", "ledger", "fraud", "risk", "compliance", "reporting", "analytics", "warehouse", "logistics", "fleet",
-    "tracking", "loyalty", "rewards", "gift-cards", "subscriptions", "invoicing", "tax", "currency", "onboarding",
-    "support", "tickets", "chat", "media", "images", "video", "content", "cms", "translations", "maps", "geo",
-    "partners", "sellers", "marketplace", "ads", "experiments", "flags", "metrics", "logging", "gateway", "auth",
+    "payments",
+    "billing",
+    "checkout",
+    "cart",
+    "orders",
+    "inventory",
+    "shipping",
+    "returns",
+    "pricing",
+    "promotions",
+    "search",
+    "catalog",
+    "reviews",
+    "recommendations",
+    "identity",
+    "accounts",
+    "sessions",
+    "profiles",
+    "notifications",
+    "messaging",
+    "ledger",
+    "fraud",
+    "risk",
+    "compliance",
+    "reporting",
+    "analytics",
+    "warehouse",
+    "logistics",
+    "fleet",
+    "tracking",
+    "loyalty",
+    "rewards",
+    "gift-cards",
+    "subscriptions",
+    "invoicing",
+    "tax",
+    "currency",
+    "onboarding",
+    "support",
+    "tickets",
+    "chat",
+    "media",
+    "images",
+    "video",
+    "content",
+    "cms",
+    "translations",
+    "maps",
+    "geo",
+    "partners",
+    "sellers",
+    "marketplace",
+    "ads",
+    "experiments",
+    "flags",
+    "metrics",
+    "logging",
+    "gateway",
+    "auth",
 ];
 const ROLES: &[&str] = &[
-    "api", "service", "worker", "gateway", "scheduler", "indexer", "consumer", "producer", "sync", "adapter", "bff",
-    "web", "admin", "proxy", "cache", "store", "engine", "router", "exporter", "importer", "reconciler", "validator",
-    "notifier", "aggregator", "batch", "stream", "connector", "resolver", "publisher", "collector",
+    "api",
+    "service",
+    "worker",
+    "gateway",
+    "scheduler",
+    "indexer",
+    "consumer",
+    "producer",
+    "sync",
+    "adapter",
+    "bff",
+    "web",
+    "admin",
+    "proxy",
+    "cache",
+    "store",
+    "engine",
+    "router",
+    "exporter",
+    "importer",
+    "reconciler",
+    "validator",
+    "notifier",
+    "aggregator",
+    "batch",
+    "stream",
+    "connector",
+    "resolver",
+    "publisher",
+    "collector",
 ];
 const FIRST: &[&str] = &[
-    "amara", "jonas", "priya", "diego", "hannah", "mei", "oliver", "fatima", "lucas", "sam", "chloe", "kwame", "ana",
-    "tom", "rita", "yuki", "omar", "lena", "ivan", "sofia", "noah", "aisha", "mateo", "ines", "kai", "zara", "leo",
-    "nina", "ravi", "elena",
+    "amara", "jonas", "priya", "diego", "hannah", "mei", "oliver", "fatima", "lucas", "sam",
+    "chloe", "kwame", "ana", "tom", "rita", "yuki", "omar", "lena", "ivan", "sofia", "noah",
+    "aisha", "mateo", "ines", "kai", "zara", "leo", "nina", "ravi", "elena",
 ];
 const LAST: &[&str] = &[
-    "okafor", "weber", "nair", "ramirez", "schmidt", "tanaka", "brown", "zahra", "martin", "lindqvist", "dubois",
-    "mensah", "silva", "baker", "gomez", "sato", "haddad", "fischer", "petrov", "rossi", "kim", "khan", "lopez",
-    "moreau", "chen", "novak", "singh", "costa", "meyer", "ito",
+    "okafor",
+    "weber",
+    "nair",
+    "ramirez",
+    "schmidt",
+    "tanaka",
+    "brown",
+    "zahra",
+    "martin",
+    "lindqvist",
+    "dubois",
+    "mensah",
+    "silva",
+    "baker",
+    "gomez",
+    "sato",
+    "haddad",
+    "fischer",
+    "petrov",
+    "rossi",
+    "kim",
+    "khan",
+    "lopez",
+    "moreau",
+    "chen",
+    "novak",
+    "singh",
+    "costa",
+    "meyer",
+    "ito",
 ];
-const LANGUAGES: &[&str] = &["java", "go", "python", "typescript", "kotlin", "rust", "ruby", "scala", "c#", "php"];
-const LIFECYCLES: &[&str] = &["production", "production", "production", "production", "experimental", "deprecated"];
+const LANGUAGES: &[&str] = &[
+    "java",
+    "go",
+    "python",
+    "typescript",
+    "kotlin",
+    "rust",
+    "ruby",
+    "scala",
+    "c#",
+    "php",
+];
+const LIFECYCLES: &[&str] = &[
+    "production",
+    "production",
+    "production",
+    "production",
+    "experimental",
+    "deprecated",
+];
 
 fn service_name(i: usize) -> String {
     let area = AREAS[i % AREAS.len()];
@@ -159,7 +284,11 @@ pub fn generate(dir: &Path, spec: &Spec) -> std::io::Result<Generated> {
             lead = member_names[0]
         );
         for (k, name) in member_names.iter().enumerate() {
-            let inactive = if rng.chance(3) { "\n  annotations:\n    usher.dev/active: \"false\"" } else { "" };
+            let inactive = if rng.chance(3) {
+                "\n  annotations:\n    usher.dev/active: \"false\""
+            } else {
+                ""
+            };
             let _ = write!(
                 doc,
                 "---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: {name}{inactive}\nspec:\n  profile:\n    displayName: Person {}\n    email: {name}@example.com\n  memberOf: [team-{t}]\n",
@@ -185,20 +314,37 @@ pub fn generate(dir: &Path, spec: &Spec) -> std::io::Result<Generated> {
                 out.sample_names.push(name.clone());
             }
             let system = first_system + (i - first) % (last_system - first_system).max(1);
-            let tier = if rng.chance(3) { String::new() } else { format!("    usher.dev/tier: \"{}\"\n", 1 + rng.below(3)) };
+            let tier = if rng.chance(3) {
+                String::new()
+            } else {
+                format!("    usher.dev/tier: \"{}\"\n", 1 + rng.below(3))
+            };
             let description = if rng.chance(5) {
                 String::new()
             } else {
-                format!("  description: The {} of the {} area.\n", name.rsplit('-').next().unwrap_or("service"), name.split('-').next().unwrap_or(""))
+                format!(
+                    "  description: The {} of the {} area.\n",
+                    name.rsplit('-').next().unwrap_or("service"),
+                    name.split('-').next().unwrap_or("")
+                )
             };
             let mut links = String::new();
             if !rng.chance(30) {
-                let _ = write!(links, "    - url: https://runbooks.example.com/{name}\n      title: Runbook\n");
+                let _ = write!(
+                    links,
+                    "    - url: https://runbooks.example.com/{name}\n      title: Runbook\n"
+                );
             }
             if !rng.chance(20) {
-                let _ = write!(links, "    - url: https://docs.example.com/{name}\n      title: Docs\n");
+                let _ = write!(
+                    links,
+                    "    - url: https://docs.example.com/{name}\n      title: Docs\n"
+                );
             }
-            let _ = write!(links, "    - url: https://grafana.example.com/d/{name}\n      title: Dashboard\n");
+            let _ = write!(
+                links,
+                "    - url: https://grafana.example.com/d/{name}\n      title: Dashboard\n"
+            );
             // Dependencies: mostly on hubs and neighbours.
             let mut deps = Vec::new();
             for _ in 0..rng.below(5) {
@@ -213,7 +359,11 @@ pub fn generate(dir: &Path, spec: &Spec) -> std::io::Result<Generated> {
             }
             deps.sort();
             deps.dedup();
-            let owner = if rng.chance(1) { format!("team-gone-{t}") } else { format!("team-{t}") };
+            let owner = if rng.chance(1) {
+                format!("team-gone-{t}")
+            } else {
+                format!("team-{t}")
+            };
             let _ = write!(
                 doc,
                 "---\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n{description}  annotations:\n{tier}    github.com/project-slug: example/{name}\n    backstage.io/source-location: url:https://github.com/example/{name}\n  tags: [{lang}]\n  links:\n{links}spec:\n  type: service\n  lifecycle: {lifecycle}\n  owner: {owner}\n  system: system-{system}\n  dependsOn: [{deps}]\n",
@@ -250,7 +400,10 @@ mod tests {
     fn deterministic() {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
-        let spec = Spec { services: 200, seed: 7 };
+        let spec = Spec {
+            services: 200,
+            seed: 7,
+        };
         generate(a.path(), &spec).unwrap();
         generate(b.path(), &spec).unwrap();
         let read = |d: &Path| std::fs::read_to_string(d.join("teams/team-1.yaml")).unwrap();

@@ -23,7 +23,9 @@ impl Percentiles {
             return Percentiles::default();
         }
         samples.sort();
-        let at = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+        let at = |q: f64| {
+            samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1]
+        };
         Percentiles {
             count: samples.len(),
             p50: at(0.50),

@@ -67,17 +67,37 @@ struct ImportSink<'t, 'c> {
     location_id: i64,
     existing: HashMap<String, Existing>,
     buffer: Vec<Entity>,
-    seen: HashSet<String>,
     outcome: ImportOutcome,
     conflicts: Vec<Problem>,
     sample: Vec<String>,
+    /// Memos of files read this time, waiting to be stored.
+    memos: Vec<(String, Value)>,
 }
 
 /// Entities per batch: large enough to amortise round trips, small enough
 /// to keep memory flat.
-const BATCH: usize = 2_000;
+const BATCH: usize = 500;
 
 impl ImportSink<'_, '_> {
+    async fn flush_memos(&mut self) -> Result<(), sqlx::Error> {
+        if self.memos.is_empty() {
+            return Ok(());
+        }
+        let (files, memos): (Vec<String>, Vec<Value>) =
+            std::mem::take(&mut self.memos).into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO location_files (location_id, file, memo)
+             SELECT $1, * FROM UNNEST($2::text[], $3::jsonb[])
+             ON CONFLICT (location_id, file) DO UPDATE SET memo = EXCLUDED.memo",
+        )
+        .bind(self.location_id)
+        .bind(&files)
+        .bind(&memos)
+        .execute(&mut **self.tx)
+        .await?;
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Result<(), sqlx::Error> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -105,24 +125,26 @@ impl ImportSink<'_, '_> {
                 continue;
             }
             let hash = entity.content_hash();
-            match self.existing.get(&key) {
-                Some(old) if old.hash == hash => self.outcome.unchanged += 1,
+            let write = match self.existing.get(&key) {
+                Some(old) if old.hash == hash => {
+                    self.outcome.unchanged += 1;
+                    false
+                }
                 Some(_) => {
                     self.outcome.changed += 1;
-                    to_write.push(entity);
+                    true
                 }
                 None => {
                     self.outcome.added += 1;
-                    to_write.push(entity);
+                    true
                 }
+            };
+            if write {
+                if self.sample.len() < 50 {
+                    self.sample.push(key);
+                }
+                to_write.push(entity);
             }
-            if self.sample.len() < 50
-                && !to_write.is_empty()
-                && std::ptr::eq(*to_write.last().unwrap(), entity)
-            {
-                self.sample.push(key.clone());
-            }
-            self.seen.insert(key);
         }
         let written = upsert_entities(self.tx, self.location_id, &to_write).await?;
         replace_relations_and_links(self.tx, &written, &to_write).await?;
@@ -141,7 +163,15 @@ impl EntitySink for ImportSink<'_, '_> {
 
     async fn keep(&mut self, keys: Vec<String>) -> Result<(), sqlx::Error> {
         self.outcome.unchanged += keys.len();
-        self.seen.extend(keys);
+        Ok(())
+    }
+
+    async fn memo(&mut self, file: String, memo: FileMemo) -> Result<(), sqlx::Error> {
+        self.memos
+            .push((file, serde_json::to_value(&memo).unwrap_or(Value::Null)));
+        if self.memos.len() >= 200 {
+            self.flush_memos().await?;
+        }
         Ok(())
     }
 }
@@ -150,6 +180,7 @@ impl EntitySink for ImportSink<'_, '_> {
 enum Item {
     Entity(Box<Entity>),
     Kept(Vec<String>),
+    Memo(String, Box<FileMemo>),
 }
 
 /// Hands entities from the reading task to the writing one.
@@ -171,6 +202,10 @@ impl EntitySink for ChannelSink {
 
     async fn keep(&mut self, keys: Vec<String>) -> Result<(), sqlx::Error> {
         self.send(Item::Kept(keys)).await
+    }
+
+    async fn memo(&mut self, file: String, memo: FileMemo) -> Result<(), sqlx::Error> {
+        self.send(Item::Memo(file, Box::new(memo))).await
     }
 }
 
@@ -238,8 +273,14 @@ pub async fn import_location(
             .fetch_all(&mut *tx)
             .await?;
     let reuse = Reuse {
-        memos: memos.into_iter().map(|(file, memo)| (file, memo.0)).collect(),
-        existing: existing.iter().map(|(r, e)| (r.clone(), e.hash.clone())).collect(),
+        memos: memos
+            .into_iter()
+            .map(|(file, memo)| (file, memo.0))
+            .collect(),
+        existing: existing
+            .iter()
+            .map(|(r, e)| (r.clone(), e.hash.clone()))
+            .collect(),
     };
 
     let mut sink = ImportSink {
@@ -247,10 +288,10 @@ pub async fn import_location(
         location_id,
         existing,
         buffer: Vec::new(),
-        seen: HashSet::new(),
         outcome: ImportOutcome::default(),
         conflicts: Vec::new(),
         sample: Vec::new(),
+        memos: Vec::new(),
     };
     // Reading and validating (CPU) runs in its own task while this one
     // writes to the database, so the two overlap.
@@ -258,13 +299,16 @@ pub async fn import_location(
     let reader = {
         let roots = vec![root.clone()];
         let options = options.clone();
-        tokio::spawn(async move { loader::load(&roots, &options, &reuse, &mut ChannelSink(sender)).await })
+        tokio::spawn(async move {
+            loader::load(&roots, &options, &reuse, &mut ChannelSink(sender)).await
+        })
     };
     let mut written = Ok(());
     while let Some(item) = receiver.recv().await {
         let step = match item {
             Item::Entity(entity) => sink.accept(*entity).await,
             Item::Kept(keys) => sink.keep(keys).await,
+            Item::Memo(file, memo) => sink.memo(file, *memo).await,
         };
         if let Err(e) = step {
             written = Err(e);
@@ -272,13 +316,15 @@ pub async fn import_location(
         }
     }
     drop(receiver);
-    let loaded = reader.await.map_err(|e| sqlx::Error::Protocol(format!("the descriptor reader failed: {e}")))?;
+    let loaded = reader
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("the descriptor reader failed: {e}")))?;
     written?;
     let mut loaded = loaded?;
     sink.flush().await?;
+    sink.flush_memos().await?;
     let ImportSink {
         existing,
-        seen,
         mut outcome,
         conflicts,
         sample,
@@ -291,7 +337,7 @@ pub async fn import_location(
     let removed: Vec<i64> = existing
         .iter()
         .filter(|(r, e)| {
-            !seen.contains(*r)
+            !loaded.read_keys.contains(*r)
                 && !loaded.invalid_refs.contains(*r)
                 && !e
                     .file
@@ -308,7 +354,7 @@ pub async fn import_location(
     }
     outcome.removed = removed.len();
 
-    save_memos(&mut tx, location_id, &loaded).await?;
+    forget_memos(&mut tx, location_id, &loaded).await?;
     let dangling = dangling_references(&mut tx, location_id).await?;
     loaded.problems.extend(dangling);
     outcome.errors = loaded.error_count();
@@ -333,10 +379,6 @@ pub async fn import_location(
             }))
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT pg_notify('usher_catalog', $1)")
-            .bind(location_id.to_string())
-            .execute(&mut *tx)
-            .await?;
     }
     if dry_run {
         tx.rollback().await?;
@@ -346,32 +388,18 @@ pub async fn import_location(
     Ok((loaded, outcome))
 }
 
-/// Stores the memos of files that changed and forgets files that are gone.
-async fn save_memos(tx: &mut Transaction<'_, Postgres>, location_id: i64, loaded: &Loaded) -> Result<(), sqlx::Error> {
-    let files: Vec<String> = loaded.memos.keys().cloned().collect();
+/// Forgets the memos of files the location no longer has.
+async fn forget_memos(
+    tx: &mut Transaction<'_, Postgres>,
+    location_id: i64,
+    loaded: &Loaded,
+) -> Result<(), sqlx::Error> {
+    let files: Vec<&String> = loaded.memo_files.iter().collect();
     sqlx::query("DELETE FROM location_files WHERE location_id = $1 AND NOT (file = ANY($2))")
         .bind(location_id)
         .bind(&files)
         .execute(&mut **tx)
         .await?;
-    let changed: Vec<&String> = loaded.changed_memos.iter().collect();
-    for chunk in changed.chunks(500) {
-        let files: Vec<String> = chunk.iter().map(|f| f.to_string()).collect();
-        let memos: Vec<Value> = chunk
-            .iter()
-            .map(|f| serde_json::to_value(&loaded.memos[*f]).unwrap_or(Value::Null))
-            .collect();
-        sqlx::query(
-            "INSERT INTO location_files (location_id, file, memo)
-             SELECT $1, * FROM UNNEST($2::text[], $3::jsonb[])
-             ON CONFLICT (location_id, file) DO UPDATE SET memo = EXCLUDED.memo",
-        )
-        .bind(location_id)
-        .bind(&files)
-        .bind(&memos)
-        .execute(&mut **tx)
-        .await?;
-    }
     Ok(())
 }
 
@@ -447,10 +475,8 @@ struct Columns {
     name: Vec<String>,
     text: [Vec<Option<String>>; TEXT_COLUMNS.len()],
     active: Vec<bool>,
-    labels: Vec<Value>,
     annotations: Vec<Value>,
     tags: Vec<Value>,
-    spec: Vec<Value>,
     raw: Vec<Value>,
     source_file: Vec<String>,
     source_line: Vec<i32>,
@@ -534,10 +560,8 @@ pub(crate) async fn upsert_entities(
                 column.push(value);
             }
             c.active.push(e.active);
-            c.labels.push(Value::Object(e.labels.clone()));
             c.annotations.push(Value::Object(e.annotations.clone()));
             c.tags.push(json!(e.tags));
-            c.spec.push(e.spec.clone());
             c.raw.push(e.raw.clone());
             c.source_file.push(e.file.clone());
             c.source_line.push(e.line as i32);
@@ -553,10 +577,8 @@ pub(crate) async fn upsert_entities(
             .chain(
                 [
                     "active",
-                    "labels",
                     "annotations",
                     "tags",
-                    "spec",
                     "raw",
                     "source_file",
                     "source_line",
@@ -567,14 +589,14 @@ pub(crate) async fn upsert_entities(
             .map(|col| format!("{col} = EXCLUDED.{col}"))
             .collect();
         let sql = format!(
-            "INSERT INTO entities (kind, namespace, name, {text_names}, active, labels, annotations, tags, spec, raw,
+            "INSERT INTO entities (kind, namespace, name, {text_names}, active, annotations, tags, raw,
                                    origin, location_id, source_file, source_line, content_hash)
-             SELECT u.kind, u.namespace, u.name, {text_cols}, u.active, u.labels, u.annotations,
-                    ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.spec, u.raw,
+             SELECT u.kind, u.namespace, u.name, {text_cols}, u.active, u.annotations,
+                    ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.raw,
                     'location', ${loc}, u.source_file, u.source_line, u.hash
-             FROM UNNEST($1::text[], $2::text[], $3::text[], {text_params}, ${b0}::bool[], ${b1}::jsonb[], ${b2}::jsonb[],
-                         ${b3}::jsonb[], ${b4}::jsonb[], ${b5}::jsonb[], ${b6}::text[], ${b7}::int4[], ${b8}::text[])
-                  AS u(kind, namespace, name, {text_names}, active, labels, annotations, tags, spec, raw, source_file, source_line, hash)
+             FROM UNNEST($1::text[], $2::text[], $3::text[], {text_params}, ${b0}::bool[], ${b1}::jsonb[],
+                         ${b2}::jsonb[], ${b3}::jsonb[], ${b4}::text[], ${b5}::int4[], ${b6}::text[])
+                  AS u(kind, namespace, name, {text_names}, active, annotations, tags, raw, source_file, source_line, hash)
              ON CONFLICT (ref) DO UPDATE SET {updates}, namespace = EXCLUDED.namespace, name = EXCLUDED.name,
                   origin = 'location', location_id = EXCLUDED.location_id, updated_at = now()
              RETURNING id, ref",
@@ -587,9 +609,7 @@ pub(crate) async fn upsert_entities(
             b4 = base + 4,
             b5 = base + 5,
             b6 = base + 6,
-            b7 = base + 7,
-            b8 = base + 8,
-            loc = base + 9,
+            loc = base + 7,
             updates = updates.join(", "),
         );
         // Every part of `sql` is a constant of this module: no user text.
@@ -602,10 +622,8 @@ pub(crate) async fn upsert_entities(
         }
         let rows = query
             .bind(&c.active)
-            .bind(&c.labels)
             .bind(&c.annotations)
             .bind(&c.tags)
-            .bind(&c.spec)
             .bind(&c.raw)
             .bind(&c.source_file)
             .bind(&c.source_line)
@@ -652,7 +670,11 @@ pub(crate) async fn replace_relations_and_links(
                 continue;
             };
             let mut unique = HashSet::new();
-            for r in e.relations.iter().filter(|r| unique.insert((r.kind, r.target.key()))) {
+            for r in e
+                .relations
+                .iter()
+                .filter(|r| unique.insert((r.kind, r.target.key())))
+            {
                 src.push(*id);
                 kind.push(r.kind.to_string());
                 target.push(r.target.key());

@@ -42,10 +42,11 @@ pub struct Loaded {
     pub files_read: usize,
     /// YAML files in folders that were not descriptors (no apiVersion).
     pub files_skipped: usize,
-    /// What each file contributed, for the next import.
-    pub memos: HashMap<String, FileMemo>,
-    /// Files whose memo is new or different.
-    pub changed_memos: HashSet<String>,
+    /// Every entity read (valid, and first of its name) — what the location
+    /// holds now.
+    pub read_keys: HashSet<String>,
+    /// Every file read (their memos went to the sink when they changed).
+    pub memo_files: HashSet<String>,
 }
 
 impl Loaded {
@@ -88,6 +89,16 @@ pub trait EntitySink: Send {
         let _ = keys;
         async { Ok(()) }
     }
+
+    /// The memo of a file that was read (new or changed), to remember.
+    fn memo(
+        &mut self,
+        file: String,
+        memo: FileMemo,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        let _ = (file, memo);
+        async { Ok(()) }
+    }
 }
 
 /// A sink that keeps everything (validation, tests).
@@ -104,7 +115,7 @@ impl EntitySink for Collect {
 /// Where the first definition of each entity was, to report duplicates.
 struct FirstSeen {
     name: String,
-    file: String,
+    file: std::sync::Arc<str>,
     line: usize,
 }
 
@@ -177,6 +188,7 @@ pub async fn load<S: EntitySink>(
         let mut chain = pending.chain.clone();
         chain.push(identity.clone());
         let fingerprint = fingerprint(&text, options);
+        let shared_file: std::sync::Arc<str> = std::sync::Arc::from(file.as_str());
 
         // An unchanged file whose entities are in the catalog as they were:
         // nothing to parse, validate or write.
@@ -185,10 +197,11 @@ pub async fn load<S: EntitySink>(
             && reusable(memo, &reuse.existing, &first_seen)
             && deps_unchanged(&memo.deps, options).await
         {
-            let memo = memo.clone();
             loaded.files_read += 1;
             loaded.problems.extend(memo.problems.iter().cloned());
-            loaded.invalid_refs.extend(memo.invalid_refs.iter().cloned());
+            loaded
+                .invalid_refs
+                .extend(memo.invalid_refs.iter().cloned());
             if memo.unreadable {
                 loaded.unreadable_files.insert(file.clone());
             }
@@ -197,17 +210,27 @@ pub async fn load<S: EntitySink>(
                     e.key.clone(),
                     FirstSeen {
                         name: e.name.clone(),
-                        file: file.clone(),
+                        file: shared_file.clone(),
                         line: e.line,
                     },
                 );
             }
             for target in &memo.targets {
-                follow_target(&mut queue, &mut loaded, &pending.source, &file, target, &chain, &visited).await;
+                follow_target(
+                    &mut queue,
+                    &mut loaded,
+                    &pending.source,
+                    &file,
+                    target,
+                    &chain,
+                    &visited,
+                )
+                .await;
             }
             loaded.entity_count += memo.entities.len();
-            sink.keep(memo.entities.iter().map(|e| e.key.clone()).collect()).await?;
-            loaded.memos.insert(file, memo);
+            sink.keep(memo.entities.iter().map(|e| e.key.clone()).collect())
+                .await?;
+            loaded.memo_files.insert(file);
             continue;
         }
 
@@ -225,7 +248,11 @@ pub async fn load<S: EntitySink>(
             memo.problems.push(Problem::error(
                 &file,
                 Some(err.line),
-                if err.field.is_empty() { "yaml" } else { &err.field },
+                if err.field.is_empty() {
+                    "yaml"
+                } else {
+                    &err.field
+                },
                 err.message.clone(),
             ));
             memo.unreadable = true;
@@ -234,7 +261,15 @@ pub async fn load<S: EntitySink>(
             if doc.value.is_null() {
                 continue; // an empty document, e.g. a trailing ---
             }
-            let deps = substitute(&mut doc.value, &pending.source, options, &mut memo.problems, &file, &doc.lines).await;
+            let deps = substitute(
+                &mut doc.value,
+                &pending.source,
+                options,
+                &mut memo.problems,
+                &file,
+                &doc.lines,
+            )
+            .await;
             memo.deps.extend(deps);
             let checked = check_document(&doc, &file, &options.rules);
             memo.problems.extend(checked.problems);
@@ -243,10 +278,19 @@ pub async fn load<S: EntitySink>(
                     if entity.eref.kind == Kind::Location {
                         memo.targets.extend(entity.targets.iter().cloned());
                         for target in &entity.targets {
-                            follow_target(&mut queue, &mut loaded, &pending.source, &file, target, &chain, &visited).await;
+                            follow_target(
+                                &mut queue,
+                                &mut loaded,
+                                &pending.source,
+                                &file,
+                                target,
+                                &chain,
+                                &visited,
+                            )
+                            .await;
                         }
                     }
-                    if let Some(problem) = duplicate(&mut first_seen, &entity) {
+                    if let Some(problem) = duplicate(&mut first_seen, &entity, &shared_file) {
                         loaded.problems.push(problem);
                         continue;
                     }
@@ -268,13 +312,16 @@ pub async fn load<S: EntitySink>(
             }
         }
         loaded.problems.extend(memo.problems.iter().cloned());
-        loaded.invalid_refs.extend(memo.invalid_refs.iter().cloned());
+        loaded
+            .invalid_refs
+            .extend(memo.invalid_refs.iter().cloned());
         if memo.unreadable {
             loaded.unreadable_files.insert(file.clone());
         }
-        loaded.changed_memos.insert(file.clone());
-        loaded.memos.insert(file, memo);
+        loaded.memo_files.insert(file.clone());
+        sink.memo(file, memo).await?;
     }
+    loaded.read_keys = first_seen.into_keys().collect();
     Ok(loaded)
 }
 
@@ -328,7 +375,11 @@ fn text_hash(text: &str) -> String {
 
 /// A memo is reusable when every entity it lists is in the catalog with
 /// the same content, and none is defined again by a file read before.
-fn reusable(memo: &FileMemo, existing: &HashMap<String, String>, first_seen: &HashMap<String, FirstSeen>) -> bool {
+fn reusable(
+    memo: &FileMemo,
+    existing: &HashMap<String, String>,
+    first_seen: &HashMap<String, FirstSeen>,
+) -> bool {
     memo.entities
         .iter()
         .all(|e| existing.get(&e.key) == Some(&e.hash) && !first_seen.contains_key(&e.key))
@@ -490,7 +541,9 @@ async fn substitute(
         let read = options.reader.read_text(&resolved).await;
         deps.push((
             resolved.to_string(),
-            read.as_ref().map(|t| text_hash(t)).unwrap_or_else(|_| MISSING.to_string()),
+            read.as_ref()
+                .map(|t| text_hash(t))
+                .unwrap_or_else(|_| MISSING.to_string()),
         ));
         let replacement = match read {
             Ok(text) => match kind.as_str() {
@@ -566,14 +619,18 @@ fn value_at_mut<'a>(value: &'a mut Value, path: &[PathStep]) -> Option<&'a mut V
 
 /// The same entity twice in what was loaded: the second is an error,
 /// naming where the first is (and saying so when only the case differs).
-fn duplicate(first_seen: &mut HashMap<String, FirstSeen>, entity: &Entity) -> Option<Problem> {
+fn duplicate(
+    first_seen: &mut HashMap<String, FirstSeen>,
+    entity: &Entity,
+    file: &std::sync::Arc<str>,
+) -> Option<Problem> {
     let key = entity.eref.key();
     let Some(first) = first_seen.get(&key) else {
         first_seen.insert(
             key,
             FirstSeen {
                 name: entity.eref.name.clone(),
-                file: entity.file.clone(),
+                file: file.clone(),
                 line: entity.line,
             },
         );

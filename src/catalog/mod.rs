@@ -8,6 +8,7 @@ pub mod entity;
 pub mod import;
 pub mod loader;
 pub mod model;
+pub mod names;
 pub mod problem;
 pub mod source;
 pub mod store;

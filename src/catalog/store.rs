@@ -158,25 +158,16 @@ pub async fn find_by_title(
         .await
 }
 
-/// The closest names by trigram similarity, best first, at or above
-/// `threshold` (pg_trgm's index prefilters at its own 0.3).
-pub async fn find_similar(
-    pool: &PgPool,
-    kinds: &[Kind],
-    text: &str,
-    threshold: f64,
-    limit: i64,
-) -> Result<Vec<EntityRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", crate::entity_columns!(), " FROM entities e
-         WHERE lower(e.name) % lower($1) AND e.kind = ANY($2) AND similarity(lower(e.name), lower($1)) >= $3
-         ORDER BY similarity(lower(e.name), lower($1)) DESC, e.name LIMIT $4");
-    sqlx::query_as(sql)
-        .bind(text)
-        .bind(kind_names(kinds))
-        .bind(threshold as f32)
-        .bind(limit)
-        .fetch_all(pool)
-        .await
+/// Entities by id, in the order of `ids`.
+pub async fn find_by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        crate::entity_columns!(),
+        " FROM entities e WHERE e.id = ANY($1)"
+    );
+    let mut rows: Vec<EntityRow> = sqlx::query_as(sql).bind(ids).fetch_all(pool).await?;
+    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+    Ok(rows)
 }
 
 /// The people of a team: members declared either way (the user's

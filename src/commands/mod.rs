@@ -17,21 +17,27 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::catalog::model::{EntityRef, Kind};
+use crate::catalog::names::NameSearch;
 use crate::chat::{Reply, Request};
 use crate::config::Config;
 use definitions::Permission;
 use parse::{Args, Parsed};
 
-/// What commands need: the catalog and the configuration.
+/// What commands need: the catalog, its name index and the configuration.
 #[derive(Clone)]
 pub struct Core {
     pub pool: PgPool,
     pub config: Arc<Config>,
+    pub names: Arc<NameSearch>,
 }
 
 impl Core {
     pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
-        Core { pool, config }
+        Core {
+            pool,
+            config,
+            names: Arc::new(NameSearch::default()),
+        }
     }
 
     /// Whether the actor is an admin from `usher.toml`.

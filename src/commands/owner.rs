@@ -15,14 +15,7 @@ pub const OPTIONS: &[&str] = &["service"];
 
 pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
     let query = args.text("service").unwrap_or_default();
-    let resolved = resolve::resolve(
-        &core.pool,
-        query,
-        &Kind::OWNED,
-        core.config.chat.fuzzy_threshold,
-        core.config.chat.suggestions,
-    )
-    .await?;
+    let resolved = resolve::resolve(core, query, &Kind::OWNED).await?;
     let service = match resolved {
         Resolved::One(row) => *row,
         other => return Ok(resolve::unresolved_reply(&other, query, "owner", "service")),

@@ -3,11 +3,11 @@
 //! similar names ("did you mean …?") → nothing close. Ambiguity is a
 //! choice, never a guess.
 
-use sqlx::PgPool;
-
 use crate::catalog::model::{EntityRef, Kind};
 use crate::catalog::store::{self, EntityRow};
 use crate::chat::{Action, Element, Reply, SelectOption, Text};
+
+use super::Core;
 
 /// The outcome of resolving a name.
 #[derive(Debug)]
@@ -21,13 +21,8 @@ pub enum Resolved {
 }
 
 /// Resolves `text` among `kinds`.
-pub async fn resolve(
-    pool: &PgPool,
-    text: &str,
-    kinds: &[Kind],
-    threshold: f64,
-    suggestions: usize,
-) -> Result<Resolved, sqlx::Error> {
+pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved, sqlx::Error> {
+    let pool = &core.pool;
     let text = text.trim();
     // A full reference (kind:namespace/name or namespace/name).
     if text.contains(':') || text.contains('/') {
@@ -47,8 +42,15 @@ pub async fn resolve(
     if let Some(found) = pick(titled, kinds) {
         return Ok(found);
     }
-    let similar =
-        store::find_similar(pool, kinds, text, threshold, suggestions.max(1) as i64).await?;
+    let index = core.names.index(pool).await?;
+    let threshold = core.config.chat.fuzzy_threshold as f32;
+    let limit = core.config.chat.suggestions.max(1);
+    let ids: Vec<i64> = index
+        .similar(text, kinds, threshold, limit)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let similar = store::find_by_ids(pool, &ids).await?;
     if similar.is_empty() {
         Ok(Resolved::NotFound)
     } else {

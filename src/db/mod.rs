@@ -127,7 +127,8 @@ impl Scratch {
     pub async fn create(settings: &DbSettings, name: &str) -> Result<Scratch, DbError> {
         let (admin, local) = match &settings.database_url {
             Some(url) => (
-                PgConnectOptions::from_str(url).map_err(|e| DbError::BadUrl(redact_url_error(&e.to_string(), url)))?,
+                PgConnectOptions::from_str(url)
+                    .map_err(|e| DbError::BadUrl(redact_url_error(&e.to_string(), url)))?,
                 None,
             ),
             None => {
@@ -135,16 +136,20 @@ impl Scratch {
                 (local_options(&local, "postgres"), Some(local))
             }
         };
-        let mut conn = sqlx::PgConnection::connect_with(&quiet(admin.clone())).await.map_err(|source| DbError::Connect {
-            target: "the benchmark server".to_string(),
-            hint: ".",
-            source,
-        })?;
+        let mut conn = sqlx::PgConnection::connect_with(&quiet(admin.clone()))
+            .await
+            .map_err(|source| DbError::Connect {
+                target: "the benchmark server".to_string(),
+                hint: ".",
+                source,
+            })?;
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
         // Names are quoted identifiers.
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
             .execute(&mut conn)
             .await?;
@@ -170,9 +175,11 @@ impl Scratch {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect_with(&quiet(self.admin.clone())).await?;
         let quoted = format!("\"{}\"", self.name.replace('"', "\"\""));
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")))
-            .execute(&mut conn)
-            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await?;
         conn.close().await?;
         self.db.close().await;
         Ok(())

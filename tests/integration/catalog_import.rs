@@ -65,7 +65,7 @@ async fn backstage_examples_import_without_errors_and_reimport_changes_nothing()
     );
     // Local substitutions are resolved: the webhook API's definition is text.
     let definition: serde_json::Value = sqlx::query_scalar(
-        "SELECT spec->'definition' FROM entities WHERE ref = 'api:default/petstore-webhook'",
+        "SELECT raw->'spec'->'definition' FROM entities WHERE ref = 'api:default/petstore-webhook'",
     )
     .fetch_one(&db.pool)
     .await
@@ -409,7 +409,14 @@ async fn unchanged_files_are_skipped_but_stay_true() {
 
     // Nothing changed: nothing written, and the file's problem still stands.
     let again = import_path(&db, &file).await;
-    assert_eq!((again.outcome.unchanged, again.outcome.added, again.outcome.changed), (2, 0, 0));
+    assert_eq!(
+        (
+            again.outcome.unchanged,
+            again.outcome.added,
+            again.outcome.changed
+        ),
+        (2, 0, 0)
+    );
     assert_eq!(again.outcome.warnings, 1);
     assert_eq!(count(&db, "SELECT count(*) FROM import_problems").await, 1);
 
@@ -417,15 +424,19 @@ async fn unchanged_files_are_skipped_but_stay_true() {
     fs::write(dir.path().join("openapi.yaml"), "openapi: 3.1.0\n").unwrap();
     let third = import_path(&db, &file).await;
     assert_eq!(third.outcome.changed, 1, "{:?}", third.outcome);
-    let definition: String = sqlx::query_scalar("SELECT spec->>'definition' FROM entities WHERE name = 'pets'")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let definition: String =
+        sqlx::query_scalar("SELECT raw->'spec'->>'definition' FROM entities WHERE name = 'pets'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(definition, "openapi: 3.1.0\n");
 
     // An entity removed from the catalog behind the import's back is
     // written again rather than trusted to the memo.
-    sqlx::query("DELETE FROM entities WHERE name = 'pets'").execute(&db.pool).await.unwrap();
+    sqlx::query("DELETE FROM entities WHERE name = 'pets'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let fourth = import_path(&db, &file).await;
     assert_eq!(fourth.outcome.added, 1, "{:?}", fourth.outcome);
 }
