@@ -419,17 +419,6 @@ async fn outbox_command(env: &Env, cmd: OutboxCommand) -> anyhow::Result<ExitCod
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_cli_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-}
-
 async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     use usher::bench::{catalog as catalog_bench, generate};
     match cmd {
@@ -478,5 +467,16 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
             println!("{figures}");
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
     }
 }
