@@ -29,6 +29,27 @@ pub struct CatalogConfig {
     pub max_file_size: u64,
     /// Lifecycle values that are not warned about.
     pub lifecycles: Vec<String>,
+    /// Seconds before fetching a URL gives up.
+    pub fetch_timeout_secs: u64,
+    /// When remembered locations are refreshed, unless they say otherwise
+    /// (crontab, UTC).
+    pub refresh_schedule: String,
+    /// Code hosts whose blob links are read through their API; github.com
+    /// and gitlab.com are always known.
+    pub hosts: Vec<crate::catalog::fetch::HostConfig>,
+    /// Locations to keep in sync (refreshed by `usher serve`).
+    pub locations: Vec<LocationConfig>,
+}
+
+/// A location usher remembers and refreshes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationConfig {
+    /// A URL or a path.
+    pub target: String,
+    /// Crontab; `catalog.refresh_schedule` when absent.
+    #[serde(default)]
+    pub schedule: Option<String>,
 }
 
 impl Default for CatalogConfig {
@@ -40,7 +61,28 @@ impl Default for CatalogConfig {
                 "production".into(),
                 "deprecated".into(),
             ],
+            fetch_timeout_secs: 30,
+            refresh_schedule: "0 * * * *".into(),
+            hosts: Vec::new(),
+            locations: Vec::new(),
         }
+    }
+}
+
+impl CatalogConfig {
+    /// The configured hosts, then github.com and gitlab.com unless
+    /// configured otherwise.
+    pub fn all_hosts(&self) -> Vec<crate::catalog::fetch::HostConfig> {
+        let mut hosts = self.hosts.clone();
+        for default in crate::catalog::fetch::default_hosts() {
+            if !hosts
+                .iter()
+                .any(|h| h.host.eq_ignore_ascii_case(&default.host))
+            {
+                hosts.push(default);
+            }
+        }
+        hosts
     }
 }
 
@@ -168,6 +210,22 @@ impl Config {
         if self.catalog.lifecycles.is_empty() {
             return Err("catalog.lifecycles: list at least one lifecycle".to_string());
         }
+        crate::schedule::Schedule::parse(&self.catalog.refresh_schedule, "")
+            .map_err(|why| format!("catalog.refresh_schedule: {why}"))?;
+        for (i, location) in self.catalog.locations.iter().enumerate() {
+            if let Some(schedule) = &location.schedule {
+                crate::schedule::Schedule::parse(schedule, "")
+                    .map_err(|why| format!("catalog.locations[{i}].schedule: {why}"))?;
+            }
+        }
+        for (i, host) in self.catalog.hosts.iter().enumerate() {
+            if reqwest::Url::parse(&host.api_url).is_err() {
+                return Err(format!(
+                    "catalog.hosts[{i}].api_url: '{}' is not a URL",
+                    host.api_url
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -178,12 +236,28 @@ impl Config {
         }
     }
 
-    /// Options for loading descriptors.
-    pub fn load_options(&self) -> crate::catalog::loader::LoadOptions {
+    /// Options for loading descriptors; URLs are fetched, and with a pool
+    /// their validators are remembered for conditional requests.
+    pub fn load_options_with(
+        &self,
+        cache: Option<sqlx::PgPool>,
+    ) -> crate::catalog::loader::LoadOptions {
+        let fetcher = crate::catalog::fetch::Fetcher::new(
+            self.catalog.all_hosts(),
+            self.catalog.max_file_size,
+            std::time::Duration::from_secs(self.catalog.fetch_timeout_secs.max(1)),
+            cache,
+        );
         crate::catalog::loader::LoadOptions {
             rules: self.rules(),
-            reader: crate::catalog::source::Reader::new(self.catalog.max_file_size),
+            reader: crate::catalog::source::Reader::new(self.catalog.max_file_size)
+                .with_fetcher(fetcher),
         }
+    }
+
+    /// Options for loading descriptors, without a fetch cache.
+    pub fn load_options(&self) -> crate::catalog::loader::LoadOptions {
+        self.load_options_with(None)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod db;
 pub mod demo;
 pub mod http;
 pub mod platforms;
+pub mod schedule;
 pub mod serve;
 
 /// Installs rustls' ring provider once per process. With more than one

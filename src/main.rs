@@ -97,6 +97,25 @@ enum CatalogCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Remember a location (a URL or a path): `usher serve` re-imports it on a schedule.
+    AddLocation {
+        #[arg(value_name = "URL_OR_PATH")]
+        target: String,
+        /// When to refresh it (crontab, UTC); catalog.refresh_schedule by default.
+        #[arg(long, value_name = "CRON")]
+        schedule: Option<String>,
+        /// Only remember it; don't import it now.
+        #[arg(long)]
+        no_import: bool,
+    },
+    /// The locations usher knows, with the outcome of their last import.
+    Locations,
+    /// Write the catalog as Backstage YAML: one file per kind and a Location listing them.
+    Export {
+        /// A folder to write into, or - for one YAML stream on stdout.
+        #[arg(long, short, default_value = "-", value_name = "DIR|-")]
+        output: String,
+    },
     /// Check descriptors without writing; every problem as file:line: field: message.
     Validate {
         #[arg(required = true, value_name = "PATH")]
@@ -181,6 +200,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog(CatalogCommand::Import { paths, dry_run }) => {
             import(&env, &config, &paths, dry_run).await
         }
+        Command::Catalog(CatalogCommand::AddLocation {
+            target,
+            schedule,
+            no_import,
+        }) => add_location(&env, &config, &target, schedule.as_deref(), no_import).await,
+        Command::Catalog(CatalogCommand::Locations) => locations(&env).await,
+        Command::Catalog(CatalogCommand::Export { output }) => export(&env, &output).await,
         Command::Catalog(CatalogCommand::Validate {
             paths,
             strict,
@@ -260,7 +286,7 @@ async fn import(
     let result = catalog::import_roots(
         &db.pool,
         &sources(paths),
-        &config.load_options(),
+        &config.load_options_with(Some(db.pool.clone())),
         &actor,
         dry_run,
     )
@@ -359,6 +385,148 @@ async fn validate(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn add_location(
+    env: &Env,
+    config: &Config,
+    target: &str,
+    schedule: Option<&str>,
+    no_import: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(text) = schedule {
+        usher::schedule::Schedule::parse(text, "")
+            .map_err(|why| anyhow::anyhow!("--schedule: {why}"))?;
+    }
+    let source = Source::from_arg(target);
+    if let Source::File(path) = &source
+        && !path.exists()
+    {
+        bail!("{target} does not exist; give a URL, or the path of a descriptor file or folder");
+    }
+    let db = open(env).await?;
+    let result = async {
+        catalog::refresh::remember(&db.pool, &source, schedule, &format!("cli:{}", os_user())).await?;
+        println!(
+            "remembered {}; usher serve refreshes it {}",
+            source.location_key(),
+            match schedule {
+                Some(s) => format!("on the schedule '{s}'"),
+                None => format!("on the default schedule '{}'", config.catalog.refresh_schedule),
+            }
+        );
+        if !no_import {
+            let done = catalog::import_one(
+                &db.pool,
+                &source,
+                catalog::refresh::kind_of(&source),
+                &config.load_options_with(Some(db.pool.clone())),
+                &format!("cli:{}", os_user()),
+                false,
+            )
+            .await?;
+            for p in &done.loaded.problems {
+                println!("{p}");
+            }
+            let o = &done.outcome;
+            println!(
+                "imported now: {} added, {} changed, {} removed, {} unchanged; {} errors, {} warnings",
+                o.added, o.changed, o.removed, o.unchanged, o.errors, o.warnings
+            );
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn locations(env: &Env) -> anyhow::Result<ExitCode> {
+    let db = open(env).await?;
+    let rows = catalog::refresh::list(&db.pool).await;
+    db.close().await;
+    let rows = rows?;
+    if rows.is_empty() {
+        println!(
+            "no locations yet: `usher catalog import PATH_OR_URL` or `usher catalog add-location URL`"
+        );
+    }
+    for l in rows {
+        let outcome = l
+            .last_outcome
+            .as_ref()
+            .map(|o| {
+                format!(
+                    "+{} ~{} -{} ={} ({} errors, {} warnings, {} ms)",
+                    o["added"],
+                    o["changed"],
+                    o["removed"],
+                    o["unchanged"],
+                    o["errors"],
+                    o["warnings"],
+                    o["duration_ms"]
+                )
+            })
+            .unwrap_or_else(|| "never imported".to_string());
+        println!("{}", l.target);
+        println!(
+            "  {} · {} entities · {} problems · last import {} · {}",
+            l.kind,
+            l.entities,
+            l.problems,
+            l.refreshed_at
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "—".into()),
+            outcome
+        );
+        if l.remembered {
+            println!(
+                "  refreshed by usher serve on '{}'; next {}",
+                l.schedule.as_deref().unwrap_or("the default schedule"),
+                l.next_refresh_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "now".into())
+            );
+        }
+        if let Some(e) = l.last_error {
+            println!("  last refresh failed: {e}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(env: &Env, output: &str) -> anyhow::Result<ExitCode> {
+    use usher::catalog::export::{self, Output};
+    let db = open(env).await?;
+    let target = if output == "-" {
+        Output::Stdout
+    } else {
+        Output::Dir(PathBuf::from(output))
+    };
+    let result = export::export(&db.pool, &target).await;
+    db.close().await;
+    let done = result?;
+    if let Output::Dir(dir) = &target {
+        let files: Vec<String> = done
+            .files
+            .iter()
+            .map(|(f, n)| format!("{f} ({n})"))
+            .collect();
+        println!(
+            "exported {} entities to {}: {}; import or validate {}",
+            done.entities,
+            dir.display(),
+            files.join(", "),
+            dir.join("catalog-info.yaml").display()
+        );
+    } else {
+        eprintln!("exported {} entities", done.entities);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn os_user() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
 fn local_cluster_exists(data_dir: &std::path::Path) -> bool {

@@ -53,6 +53,17 @@ impl Server {
         let senders = Senders::new().with("log", Arc::new(LogSender));
         let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone());
         let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+        let refresh_task = {
+            let (pool, config, stop) = (self.db.pool.clone(), self.config.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                let mut stop_now = stop.clone();
+                tokio::select! {
+                    _ = crate::catalog::refresh::run(pool, config, stop) => {}
+                    // A refresh in flight is abandoned (rolled back) on shutdown.
+                    _ = stop_now.wait_for(|s| *s) => {}
+                }
+            })
+        };
 
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "usher is serving");
@@ -73,6 +84,7 @@ impl Server {
         let bounded = tokio::time::timeout(Duration::from_secs(10), async {
             let _ = server_task.await;
             let _ = worker_task.await;
+            let _ = refresh_task.await;
         })
         .await;
         if bounded.is_err() {

@@ -5,11 +5,14 @@
 //! catalog through [`store`]; imports go through [`import`].
 
 pub mod entity;
+pub mod export;
+pub mod fetch;
 pub mod import;
 pub mod loader;
 pub mod model;
 pub mod names;
 pub mod problem;
+pub mod refresh;
 pub mod source;
 pub mod store;
 pub mod validate;

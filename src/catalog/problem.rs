@@ -94,7 +94,7 @@ impl fmt::Display for Problem {
 /// Quotes a user's value in a message, shortened so a 10 MB value doesn't
 /// become a 10 MB message.
 pub fn quote(value: &str) -> String {
-    const MAX: usize = 80;
+    const MAX: usize = 200;
     let mut out: String = value.chars().take(MAX).collect();
     if value.chars().count() > MAX {
         out.push('…');

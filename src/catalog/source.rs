@@ -137,23 +137,36 @@ pub enum ReadError {
     Remote(String),
 }
 
-/// Reads descriptor text.
+/// Reads descriptor text, from files and (with a fetcher) URLs.
 #[derive(Debug, Clone)]
 pub struct Reader {
     pub max_file_size: u64,
+    pub fetcher: Option<super::fetch::Fetcher>,
 }
 
 impl Reader {
+    /// A reader of local files only.
     pub fn new(max_file_size: u64) -> Self {
-        Reader { max_file_size }
+        Reader {
+            max_file_size,
+            fetcher: None,
+        }
+    }
+
+    pub fn with_fetcher(mut self, fetcher: super::fetch::Fetcher) -> Self {
+        self.fetcher = Some(fetcher);
+        self
     }
 
     pub async fn read_text(&self, source: &Source) -> Result<String, ReadError> {
         match source {
             Source::File(path) => self.read_file(path).await,
-            Source::Url(_) => Err(ReadError::Remote(
-                "is a URL; this version of usher reads local files only — download it, or import the repository's files".to_string(),
-            )),
+            Source::Url(url) => match &self.fetcher {
+                Some(fetcher) => fetcher.fetch(url).await,
+                None => Err(ReadError::Remote(
+                    "is a URL, and URLs are not read here".to_string(),
+                )),
+            },
         }
     }
 

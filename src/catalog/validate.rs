@@ -554,6 +554,10 @@ fn string_map(ctx: &mut Ctx, metadata: &Value, key: &str) -> Map<String, Value> 
                     Value::String(_) => {
                         out.insert(k.clone(), v.clone());
                     }
+                    // A substitution that couldn't be read stays as written.
+                    other if is_placeholder(other) => {
+                        out.insert(k.clone(), v.clone());
+                    }
                     other => ctx.error(
                         &entry_path,
                         format!(

@@ -6,6 +6,8 @@ mod support;
 mod catalog_import;
 mod commands;
 mod console;
+mod fakes;
 mod local_postgres;
 mod outbox;
+mod sync;
 mod validate;
