@@ -288,7 +288,11 @@ impl LocalPostgres {
                     .arg(&self.cluster_dir)
                     .args(["-m", "fast", "-w", "-t", "30"]);
                 match run(cmd, self.run_as, "stopping PostgreSQL") {
-                    Ok(_) => tracing::info!("stopped the local PostgreSQL"),
+                    Ok(_) => {
+                        tracing::info!("stopped the local PostgreSQL");
+                        // The socket folder is recreated at the next start.
+                        let _ = fs::remove_dir_all(&self.socket_dir);
+                    }
                     Err(err) => tracing::warn!(%err, "could not stop the local PostgreSQL"),
                 }
             }
