@@ -125,7 +125,6 @@ impl LocalPostgres {
 
         let cluster_dir = cluster_dir_for(&data_dir, run_as)?;
         let socket_dir = socket_dir_for(&cluster_dir);
-        prepare_private_dir(&socket_dir, run_as)?;
 
         let binaries = match fs::read_to_string(cluster_dir.join("PG_VERSION")) {
             Ok(version) => {
@@ -142,6 +141,7 @@ impl LocalPostgres {
             }
         };
 
+        prepare_private_dir(&socket_dir, run_as)?;
         let mut this = LocalPostgres {
             data_dir,
             cluster_dir,
