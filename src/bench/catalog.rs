@@ -11,7 +11,7 @@ use super::{Percentiles, memory_mb, ms, reset_peak_memory};
 use crate::catalog::import::LocationKind;
 use crate::catalog::loader::LoadOptions;
 use crate::catalog::model::Kind;
-use crate::catalog::names::NameSearch;
+use crate::catalog::snapshot::SnapshotCache;
 use crate::catalog::source::Source;
 use crate::catalog::{self, store};
 
@@ -52,7 +52,7 @@ impl std::fmt::Display for Figures {
         writeln!(f, "exact lookup:     {}", self.exact)?;
         writeln!(
             f,
-            "name index build: {:.0} ms (once per catalog change)",
+            "snapshot build:   {:.0} ms (names and dependency graph, once per catalog change)",
             ms(self.index_build)
         )?;
         write!(f, "fuzzy lookup:     {}", self.fuzzy)
@@ -97,16 +97,17 @@ pub async fn run(
 
     // Fuzzy lookups go through the in-memory name index (built once, then
     // used until the catalog changes), then fetch the rows.
-    let search = NameSearch::default();
+    let search = SnapshotCache::default();
     let t = Instant::now();
-    search.index(pool).await?;
+    search.get(pool).await?;
     figures.index_build = t.elapsed();
     let mut fuzzy = Vec::with_capacity(lookups);
     for _ in 0..lookups {
         let name = typo(&names[rng.below(names.len())], &mut rng);
         let t = Instant::now();
-        let index = search.index(pool).await?;
-        let ids: Vec<i64> = index
+        let snapshot = search.get(pool).await?;
+        let ids: Vec<i64> = snapshot
+            .names
             .similar(&name, &Kind::OWNED, 0.3, 3)
             .into_iter()
             .map(|m| m.id)

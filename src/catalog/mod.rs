@@ -13,6 +13,7 @@ pub mod model;
 pub mod names;
 pub mod problem;
 pub mod refresh;
+pub mod snapshot;
 pub mod source;
 pub mod store;
 pub mod validate;

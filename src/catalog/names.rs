@@ -9,19 +9,11 @@
 //! letters and digits, each padded with two spaces before and one after,
 //! |shared| / |union| of the trigram sets), so the answers are the same.
 //!
-//! Freshness: the index is rebuilt after any committed change to the
-//! entities table — a statement trigger sends `NOTIFY usher_catalog` at
-//! commit, and every process listens — and at least every five minutes.
-//! It only ever suggests names: exact answers always come from the
+//! It lives in the catalog [`super::snapshot`], rebuilt after every committed
+//! change. It only ever suggests names: exact answers always come from the
 //! database.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-use sqlx::PgPool;
-use tokio::sync::Mutex;
 
 use super::model::Kind;
 
@@ -75,7 +67,6 @@ struct Entry {
 pub struct NameIndex {
     entries: Vec<Entry>,
     postings: HashMap<Trigram, Vec<u32>>,
-    built: Instant,
 }
 
 /// A suggestion: the entity's id, its name, and the similarity.
@@ -106,11 +97,7 @@ impl NameIndex {
                 trigrams: grams.len().min(u16::MAX as usize) as u16,
             });
         }
-        NameIndex {
-            entries,
-            postings,
-            built: Instant::now(),
-        }
+        NameIndex { entries, postings }
     }
 
     pub fn len(&self) -> usize {
@@ -162,94 +149,6 @@ impl NameIndex {
         });
         found.truncate(limit);
         found
-    }
-}
-
-/// The index of one process, kept fresh (see the module doc).
-pub struct NameSearch {
-    index: Mutex<Option<Arc<NameIndex>>>,
-    stale: Arc<AtomicBool>,
-    listening: AtomicBool,
-}
-
-/// The longest an index lives without a rebuild, whatever NOTIFY says.
-const MAX_AGE: Duration = Duration::from_secs(300);
-
-impl Default for NameSearch {
-    fn default() -> Self {
-        NameSearch {
-            index: Mutex::new(None),
-            stale: Arc::new(AtomicBool::new(true)),
-            listening: AtomicBool::new(false),
-        }
-    }
-}
-
-impl NameSearch {
-    /// The current index, rebuilt first when the catalog changed.
-    pub async fn index(&self, pool: &PgPool) -> Result<Arc<NameIndex>, sqlx::Error> {
-        self.listen(pool).await;
-        let mut slot = self.index.lock().await;
-        let fresh = slot.as_ref().is_some_and(|i| i.built.elapsed() < MAX_AGE)
-            && !self.stale.load(Ordering::SeqCst);
-        if let (true, Some(index)) = (fresh, slot.as_ref()) {
-            return Ok(index.clone());
-        }
-        // Clear the flag before reading, so a change committed while we
-        // read marks the new index stale again.
-        self.stale.store(false, Ordering::SeqCst);
-        let rows: Vec<(i64, String, String)> =
-            sqlx::query_as("SELECT id, kind, lower(name) FROM entities")
-                .fetch_all(pool)
-                .await?;
-        let index = Arc::new(
-            tokio::task::spawn_blocking(move || NameIndex::build(rows))
-                .await
-                .map_err(|e| {
-                    sqlx::Error::Protocol(format!("building the name index failed: {e}"))
-                })?,
-        );
-        *slot = Some(index.clone());
-        Ok(index)
-    }
-
-    /// Starts listening for catalog changes once per process.
-    async fn listen(&self, pool: &PgPool) {
-        if self.listening.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let stale = self.stale.clone();
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            loop {
-                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(l) => l,
-                    Err(_) => {
-                        stale.store(true, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_secs(5)).await;
-                        continue;
-                    }
-                };
-                if listener.listen("usher_catalog").await.is_err() {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    continue;
-                }
-                // Anything may have changed while we weren't listening.
-                stale.store(true, Ordering::SeqCst);
-                loop {
-                    match listener.try_recv().await {
-                        Ok(Some(_)) => stale.store(true, Ordering::SeqCst),
-                        // The connection dropped and came back: notifications
-                        // may have been missed.
-                        Ok(None) => stale.store(true, Ordering::SeqCst),
-                        Err(_) => break,
-                    }
-                }
-                if pool.is_closed() {
-                    break;
-                }
-            }
-        });
     }
 }
 

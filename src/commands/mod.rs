@@ -17,18 +17,19 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::names::NameSearch;
+use crate::catalog::snapshot::SnapshotCache;
 use crate::chat::{Reply, Request};
 use crate::config::Config;
 use definitions::Permission;
 use parse::{Args, Parsed};
 
-/// What commands need: the catalog, its name index and the configuration.
+/// What commands need: the catalog, its in-memory snapshot and the
+/// configuration.
 #[derive(Clone)]
 pub struct Core {
     pub pool: PgPool,
     pub config: Arc<Config>,
-    pub names: Arc<NameSearch>,
+    pub snapshot: Arc<SnapshotCache>,
 }
 
 impl Core {
@@ -36,7 +37,7 @@ impl Core {
         Core {
             pool,
             config,
-            names: Arc::new(NameSearch::default()),
+            snapshot: Arc::new(SnapshotCache::default()),
         }
     }
 

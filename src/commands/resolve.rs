@@ -42,10 +42,11 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
     if let Some(found) = pick(titled, kinds) {
         return Ok(found);
     }
-    let index = core.names.index(pool).await?;
+    let snapshot = core.snapshot.get(pool).await?;
     let threshold = core.config.chat.fuzzy_threshold as f32;
     let limit = core.config.chat.suggestions.max(1);
-    let ids: Vec<i64> = index
+    let ids: Vec<i64> = snapshot
+        .names
         .similar(text, kinds, threshold, limit)
         .into_iter()
         .map(|m| m.id)

@@ -1,0 +1,326 @@
+//! An in-memory snapshot of what lookups need fast on a large catalog: the
+//! name index ("did you mean …?", completion) and the dependency graph
+//! (blast radius, trees, single points of failure).
+//!
+//! Freshness: rebuilt after any committed change to the entities — a
+//! statement trigger sends `NOTIFY usher_catalog` at commit and every
+//! process listens (a dropped listener marks the snapshot stale) — and at
+//! least every five minutes. Exact answers still come from the database;
+//! the snapshot only ranks, counts and suggests.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+
+use super::names::NameIndex;
+
+/// Who depends on whom, by entity id.
+#[derive(Default)]
+pub struct Graph {
+    ids: Vec<i64>,
+    node: HashMap<i64, u32>,
+    /// node → the nodes it depends on.
+    deps: Vec<Vec<u32>>,
+    /// node → the nodes that depend on it.
+    dependents: Vec<Vec<u32>>,
+}
+
+/// One line of a dependency tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeLine {
+    pub depth: usize,
+    pub id: i64,
+    /// The entity is already shown higher up this branch (a cycle).
+    pub cycle: bool,
+    /// Already expanded elsewhere in the tree: not expanded again.
+    pub repeated: bool,
+    /// Is the last child of its parent (for drawing └─).
+    pub last: bool,
+}
+
+impl Graph {
+    /// Builds the graph from edges (dependent, dependency).
+    pub fn build(edges: &[(i64, i64)]) -> Graph {
+        let mut g = Graph::default();
+        let node_of = |g: &mut Graph, id: i64| -> u32 {
+            *g.node.entry(id).or_insert_with(|| {
+                g.ids.push(id);
+                g.deps.push(Vec::new());
+                g.dependents.push(Vec::new());
+                (g.ids.len() - 1) as u32
+            })
+        };
+        for &(from, to) in edges {
+            if from == to {
+                continue;
+            }
+            let (a, b) = (node_of(&mut g, from), node_of(&mut g, to));
+            g.deps[a as usize].push(b);
+            g.dependents[b as usize].push(a);
+        }
+        for list in g.deps.iter_mut().chain(g.dependents.iter_mut()) {
+            list.sort_unstable();
+            list.dedup();
+        }
+        g
+    }
+
+    fn edges(&self, reverse: bool) -> &[Vec<u32>] {
+        if reverse { &self.dependents } else { &self.deps }
+    }
+
+    /// Direct dependencies (or dependents) of an entity.
+    pub fn direct(&self, id: i64, reverse: bool) -> Vec<i64> {
+        match self.node.get(&id) {
+            Some(&n) => self.edges(reverse)[n as usize].iter().map(|&m| self.ids[m as usize]).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// How many entities are reachable: everything it depends on, or (with
+    /// `reverse`) everything that would be affected if it broke.
+    pub fn transitive_count(&self, id: i64, reverse: bool) -> usize {
+        let Some(&start) = self.node.get(&id) else { return 0 };
+        let edges = self.edges(reverse);
+        let mut seen = vec![false; self.ids.len()];
+        seen[start as usize] = true;
+        let mut queue = VecDeque::from([start]);
+        let mut count = 0;
+        while let Some(n) = queue.pop_front() {
+            for &m in &edges[n as usize] {
+                if !seen[m as usize] {
+                    seen[m as usize] = true;
+                    count += 1;
+                    queue.push_back(m);
+                }
+            }
+        }
+        count
+    }
+
+    /// The tree of dependencies (or dependents) to `depth`, at most
+    /// `max_lines` lines; an entity expanded once is not expanded again.
+    pub fn tree(&self, id: i64, reverse: bool, depth: usize, max_lines: usize) -> (Vec<TreeLine>, usize) {
+        let mut lines = vec![TreeLine {
+            depth: 0,
+            id,
+            cycle: false,
+            repeated: false,
+            last: true,
+        }];
+        let Some(&start) = self.node.get(&id) else {
+            return (lines, 0);
+        };
+        let edges = self.edges(reverse);
+        let mut expanded = vec![false; self.ids.len()];
+        expanded[start as usize] = true;
+        let mut omitted = 0;
+        // Pre-order, depth-first: frames of (node, depth, next child), and
+        // the path from the root for cycle detection.
+        let mut stack: Vec<(u32, usize, usize)> = vec![(start, 0, 0)];
+        let mut path: Vec<u32> = vec![start];
+        while let Some((n, d, next)) = stack.last_mut() {
+            let children = &edges[*n as usize];
+            if *d >= depth || *next >= children.len() {
+                stack.pop();
+                path.pop();
+                continue;
+            }
+            let c = children[*next];
+            *next += 1;
+            let (child_depth, last) = (*d + 1, *next == children.len());
+            if lines.len() >= max_lines {
+                omitted += 1;
+                continue;
+            }
+            let cycle = path.contains(&c);
+            let repeated = !cycle && expanded[c as usize];
+            lines.push(TreeLine {
+                depth: child_depth,
+                id: self.ids[c as usize],
+                cycle,
+                repeated,
+                last,
+            });
+            if !cycle && !repeated {
+                expanded[c as usize] = true;
+                stack.push((c, child_depth, 0));
+                path.push(c);
+            }
+        }
+        (lines, omitted)
+    }
+
+    /// The entities with the most transitive dependents (single points of
+    /// failure): the `candidates` with the most direct dependents are
+    /// measured, the best `limit` returned as (id, direct, transitive).
+    pub fn most_depended_on(&self, limit: usize, candidates: usize) -> Vec<(i64, usize, usize)> {
+        let mut by_direct: Vec<u32> = (0..self.ids.len() as u32).collect();
+        by_direct.sort_by_key(|&n| std::cmp::Reverse(self.dependents[n as usize].len()));
+        let mut scored: Vec<(i64, usize, usize)> = by_direct
+            .into_iter()
+            .take(candidates)
+            .filter(|&n| !self.dependents[n as usize].is_empty())
+            .map(|n| {
+                let id = self.ids[n as usize];
+                (id, self.dependents[n as usize].len(), self.transitive_count(id, true))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)));
+        scored.truncate(limit);
+        scored
+    }
+}
+
+/// What a snapshot holds.
+pub struct Snapshot {
+    pub names: NameIndex,
+    pub graph: Graph,
+    built: Instant,
+}
+
+/// The snapshot of one process, kept fresh.
+pub struct SnapshotCache {
+    current: Mutex<Option<Arc<Snapshot>>>,
+    stale: Arc<AtomicBool>,
+    listening: AtomicBool,
+}
+
+/// The longest a snapshot lives without a rebuild, whatever NOTIFY says.
+const MAX_AGE: Duration = Duration::from_secs(300);
+
+impl Default for SnapshotCache {
+    fn default() -> Self {
+        SnapshotCache {
+            current: Mutex::new(None),
+            stale: Arc::new(AtomicBool::new(true)),
+            listening: AtomicBool::new(false),
+        }
+    }
+}
+
+impl SnapshotCache {
+    /// The current snapshot, rebuilt first when the catalog changed.
+    pub async fn get(&self, pool: &PgPool) -> Result<Arc<Snapshot>, sqlx::Error> {
+        self.listen(pool).await;
+        let mut slot = self.current.lock().await;
+        let fresh = !self.stale.load(Ordering::SeqCst) && slot.as_ref().is_some_and(|s| s.built.elapsed() < MAX_AGE);
+        if let (true, Some(snapshot)) = (fresh, slot.as_ref()) {
+            return Ok(snapshot.clone());
+        }
+        // Clear the flag before reading, so a change committed while we
+        // read marks the new snapshot stale again.
+        self.stale.store(false, Ordering::SeqCst);
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let names: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, kind, lower(name) FROM entities")
+            .fetch_all(&mut *tx)
+            .await?;
+        let edges: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT CASE WHEN r.type = 'dependsOn' THEN r.source_id ELSE t.id END,
+                    CASE WHEN r.type = 'dependsOn' THEN t.id ELSE r.source_id END
+             FROM relations r JOIN entities t ON t.ref = r.target_ref
+             WHERE r.type IN ('dependsOn', 'dependencyOf')",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let snapshot = tokio::task::spawn_blocking(move || Snapshot {
+            names: NameIndex::build(names),
+            graph: Graph::build(&edges),
+            built: Instant::now(),
+        })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("building the catalog snapshot failed: {e}")))?;
+        let snapshot = Arc::new(snapshot);
+        *slot = Some(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// Starts listening for catalog changes once per process.
+    async fn listen(&self, pool: &PgPool) {
+        if self.listening.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let stale = self.stale.clone();
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(_) => {
+                        stale.store(true, Ordering::SeqCst);
+                        if pool.is_closed() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        continue;
+                    }
+                };
+                if listener.listen("usher_catalog").await.is_err() {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
+                // Anything may have changed while we weren't listening.
+                stale.store(true, Ordering::SeqCst);
+                loop {
+                    match listener.try_recv().await {
+                        // A change, or a reconnect after which changes may
+                        // have been missed.
+                        Ok(_) => stale.store(true, Ordering::SeqCst),
+                        Err(_) => break,
+                    }
+                }
+                if pool.is_closed() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 1 → 2 → 3, 4 → 2, 5 → 4, 3 → 1 (a cycle)
+    fn graph() -> Graph {
+        Graph::build(&[(1, 2), (2, 3), (4, 2), (5, 4), (3, 1)])
+    }
+
+    #[test]
+    fn counts() {
+        let g = graph();
+        assert_eq!(g.direct(2, true), vec![1, 4]);
+        assert_eq!(g.transitive_count(2, true), 4); // 1, 4, 5, 3 (via the cycle)
+        assert_eq!(g.transitive_count(5, false), 4); // 4, 2, 3, 1
+        assert_eq!(g.transitive_count(99, false), 0);
+    }
+
+    #[test]
+    fn trees_mark_cycles_and_repeats() {
+        let g = graph();
+        let (lines, omitted) = g.tree(1, false, 10, 100);
+        let shown: Vec<(usize, i64, bool)> = lines.iter().map(|l| (l.depth, l.id, l.cycle)).collect();
+        assert_eq!(shown, vec![(0, 1, false), (1, 2, false), (2, 3, false), (3, 1, true)]);
+        assert_eq!(omitted, 0);
+        let (lines, _) = g.tree(2, true, 1, 100);
+        assert_eq!(lines.iter().map(|l| l.id).collect::<Vec<_>>(), vec![2, 1, 4]);
+        let (lines, omitted) = g.tree(2, true, 5, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(omitted > 0);
+    }
+
+    #[test]
+    fn single_points_of_failure() {
+        let g = graph();
+        let top = g.most_depended_on(2, 10);
+        assert_eq!(top[0].0, 2);
+    }
+}
