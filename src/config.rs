@@ -16,6 +16,7 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub chat: ChatConfig,
     pub admins: AdminsConfig,
+    pub security: SecurityConfig,
     pub outbox: OutboxConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
@@ -94,6 +95,9 @@ pub struct ChatConfig {
     pub fuzzy_threshold: f64,
     /// How many "did you mean" suggestions to offer.
     pub suggestions: usize,
+    /// Where TechDocs are served (`https://backstage.example.com/docs`):
+    /// `backstage.io/techdocs-ref` becomes `{techdocs_url}/{namespace}/{kind}/{name}`.
+    pub techdocs_url: Option<String>,
 }
 
 impl Default for ChatConfig {
@@ -101,8 +105,17 @@ impl Default for ChatConfig {
         ChatConfig {
             fuzzy_threshold: 0.3,
             suggestions: 3,
+            techdocs_url: None,
         }
     }
+}
+
+/// Who may notify owners about vulnerable packages (with the admins).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Teams (Group names or refs) whose members may notify.
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

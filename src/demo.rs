@@ -33,6 +33,18 @@ pub const FILES: &[(&str, &str)] = &[
     ("data.yaml", include_str!("../deploy/demo/data.yaml")),
     ("mobile.yaml", include_str!("../deploy/demo/mobile.yaml")),
     ("legacy.yaml", include_str!("../deploy/demo/legacy.yaml")),
+    (
+        "sboms/payments-api.cdx.json",
+        include_str!("../deploy/demo/sboms/payments-api.cdx.json"),
+    ),
+    (
+        "sboms/ledger.cdx.json",
+        include_str!("../deploy/demo/sboms/ledger.cdx.json"),
+    ),
+    (
+        "sboms/checkout-api.spdx.json",
+        include_str!("../deploy/demo/sboms/checkout-api.spdx.json"),
+    ),
 ];
 
 /// Writes the demo files into `data_dir/demo/` and returns the path of
@@ -42,6 +54,9 @@ pub fn write_files(data_dir: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     for (name, text) in FILES {
         let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         if std::fs::read_to_string(&path).ok().as_deref() != Some(*text) {
             std::fs::write(&path, text)?;
         }
@@ -55,13 +70,20 @@ mod tests {
 
     #[test]
     fn every_demo_file_is_embedded() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/demo");
-        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".yaml"))
-            .collect();
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/demo"));
+        let mut on_disk: Vec<String> = Vec::new();
+        for sub in ["", "sboms"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".yaml") || name.ends_with(".json") {
+                    on_disk.push(if sub.is_empty() {
+                        name
+                    } else {
+                        format!("{sub}/{name}")
+                    });
+                }
+            }
+        }
         on_disk.sort();
         let mut embedded: Vec<String> = FILES.iter().map(|(n, _)| n.to_string()).collect();
         embedded.sort();

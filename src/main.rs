@@ -108,6 +108,14 @@ enum CatalogCommand {
         #[arg(long)]
         no_import: bool,
     },
+    /// Import a service's library packages from CycloneDX or SPDX JSON SBOMs.
+    ImportSbom {
+        /// The service (name or kind:namespace/name).
+        #[arg(long, value_name = "NAME")]
+        service: String,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
     /// The locations usher knows, with the outcome of their last import.
     Locations,
     /// Write the catalog as Backstage YAML: one file per kind and a Location listing them.
@@ -206,6 +214,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             no_import,
         }) => add_location(&env, &config, &target, schedule.as_deref(), no_import).await,
         Command::Catalog(CatalogCommand::Locations) => locations(&env).await,
+        Command::Catalog(CatalogCommand::ImportSbom { service, files }) => {
+            import_sbom(&env, &service, &files).await
+        }
         Command::Catalog(CatalogCommand::Export { output }) => export(&env, &output).await,
         Command::Catalog(CatalogCommand::Validate {
             paths,
@@ -434,6 +445,59 @@ async fn add_location(
                 o.added, o.changed, o.removed, o.unchanged, o.errors, o.warnings
             );
         }
+        anyhow::Ok(ExitCode::SUCCESS)
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn import_sbom(env: &Env, service: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    use usher::catalog::model::{EntityRef, Kind};
+    use usher::catalog::{sbom, store};
+    let mut parsed = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let (format, packages) =
+            sbom::parse(&text).map_err(|why| anyhow::anyhow!("{}: {why}", file.display()))?;
+        parsed.push((file, format, packages));
+    }
+    let db = open(env).await?;
+    let result = async {
+        let row = match EntityRef::parse(service, Some(Kind::Component), "default") {
+            Ok(r) if service.contains(':') || service.contains('/') => store::find_by_ref(&db.pool, &r.key()).await?,
+            _ => {
+                let mut rows = store::find_by_name(&db.pool, &Kind::OWNED, service).await?;
+                if rows.len() > 1 {
+                    let refs: Vec<String> = rows.iter().map(|r| r.command_ref()).collect();
+                    bail!("several entities are called {service}: {}; pass the full reference", refs.join(", "));
+                }
+                rows.pop()
+            }
+        };
+        let Some(row) = row else {
+            bail!("there is no service called {service} in the catalog; import its descriptor first");
+        };
+        let mut tx = db.pool.begin().await?;
+        for (file, format, packages) in &parsed {
+            let source = format!("sbom:{}", file.display());
+            sbom::replace(&mut tx, row.id, &source, packages).await?;
+            println!(
+                "{}: {} packages ({:?}) for {}",
+                file.display(),
+                packages.len(),
+                format,
+                row.short()
+            );
+        }
+        sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'catalog.import-sbom', $2, $3)")
+            .bind(format!("cli:{}", os_user()))
+            .bind(&row.key)
+            .bind(serde_json::json!({ "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>() }))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         anyhow::Ok(ExitCode::SUCCESS)
     }
     .await;

@@ -127,6 +127,21 @@ impl LinkCategory {
     }
 }
 
+/// The packages an entity's `usher.dev/sbom` annotation points at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum PackagesUpdate {
+    /// No annotation: no packages from it.
+    #[default]
+    Clear,
+    /// The SBOM was read: these, hashed into the entity's content.
+    Replace {
+        packages: Vec<super::sbom::Package>,
+        hash: String,
+    },
+    /// The annotation's SBOM couldn't be read this time: keep what was.
+    Keep,
+}
+
 /// A validated entity, ready to store.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entity {
@@ -169,6 +184,9 @@ pub struct Entity {
     pub active: bool,
 
     pub relations: Vec<Relation>,
+    /// What to do with the packages of its `usher.dev/sbom` annotation.
+    #[serde(skip)]
+    pub packages: PackagesUpdate,
     /// Location targets as written (Location entities only).
     pub targets: Vec<LocationTarget>,
 
@@ -185,6 +203,11 @@ impl Entity {
         hasher.update(b"\0");
         hasher.update(self.file.as_bytes());
         hasher.update(self.line.to_le_bytes());
+        match &self.packages {
+            PackagesUpdate::Clear => {}
+            PackagesUpdate::Replace { hash, .. } => hasher.update(hash.as_bytes()),
+            PackagesUpdate::Keep => hasher.update(b"keep"),
+        }
         hex::encode(&hasher.finalize()[..16])
     }
 }

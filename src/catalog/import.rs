@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::entity::Entity;
+use super::entity::{Entity, PackagesUpdate};
 use super::loader::{self, EntitySink, FileMemo, LoadOptions, Loaded, Reuse};
 use super::model::EntityRef;
 use super::problem::{Problem, quote};
@@ -703,6 +703,25 @@ pub(crate) async fn replace_relations_and_links(
             .execute(&mut **tx)
             .await?;
         }
+        // Packages from `usher.dev/sbom` annotations: cleared in one
+        // statement where there is none, replaced where there is.
+        let mut cleared = Vec::new();
+        for e in chunk {
+            let Some(id) = ids.get(&e.eref.key()) else {
+                continue;
+            };
+            match &e.packages {
+                PackagesUpdate::Keep => {}
+                PackagesUpdate::Clear => cleared.push(*id),
+                PackagesUpdate::Replace { packages, .. } => {
+                    super::sbom::replace(tx, *id, "annotation", packages).await?;
+                }
+            }
+        }
+        sqlx::query("DELETE FROM packages WHERE entity_id = ANY($1) AND source = 'annotation'")
+            .bind(&cleared)
+            .execute(&mut **tx)
+            .await?;
         if !lsrc.is_empty() {
             sqlx::query(
                 "INSERT INTO links (entity_id, position, category, title, url, icon)

@@ -274,7 +274,19 @@ pub async fn load<S: EntitySink>(
             let checked = check_document(&doc, &file, &options.rules);
             memo.problems.extend(checked.problems);
             match checked.entity {
-                Some(entity) => {
+                Some(mut entity) => {
+                    if let Some(path) = entity
+                        .annotations
+                        .get(SBOM_ANNOTATION)
+                        .and_then(Value::as_str)
+                    {
+                        let path = path.to_string();
+                        let (dep, update, problem) =
+                            read_sbom(&pending.source, &path, options, &file, &doc.lines).await;
+                        memo.deps.push(dep);
+                        memo.problems.extend(problem);
+                        entity.packages = update;
+                    }
                     if entity.eref.kind == Kind::Location {
                         memo.targets.extend(entity.targets.iter().cloned());
                         for target in &entity.targets {
@@ -323,6 +335,54 @@ pub async fn load<S: EntitySink>(
     }
     loaded.read_keys = first_seen.into_keys().collect();
     Ok(loaded)
+}
+
+/// The annotation naming a service's SBOM (a path relative to the
+/// descriptor, or a URL).
+pub const SBOM_ANNOTATION: &str = "usher.dev/sbom";
+
+/// Reads the SBOM an annotation points at: the dependency to remember, what
+/// to do with the packages, and a warning when it can't be used.
+async fn read_sbom(
+    from: &Source,
+    path: &str,
+    options: &LoadOptions,
+    file: &str,
+    lines: &super::yaml::FieldLines,
+) -> (
+    (String, String),
+    super::entity::PackagesUpdate,
+    Option<Problem>,
+) {
+    use super::entity::PackagesUpdate;
+    let source = from.join(path);
+    let field = format!("metadata.annotations.{SBOM_ANNOTATION}");
+    let warn = |why: String| {
+        Problem::warning(
+            file,
+            lines.line(&field),
+            &field,
+            format!(
+                "the SBOM {} {why}; the service's packages are kept as they were",
+                quote(&source.to_string())
+            ),
+        )
+    };
+    match options.reader.read_text(&source).await {
+        Ok(text) => {
+            let hash = text_hash(&text);
+            let dep = (source.to_string(), hash.clone());
+            match super::sbom::parse(&text) {
+                Ok((_, packages)) => (dep, PackagesUpdate::Replace { packages, hash }, None),
+                Err(why) => (dep, PackagesUpdate::Keep, Some(warn(why))),
+            }
+        }
+        Err(e) => (
+            (source.to_string(), MISSING.to_string()),
+            PackagesUpdate::Keep,
+            Some(warn(e.to_string())),
+        ),
+    }
 }
 
 /// What one file contributed to an import, remembered so that the next

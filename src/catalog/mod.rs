@@ -7,16 +7,19 @@
 pub mod entity;
 pub mod export;
 pub mod fetch;
+pub mod gaps;
 pub mod import;
 pub mod loader;
 pub mod model;
 pub mod names;
 pub mod problem;
 pub mod refresh;
+pub mod sbom;
 pub mod snapshot;
 pub mod source;
 pub mod store;
 pub mod validate;
+pub mod versions;
 pub mod yaml;
 
 use sqlx::PgPool;

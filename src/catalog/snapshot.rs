@@ -70,13 +70,20 @@ impl Graph {
     }
 
     fn edges(&self, reverse: bool) -> &[Vec<u32>] {
-        if reverse { &self.dependents } else { &self.deps }
+        if reverse {
+            &self.dependents
+        } else {
+            &self.deps
+        }
     }
 
     /// Direct dependencies (or dependents) of an entity.
     pub fn direct(&self, id: i64, reverse: bool) -> Vec<i64> {
         match self.node.get(&id) {
-            Some(&n) => self.edges(reverse)[n as usize].iter().map(|&m| self.ids[m as usize]).collect(),
+            Some(&n) => self.edges(reverse)[n as usize]
+                .iter()
+                .map(|&m| self.ids[m as usize])
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -84,7 +91,9 @@ impl Graph {
     /// How many entities are reachable: everything it depends on, or (with
     /// `reverse`) everything that would be affected if it broke.
     pub fn transitive_count(&self, id: i64, reverse: bool) -> usize {
-        let Some(&start) = self.node.get(&id) else { return 0 };
+        let Some(&start) = self.node.get(&id) else {
+            return 0;
+        };
         let edges = self.edges(reverse);
         let mut seen = vec![false; self.ids.len()];
         seen[start as usize] = true;
@@ -104,7 +113,13 @@ impl Graph {
 
     /// The tree of dependencies (or dependents) to `depth`, at most
     /// `max_lines` lines; an entity expanded once is not expanded again.
-    pub fn tree(&self, id: i64, reverse: bool, depth: usize, max_lines: usize) -> (Vec<TreeLine>, usize) {
+    pub fn tree(
+        &self,
+        id: i64,
+        reverse: bool,
+        depth: usize,
+        max_lines: usize,
+    ) -> (Vec<TreeLine>, usize) {
         let mut lines = vec![TreeLine {
             depth: 0,
             id,
@@ -167,7 +182,11 @@ impl Graph {
             .filter(|&n| !self.dependents[n as usize].is_empty())
             .map(|n| {
                 let id = self.ids[n as usize];
-                (id, self.dependents[n as usize].len(), self.transitive_count(id, true))
+                (
+                    id,
+                    self.dependents[n as usize].len(),
+                    self.transitive_count(id, true),
+                )
             })
             .collect();
         scored.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)));
@@ -208,7 +227,8 @@ impl SnapshotCache {
     pub async fn get(&self, pool: &PgPool) -> Result<Arc<Snapshot>, sqlx::Error> {
         self.listen(pool).await;
         let mut slot = self.current.lock().await;
-        let fresh = !self.stale.load(Ordering::SeqCst) && slot.as_ref().is_some_and(|s| s.built.elapsed() < MAX_AGE);
+        let fresh = !self.stale.load(Ordering::SeqCst)
+            && slot.as_ref().is_some_and(|s| s.built.elapsed() < MAX_AGE);
         if let (true, Some(snapshot)) = (fresh, slot.as_ref()) {
             return Ok(snapshot.clone());
         }
@@ -219,9 +239,10 @@ impl SnapshotCache {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let names: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, kind, lower(name) FROM entities")
-            .fetch_all(&mut *tx)
-            .await?;
+        let names: Vec<(i64, String, String)> =
+            sqlx::query_as("SELECT id, kind, lower(name) FROM entities")
+                .fetch_all(&mut *tx)
+                .await?;
         let edges: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT CASE WHEN r.type = 'dependsOn' THEN r.source_id ELSE t.id END,
                     CASE WHEN r.type = 'dependsOn' THEN t.id ELSE r.source_id END
@@ -269,13 +290,10 @@ impl SnapshotCache {
                 }
                 // Anything may have changed while we weren't listening.
                 stale.store(true, Ordering::SeqCst);
-                loop {
-                    match listener.try_recv().await {
-                        // A change, or a reconnect after which changes may
-                        // have been missed.
-                        Ok(_) => stale.store(true, Ordering::SeqCst),
-                        Err(_) => break,
-                    }
+                // A change, or a reconnect after which changes may have
+                // been missed: either way, stale.
+                while listener.try_recv().await.is_ok() {
+                    stale.store(true, Ordering::SeqCst);
                 }
                 if pool.is_closed() {
                     break;
@@ -307,11 +325,18 @@ mod tests {
     fn trees_mark_cycles_and_repeats() {
         let g = graph();
         let (lines, omitted) = g.tree(1, false, 10, 100);
-        let shown: Vec<(usize, i64, bool)> = lines.iter().map(|l| (l.depth, l.id, l.cycle)).collect();
-        assert_eq!(shown, vec![(0, 1, false), (1, 2, false), (2, 3, false), (3, 1, true)]);
+        let shown: Vec<(usize, i64, bool)> =
+            lines.iter().map(|l| (l.depth, l.id, l.cycle)).collect();
+        assert_eq!(
+            shown,
+            vec![(0, 1, false), (1, 2, false), (2, 3, false), (3, 1, true)]
+        );
         assert_eq!(omitted, 0);
         let (lines, _) = g.tree(2, true, 1, 100);
-        assert_eq!(lines.iter().map(|l| l.id).collect::<Vec<_>>(), vec![2, 1, 4]);
+        assert_eq!(
+            lines.iter().map(|l| l.id).collect::<Vec<_>>(),
+            vec![2, 1, 4]
+        );
         let (lines, omitted) = g.tree(2, true, 5, 2);
         assert_eq!(lines.len(), 2);
         assert!(omitted > 0);

@@ -1035,6 +1035,7 @@ fn build_entity(
         lead,
         active,
         relations: f.relations,
+        packages: Default::default(),
         targets: f.targets,
         labels,
         annotations,

@@ -34,6 +34,10 @@ pub enum Span {
     Code {
         text: String,
     },
+    /// Preformatted lines (a tree, a chart): monospace, kept as they are.
+    Pre {
+        text: String,
+    },
     Link {
         label: String,
         url: String,
@@ -87,6 +91,11 @@ impl Text {
         self
     }
 
+    pub fn add_pre(mut self, text: impl Into<String>) -> Self {
+        self.spans.push(Span::Pre { text: text.into() });
+        self
+    }
+
     pub fn add_link(mut self, label: impl Into<String>, url: impl Into<String>) -> Self {
         self.spans.push(Span::Link {
             label: label.into(),
@@ -112,7 +121,8 @@ impl Text {
                 Span::Plain { text }
                 | Span::Bold { text }
                 | Span::Italic { text }
-                | Span::Code { text } => text.clone(),
+                | Span::Code { text }
+                | Span::Pre { text } => text.clone(),
                 Span::Link { label, url } if label == url => url.clone(),
                 Span::Link { label, url } => format!("{label} ({url})"),
                 Span::Person { name, .. } => name.clone(),

@@ -10,8 +10,14 @@ use serde::{Deserialize, Serialize};
 /// Every definition file, embedded. A test checks this list against the
 /// folder, so a new file can't be forgotten here.
 pub const SOURCES: &[(&str, &str)] = &[
-    ("help.toml", include_str!("../../commands/help.toml")),
     ("owner.toml", include_str!("../../commands/owner.toml")),
+    ("docs.toml", include_str!("../../commands/docs.toml")),
+    ("service.toml", include_str!("../../commands/service.toml")),
+    ("team.toml", include_str!("../../commands/team.toml")),
+    ("deps.toml", include_str!("../../commands/deps.toml")),
+    ("search.toml", include_str!("../../commands/search.toml")),
+    ("stats.toml", include_str!("../../commands/stats.toml")),
+    ("help.toml", include_str!("../../commands/help.toml")),
 ];
 
 /// Who may run a command.

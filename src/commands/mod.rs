@@ -6,11 +6,17 @@
 //! it reads, checked against its definition by a test) and `run`.
 
 pub mod definitions;
+pub mod deps;
+pub mod docs;
 pub mod help;
 pub mod owner;
 pub mod parse;
 pub mod render;
 pub mod resolve;
+pub mod search;
+pub mod service;
+pub mod stats;
+pub mod team;
 
 use std::sync::Arc;
 
@@ -70,14 +76,22 @@ pub type CommandResult = Result<Reply, CommandError>;
 
 /// The commands this router runs, by definition name. A test checks it
 /// against `commands/`.
-pub const HANDLED: &[&str] = &["help", "owner"];
+pub const HANDLED: &[&str] = &[
+    "deps", "docs", "help", "owner", "search", "service", "stats", "team",
+];
 
 /// The option names a command's code reads, to check against its
 /// definition.
 pub fn options_read(command: &str) -> &'static [&'static str] {
     match command {
+        "deps" => deps::OPTIONS,
+        "docs" => docs::OPTIONS,
         "help" => help::OPTIONS,
         "owner" => owner::OPTIONS,
+        "search" => search::OPTIONS,
+        "service" => service::OPTIONS,
+        "stats" => stats::OPTIONS,
+        "team" => team::OPTIONS,
         _ => &[],
     }
 }
@@ -122,6 +136,12 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
     match parsed.command.name.as_str() {
         "help" => Ok(help::run(args)),
         "owner" => owner::run(core, request, args).await,
+        "docs" => docs::run(core, request, args).await,
+        "service" => service::run(core, request, args).await,
+        "team" => team::run(core, request, args).await,
+        "deps" => deps::run(core, request, args).await,
+        "search" => search::run(core, request, args).await,
+        "stats" => stats::run(core, request, args).await,
         other => Ok(Reply::text(format!(
             "`{other}` is defined but this version of usher can't run it yet. Type `help` to see what it can do."
         ))),

@@ -50,7 +50,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
                     .add_plain("."),
             );
             let mut fields = render::team_fields(&team, lead, &members);
-            fields.push(oncall_field());
+            fields.push(oncall_field(service, Some(&team)));
             reply = reply.fields(fields);
             if let Some(button) = render::channel_button(&team) {
                 actions.push(button);
@@ -81,7 +81,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
                     value: Text::new().add_link(email.clone(), format!("mailto:{email}")),
                 });
             }
-            fields.push(oncall_field());
+            fields.push(oncall_field(service, None));
             reply = reply.fields(fields);
         }
         Err(missing) if !missing.is_empty() => {
@@ -114,10 +114,10 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
         .context(Text::plain(render::context_line(service))))
 }
 
-/// On-call arrives with the on-call providers; until then, say so plainly.
-fn oncall_field() -> Field {
+/// Who is on call, as far as the catalog says.
+fn oncall_field(service: &EntityRow, team: Option<&EntityRow>) -> Field {
     Field {
         label: "On call".to_string(),
-        value: Text::plain("no on-call configured"),
+        value: Text::plain(render::oncall_summary(service, team)),
     }
 }

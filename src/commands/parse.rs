@@ -85,6 +85,7 @@ pub enum ParseError {
 struct Word {
     text: String,
     start: usize,
+    end: usize,
 }
 
 /// Splits a line into words; quotes group words and are removed.
@@ -112,6 +113,7 @@ fn split_words(line: &str) -> Result<Vec<Word>, String> {
                     words.push(Word {
                         text: std::mem::take(&mut current),
                         start: s,
+                        end: i,
                     });
                 }
             }
@@ -131,6 +133,7 @@ fn split_words(line: &str) -> Result<Vec<Word>, String> {
         words.push(Word {
             text: current,
             start: s,
+            end: line.len(),
         });
     }
     Ok(words)
@@ -240,7 +243,41 @@ fn parse_args(
             )));
         };
         if option.rest {
-            let text = line[word.start..].trim().to_string();
+            // The rest of the line, verbatim — except named options
+            // written after it (`search lang:java --page 2`).
+            let mut text = String::new();
+            let mut from = word.start;
+            let mut j = i;
+            while j < words.len() {
+                let named = words[j].text.strip_prefix("--").and_then(|n| {
+                    options
+                        .iter()
+                        .find(|o| o.named && o.name.eq_ignore_ascii_case(n))
+                });
+                if let Some(named) = named {
+                    text.push_str(&line[from..words[j].start]);
+                    let value = if named.kind == OptionType::Boolean {
+                        ArgValue::Bool(true)
+                    } else {
+                        j += 1;
+                        let raw = words
+                            .get(j)
+                            .map(|w| w.text.clone())
+                            .ok_or_else(|| invalid(format!("`--{}` needs a value.", named.name)))?;
+                        convert(named, &raw).map_err(invalid)?
+                    };
+                    args.insert(&named.name, value);
+                    from = words.get(j).map(|w| w.end).unwrap_or(line.len());
+                }
+                j += 1;
+            }
+            text.push_str(&line[from.min(line.len())..]);
+            let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text = if text.is_empty() {
+                line[word.start..].trim().to_string()
+            } else {
+                text
+            };
             args.insert(&option.name, ArgValue::Text(text));
             break;
         }
@@ -387,6 +424,25 @@ mod tests {
         let e = parse("owner --bogus x").unwrap_err().to_string();
         assert!(e.contains("no option `--bogus`"), "{e}");
         assert_eq!(parse("   ").unwrap_err(), ParseError::Empty);
+    }
+
+    #[test]
+    fn rest_options_and_named_ones_after_them() {
+        let p = parse("search lang:java \"tier 1\" --page 2").unwrap();
+        assert_eq!(p.args.text("query"), Some("lang:java \"tier 1\""));
+        assert_eq!(p.args.integer("page"), Some(2));
+        let p = parse("search --page 3 owner:x").unwrap();
+        assert_eq!(
+            (p.args.text("query"), p.args.integer("page")),
+            (Some("owner:x"), Some(3))
+        );
+        let p = parse("search --notify dep:log4j-core@<2.17.1").unwrap();
+        assert!(p.args.flag("notify"));
+        let p = parse("deps --reverse event-bus --depth 2").unwrap();
+        assert_eq!(
+            (p.args.text("service"), p.args.integer("depth")),
+            (Some("event-bus"), Some(2))
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ fn render_text(text: &Text, style: Style) -> String {
                     format!("`{text}`")
                 }
             }
+            Span::Pre { text } => text.clone(),
             Span::Link { label, url }
                 if label == url || url.strip_prefix("mailto:") == Some(label) =>
             {

@@ -45,7 +45,10 @@ async fn owner_puts_the_team_first_and_offers_the_channel() {
         "{text}"
     );
     assert!(text.contains("Lead: Amara Okafor"), "{text}");
-    assert!(text.contains("On call: no on-call configured"), "{text}");
+    assert!(
+        text.contains("On call: PagerDuty service PAY1234"),
+        "{text}"
+    );
     // The first button opens the team's channel; the runbook comes next.
     let Some(Block::Actions { elements }) = reply
         .blocks

@@ -9,5 +9,6 @@ mod console;
 mod fakes;
 mod local_postgres;
 mod outbox;
+mod questions;
 mod sync;
 mod validate;

@@ -1,0 +1,154 @@
+//! `team <team>`: the services a team owns (grouped by system), its people,
+//! lead, channel and on-call.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::model::{EntityRef, Kind};
+use crate::catalog::store::{self, EntityRow};
+use crate::chat::{Action, Element, Field, Reply, Request, Text};
+
+use super::parse::Args;
+use super::resolve::{self, Resolved};
+use super::{CommandResult, Core, render};
+
+pub const OPTIONS: &[&str] = &["team"];
+
+/// Services listed before "and N more".
+const SHOWN: usize = 40;
+
+pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
+    let query = args.text("team").unwrap_or_default();
+    let team = match resolve::resolve(core, query, &[Kind::Group, Kind::User]).await? {
+        Resolved::One(row) if row.kind == "group" => *row,
+        Resolved::One(person) => {
+            return Ok(Reply::text(
+                Text::new()
+                    .add_span(render::person(&person))
+                    .add_plain(" is a person, not a team. Their teams: ")
+                    .add_plain(person_teams(core, &person).await?.join(", ")),
+            ));
+        }
+        other => return Ok(resolve::unresolved_reply(&other, query, "team", "team")),
+    };
+    let members = store::team_members(&core.pool, &team).await?;
+    let lead = render::find_lead(&team, &members);
+    let owned: Vec<EntityRow> = owned_by(core, &team.key).await?;
+    let children: Vec<String> = sqlx::query_scalar(
+        "SELECT e.name FROM entities e WHERE e.kind = 'group' AND e.parent_ref = $1 ORDER BY e.name",
+    )
+    .bind(&team.key)
+    .fetch_all(&core.pool)
+    .await?;
+
+    let mut reply = Reply::new().header(team.label());
+    if let Some(d) = team.description.as_deref().filter(|d| !d.trim().is_empty()) {
+        reply = reply.section(Text::new().add_italic(d.trim().to_string()));
+    }
+    let mut fields = render::team_fields(&team, lead, &members);
+    fields.push(Field {
+        label: "On call".into(),
+        value: Text::plain(render::oncall_summary(&team, None)),
+    });
+    if !children.is_empty() {
+        fields.push(Field {
+            label: "Sub-teams".into(),
+            value: Text::plain(children.join(", ")),
+        });
+    }
+    reply = reply.fields(fields);
+
+    if owned.is_empty() {
+        reply = reply.section(Text::plain(format!(
+            "{} owns nothing in the catalog.",
+            team.short()
+        )));
+    } else {
+        let mut by_system: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let systems: Vec<String> = owned
+            .iter()
+            .filter(|r| r.kind == "system" || r.kind == "domain")
+            .map(|r| format!("{} ({})", r.short(), r.kind))
+            .collect();
+        for row in owned
+            .iter()
+            .filter(|r| r.kind != "system" && r.kind != "domain")
+            .take(SHOWN)
+        {
+            let system = row
+                .system_ref
+                .as_deref()
+                .and_then(EntityRef::from_key)
+                .map(|r| r.short())
+                .unwrap_or_else(|| "no system".into());
+            let mut name = row.short();
+            if row.kind != "component" {
+                name.push_str(&format!(" ({})", row.kind));
+            }
+            by_system.entry(system).or_default().push(name);
+        }
+        let mut text = Text::new().add_bold(format!("Owns {}:", owned.len()));
+        if !systems.is_empty() {
+            text = text.add_plain(format!(" {}", systems.join(", ")));
+        }
+        for (system, names) in by_system {
+            text = text
+                .add_plain("\n• ")
+                .add_bold(system)
+                .add_plain(format!(": {}", names.join(", ")));
+        }
+        if owned.len() > SHOWN {
+            text = text
+                .add_plain(format!("\n… and {} more — ", owned.len() - SHOWN))
+                .add_code(format!("search owner:{}", team.name));
+        }
+        reply = reply.section(text);
+    }
+    let mut actions: Vec<Element> = render::channel_button(&team).into_iter().collect();
+    if owned.len() > SHOWN {
+        actions.push(Element::Button {
+            label: "All its services".into(),
+            action: Action::run(format!("search owner:{}", team.name)),
+            style: Default::default(),
+        });
+    }
+    actions.push(Element::Button {
+        label: "What they lack".into(),
+        action: Action::run(format!("search owner:{} missing:runbook", team.name)),
+        style: Default::default(),
+    });
+    Ok(reply
+        .actions(actions)
+        .context(Text::plain(render::context_line(&team))))
+}
+
+/// What a team owns, by system then name.
+async fn owned_by(core: &Core, team_key: &str) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        crate::entity_columns!(),
+        " FROM entities e WHERE e.owner_ref = $1 AND e.kind IN ('component', 'api', 'resource', 'system', 'domain')
+          ORDER BY e.system_ref NULLS LAST, e.kind, e.name LIMIT 5000"
+    );
+    sqlx::query_as(sql)
+        .bind(team_key)
+        .fetch_all(&core.pool)
+        .await
+}
+
+async fn person_teams(core: &Core, person: &EntityRow) -> Result<Vec<String>, sqlx::Error> {
+    let teams: Vec<String> = sqlx::query_scalar(
+        "SELECT g.name FROM entities g WHERE g.kind = 'group' AND (
+             g.ref IN (SELECT target_ref FROM relations WHERE source_id = $1 AND type = 'memberOf')
+             OR g.id IN (SELECT source_id FROM relations WHERE target_ref = $2 AND type = 'hasMember'))
+         ORDER BY g.name",
+    )
+    .bind(person.id)
+    .bind(&person.key)
+    .fetch_all(&core.pool)
+    .await?;
+    Ok(if teams.is_empty() {
+        vec!["none recorded".into()]
+    } else {
+        teams
+    })
+}
