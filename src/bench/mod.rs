@@ -3,6 +3,7 @@
 //! lookup latency, peak memory).
 
 pub mod catalog;
+pub mod commands;
 pub mod generate;
 
 use std::time::Duration;

@@ -108,6 +108,53 @@ impl NameIndex {
         self.entries.is_empty()
     }
 
+    /// Completion: names starting with `text` (shortest first), then names
+    /// containing it, then similar names — distinct, at most `limit`.
+    pub fn complete(&self, text: &str, kinds: &[Kind], limit: usize) -> Vec<String> {
+        let text = text.trim().to_lowercase();
+        let mut out: Vec<String> = Vec::new();
+        let wanted = |e: &&Entry| kinds.contains(&e.kind);
+        if text.is_empty() {
+            let mut all: Vec<&str> = self
+                .entries
+                .iter()
+                .filter(wanted)
+                .map(|e| e.name.as_str())
+                .collect();
+            all.sort_unstable();
+            all.dedup();
+            return all.into_iter().take(limit).map(str::to_string).collect();
+        }
+        let mut prefix: Vec<&str> = Vec::new();
+        let mut inside: Vec<&str> = Vec::new();
+        for e in self.entries.iter().filter(wanted) {
+            if e.name.starts_with(&text) {
+                prefix.push(&e.name);
+            } else if inside.len() < limit * 4 && e.name.contains(&text) {
+                inside.push(&e.name);
+            }
+        }
+        prefix.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+        inside.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+        for name in prefix.into_iter().chain(inside) {
+            if out.len() >= limit {
+                return out;
+            }
+            if !out.iter().any(|n| n == name) {
+                out.push(name.to_string());
+            }
+        }
+        for m in self.similar(&text, kinds, 0.2, limit) {
+            if out.len() >= limit {
+                break;
+            }
+            if !out.contains(&m.name) {
+                out.push(m.name);
+            }
+        }
+        out
+    }
+
     /// The `limit` names most similar to `text` among `kinds`, at or above
     /// `threshold`, best first (ties by name).
     pub fn similar(&self, text: &str, kinds: &[Kind], threshold: f32, limit: usize) -> Vec<Match> {
@@ -183,5 +230,25 @@ mod tests {
         assert_eq!(found[0].name, "payments-api");
         assert!(found.iter().all(|m| m.id != 4));
         assert!(index.similar("zzz", &[Kind::Component], 0.3, 3).is_empty());
+    }
+
+    #[test]
+    fn completion_prefix_first() {
+        let index = NameIndex::build(vec![
+            (1, "component".into(), "payments-api".into()),
+            (2, "component".into(), "payment-gateway".into()),
+            (3, "component".into(), "legacy-payments".into()),
+            (4, "component".into(), "pay".into()),
+            (5, "group".into(), "payments".into()),
+        ]);
+        assert_eq!(
+            index.complete("Pay", &[Kind::Component], 25),
+            ["pay", "payments-api", "payment-gateway", "legacy-payments"]
+        );
+        assert_eq!(index.complete("pay", &[Kind::Component], 2).len(), 2);
+        assert_eq!(
+            index.complete("paymnts-api", &[Kind::Component], 25)[0],
+            "payments-api"
+        );
     }
 }

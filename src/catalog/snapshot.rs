@@ -271,6 +271,8 @@ impl SnapshotCache {
         }
         let stale = self.stale.clone();
         let pool = pool.clone();
+        let (ready, listening) = tokio::sync::oneshot::channel::<()>();
+        let mut ready = Some(ready);
         tokio::spawn(async move {
             loop {
                 let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
@@ -288,8 +290,15 @@ impl SnapshotCache {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     continue;
                 }
-                // Anything may have changed while we weren't listening.
-                stale.store(true, Ordering::SeqCst);
+                match ready.take() {
+                    // The first snapshot is built after this, so it misses
+                    // nothing.
+                    Some(ready) => {
+                        let _ = ready.send(());
+                    }
+                    // Changes may have been missed while reconnecting.
+                    None => stale.store(true, Ordering::SeqCst),
+                }
                 // A change, or a reconnect after which changes may have
                 // been missed: either way, stale.
                 while listener.try_recv().await.is_ok() {
@@ -300,6 +309,9 @@ impl SnapshotCache {
                 }
             }
         });
+        // Build the first snapshot only once changes are being heard of
+        // (or after two seconds, when the listener can't connect).
+        let _ = tokio::time::timeout(Duration::from_secs(2), listening).await;
     }
 }
 

@@ -173,11 +173,17 @@ pub async fn find_by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<EntityRow>, s
 /// The people of a team: members declared either way (the user's
 /// `memberOf` or the group's `members`), active first, by name.
 pub async fn team_members(pool: &PgPool, group: &EntityRow) -> Result<Vec<EntityRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", crate::entity_columns!(), " FROM entities e
-         WHERE e.kind = 'user' AND (
-             e.id IN (SELECT source_id FROM relations WHERE type = 'memberOf' AND target_ref = $1)
-             OR e.ref IN (SELECT target_ref FROM relations WHERE type = 'hasMember' AND source_id = $2))
-         ORDER BY e.active DESC, coalesce(e.display_name, e.name)");
+    // Two indexed lookups, unioned: an OR across them would scan the table.
+    let sql = concat!(
+        "SELECT ",
+        crate::entity_columns!(),
+        " FROM entities e WHERE e.kind = 'user' AND e.id IN (
+             SELECT source_id FROM relations WHERE target_ref = $1 AND type = 'memberOf'
+             UNION
+             SELECT u.id FROM relations r JOIN entities u ON u.ref = r.target_ref
+             WHERE r.source_id = $2 AND r.type = 'hasMember')
+         ORDER BY e.active DESC, coalesce(e.display_name, e.name)"
+    );
     sqlx::query_as(sql)
         .bind(&group.key)
         .bind(group.id)

@@ -5,6 +5,7 @@
 //! Each command module follows the same shape: `OPTIONS` (the option names
 //! it reads, checked against its definition by a test) and `run`.
 
+pub mod complete;
 pub mod definitions;
 pub mod deps;
 pub mod docs;

@@ -154,13 +154,19 @@ pub fn unresolved_reply(resolved: &Resolved, query: &str, command: &str, what: &
                 )
                 .actions(buttons)
         }
-        Resolved::NotFound => Reply::new().section(
-            Text::plain(format!("There's no {what} called "))
-                .add_code(shown)
-                .add_plain(", and nothing with a similar name. Check the spelling, or use the full reference (")
-                .add_code("component:namespace/name")
-                .add_plain(")."),
-        ),
+        Resolved::NotFound => Reply::new()
+            .section(
+                Text::plain(format!("There's no {what} called "))
+                    .add_code(shown.clone())
+                    .add_plain(", and nothing with a similar name. Search descriptions and tags instead, or use the full reference (")
+                    .add_code("component:namespace/name")
+                    .add_plain(")."),
+            )
+            .actions(vec![Element::Button {
+                label: format!("search {shown}"),
+                action: Action::run(format!("search {}", query.replace(['"', '\''], ""))),
+                style: Default::default(),
+            }]),
     }
 }
 

@@ -1,7 +1,6 @@
 //! `stats [topic]`: the questions a platform team asks first, as counts
 //! with a compact bar chart that renders in any chat.
 
-use crate::catalog::gaps::GAPS;
 use crate::catalog::model::EntityRef;
 use crate::catalog::store;
 use crate::chat::{Action, Element, Reply, Request, Text};
@@ -150,32 +149,11 @@ async fn overview(core: &Core) -> CommandResult {
 }
 
 async fn coverage(core: &Core) -> CommandResult {
-    let shown = [
-        "owner",
-        "oncall",
-        "runbook",
-        "docs",
-        "repo",
-        "description",
-        "tier",
-    ];
-    let gaps: Vec<_> = GAPS.iter().filter(|g| shown.contains(&g.field)).collect();
-    let columns: Vec<String> = gaps
-        .iter()
-        .map(|g| format!("count(*) FILTER (WHERE NOT {})", g.missing_sql))
-        .collect();
-    // Every part is a constant of catalog::gaps.
-    let sql = format!(
-        "SELECT count(*), ARRAY[{}] FROM entities e WHERE e.kind = 'component'",
-        columns.join(", ")
-    );
-    let (total, have): (i64, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_one(&core.pool)
-        .await?;
-    let rows: Vec<(String, i64)> = gaps
+    let (total, have) = crate::catalog::gaps::coverage(&core.pool).await?;
+    let rows: Vec<(String, i64)> = crate::catalog::gaps::COVERAGE_FIELDS
         .iter()
         .zip(have)
-        .map(|(g, n)| (g.field.to_string(), n))
+        .map(|(field, n)| (field.to_string(), n))
         .collect();
     let worst = rows
         .iter()

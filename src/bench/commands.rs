@@ -1,0 +1,137 @@
+//! Core handling time of the chat commands (router, queries and reply
+//! building; no network) on a generated catalog, optionally with library
+//! packages for every service (`search dep:…`).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::PgPool;
+
+use super::generate::{Generated, Rng};
+use super::{Percentiles, ms};
+use crate::chat::{Actor, Platform, Request};
+use crate::commands::complete::complete;
+use crate::commands::definitions::Completion;
+use crate::commands::{Core, handle};
+use crate::config::Config;
+
+/// Adds `per_service` packages to every component, in SQL: common
+/// libraries of several ecosystems, and log4j-core at a mix of versions
+/// in about one service in twenty.
+pub async fn add_packages(pool: &PgPool, per_service: i64) -> Result<i64, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO packages (entity_id, source, ecosystem, namespace, name, version)
+         SELECT e.id, 'bench',
+                (ARRAY['maven','npm','pypi','cargo','golang'])[1 + (e.id + g) % 5],
+                CASE WHEN (e.id + g) % 5 = 0 THEN 'org.example.lib' || ((e.id * 7 + g) % 40) END,
+                CASE WHEN g = 1 AND e.id % 20 = 0 THEN 'log4j-core'
+                     ELSE 'lib-' || ((e.id * 31 + g * 17) % 400) END,
+                CASE WHEN g = 1 AND e.id % 20 = 0 THEN (ARRAY['2.14.1','2.16.0','2.17.0','2.17.1','2.19.0'])[1 + (e.id / 20) % 5]
+                     ELSE (1 + (e.id + g) % 9) || '.' || ((e.id * g) % 20) || '.' || (g % 7) END
+         FROM entities e CROSS JOIN generate_series(1, $1) AS g
+         WHERE e.kind = 'component'",
+    )
+    .bind(per_service)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    // Make the first package of log4j users Maven, as in real life.
+    sqlx::query("UPDATE packages SET ecosystem = 'maven', namespace = 'org.apache.logging.log4j' WHERE name = 'log4j-core'")
+        .execute(pool)
+        .await?;
+    sqlx::query("ANALYZE packages").execute(pool).await?;
+    Ok(inserted as i64)
+}
+
+/// Times each command `iterations` times; returns (label, percentiles).
+pub async fn run(
+    pool: &PgPool,
+    generated: &Generated,
+    iterations: usize,
+) -> Result<Vec<(String, Percentiles)>, sqlx::Error> {
+    let core = Core::new(pool.clone(), Arc::new(Config::default()));
+    // Warm the snapshot (built once per catalog change).
+    core.snapshot.get(pool).await?;
+    let mut rng = Rng::new(11);
+    let names = &generated.sample_names;
+    let hub = generated.hubs.first().cloned().unwrap_or_default();
+    let mut results = Vec::new();
+    let cases: Vec<(&str, Box<dyn Fn(&mut Rng) -> String>)> = vec![
+        (
+            "owner <service>",
+            Box::new(|r: &mut Rng| format!("owner {}", names[r.below(names.len())])),
+        ),
+        (
+            "service <service>",
+            Box::new(|r: &mut Rng| format!("service {}", names[r.below(names.len())])),
+        ),
+        (
+            "search lang:java tier:1",
+            Box::new(|_: &mut Rng| "search lang:java tier:1".to_string()),
+        ),
+        (
+            "search dep:log4j-core@<2.17.1",
+            Box::new(|_: &mut Rng| "search dep:log4j-core@<2.17.1".to_string()),
+        ),
+        (
+            "deps --reverse <hub>",
+            Box::new(move |_: &mut Rng| format!("deps --reverse {hub}")),
+        ),
+        (
+            "stats coverage",
+            Box::new(|_: &mut Rng| "stats coverage".to_string()),
+        ),
+    ];
+    for (label, make) in cases {
+        let runs = if label.starts_with("stats") {
+            iterations.min(20)
+        } else {
+            iterations
+        };
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let request = Request {
+                actor: Actor::guest("bench"),
+                platform: Platform::Console,
+                workspace: None,
+                channel: None,
+                text: make(&mut rng),
+            };
+            let t = Instant::now();
+            let reply = handle(&core, &request).await;
+            samples.push(t.elapsed());
+            debug_assert!(!reply.blocks.is_empty());
+        }
+        results.push((label.to_string(), Percentiles::of(&mut samples)));
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let name = &names[rng.below(names.len())];
+        let prefix: String = name.chars().take(1 + rng.below(6)).collect();
+        let t = Instant::now();
+        complete(&core, Completion::Service, &prefix).await?;
+        samples.push(t.elapsed());
+    }
+    results.push((
+        "autocomplete (service)".to_string(),
+        Percentiles::of(&mut samples),
+    ));
+    Ok(results)
+}
+
+/// The table printed by `usher bench catalog`.
+pub fn table(results: &[(String, Percentiles)]) -> String {
+    let mut out = vec![format!(
+        "{:<32} {:>9} {:>9} {:>9}",
+        "command (core handling)", "p50 ms", "p99 ms", "max ms"
+    )];
+    for (label, p) in results {
+        out.push(format!(
+            "{label:<32} {:>9.2} {:>9.2} {:>9.2}",
+            ms(p.p50),
+            ms(p.p99),
+            ms(p.max)
+        ));
+    }
+    out.join("\n")
+}
