@@ -43,6 +43,9 @@ pub async fn add_packages(pool: &PgPool, per_service: i64) -> Result<i64, sqlx::
     Ok(inserted as i64)
 }
 
+/// Makes the command line of one timed run.
+type CommandMaker<'a> = Box<dyn Fn(&mut Rng) -> String + 'a>;
+
 /// Times each command `iterations` times; returns (label, percentiles).
 pub async fn run(
     pool: &PgPool,
@@ -56,7 +59,7 @@ pub async fn run(
     let names = &generated.sample_names;
     let hub = generated.hubs.first().cloned().unwrap_or_default();
     let mut results = Vec::new();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Rng) -> String>)> = vec![
+    let cases: Vec<(&str, CommandMaker)> = vec![
         (
             "owner <service>",
             Box::new(|r: &mut Rng| format!("owner {}", names[r.below(names.len())])),
