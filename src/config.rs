@@ -17,6 +17,7 @@ pub struct Config {
     pub chat: ChatConfig,
     pub admins: AdminsConfig,
     pub security: SecurityConfig,
+    pub oncall: OncallConfig,
     pub outbox: OutboxConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
@@ -106,6 +107,47 @@ impl Default for ChatConfig {
             fuzzy_threshold: 0.3,
             suggestions: 3,
             techdocs_url: None,
+        }
+    }
+}
+
+/// On-call providers, caching and paging.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallConfig {
+    /// How long a provider's answer is reused for the same service.
+    pub cache_secs: u64,
+    /// How long to wait for a provider before answering with the last known.
+    pub timeout_ms: u64,
+    /// How often `usher serve` refreshes the snapshot of every on-call.
+    pub snapshot_minutes: u64,
+    pub pagerduty_api_url: String,
+    pub pagerduty_events_url: String,
+    /// The environment variable holding the PagerDuty REST API token.
+    pub pagerduty_token_env: String,
+    pub opsgenie_api_url: String,
+    /// The environment variable holding the Opsgenie API key.
+    pub opsgenie_key_env: String,
+    pub pages_per_user_per_hour: i64,
+    pub pages_per_service_per_hour: i64,
+    /// Teams whose members may page; empty: anyone in the catalog.
+    pub pagers: Vec<String>,
+}
+
+impl Default for OncallConfig {
+    fn default() -> Self {
+        OncallConfig {
+            cache_secs: 60,
+            timeout_ms: 1500,
+            snapshot_minutes: 10,
+            pagerduty_api_url: "https://api.pagerduty.com".into(),
+            pagerduty_events_url: "https://events.pagerduty.com".into(),
+            pagerduty_token_env: "PAGERDUTY_TOKEN".into(),
+            opsgenie_api_url: "https://api.opsgenie.com".into(),
+            opsgenie_key_env: "OPSGENIE_API_KEY".into(),
+            pages_per_user_per_hour: 5,
+            pages_per_service_per_hour: 10,
+            pagers: Vec::new(),
         }
     }
 }
@@ -230,6 +272,24 @@ impl Config {
                 crate::schedule::Schedule::parse(schedule, "")
                     .map_err(|why| format!("catalog.locations[{i}].schedule: {why}"))?;
             }
+        }
+        for (key, url) in [
+            ("oncall.pagerduty_api_url", &self.oncall.pagerduty_api_url),
+            (
+                "oncall.pagerduty_events_url",
+                &self.oncall.pagerduty_events_url,
+            ),
+            ("oncall.opsgenie_api_url", &self.oncall.opsgenie_api_url),
+        ] {
+            if reqwest::Url::parse(url).is_err() {
+                return Err(format!("{key}: '{url}' is not a URL"));
+            }
+        }
+        if self.oncall.timeout_ms == 0 || self.oncall.timeout_ms > 2500 {
+            return Err(
+                "oncall.timeout_ms: must be 1–2500, to answer within the chat platforms' 3 seconds"
+                    .into(),
+            );
         }
         for (i, host) in self.catalog.hosts.iter().enumerate() {
             if reqwest::Url::parse(&host.api_url).is_err() {

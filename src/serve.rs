@@ -15,6 +15,7 @@ use crate::actions::outbox::{LogSender, Senders, Worker};
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::http::{self, AppState};
+use crate::oncall::{OnCallService, paging};
 
 /// A bound, not yet running server (tests bind port 0 and read the port).
 pub struct Server {
@@ -50,9 +51,24 @@ impl Server {
             shutting_down: shutting_down.clone(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
-        let senders = Senders::new().with("log", Arc::new(LogSender));
+        let oncall = Arc::new(OnCallService::new(self.config.oncall.clone()));
+        let senders = Senders::new()
+            .with("log", Arc::new(LogSender))
+            .with(
+                paging::PAGERDUTY_KIND,
+                Arc::new(paging::PagerDutySender(oncall.clone())),
+            )
+            .with(
+                paging::OPSGENIE_KIND,
+                Arc::new(paging::OpsgenieSender(oncall.clone())),
+            );
         let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone());
         let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+        let snapshot_task = tokio::spawn(crate::oncall::snapshot::run(
+            self.db.pool.clone(),
+            oncall,
+            stop_rx.clone(),
+        ));
         let refresh_task = {
             let (pool, config, stop) = (self.db.pool.clone(), self.config.clone(), stop_rx.clone());
             tokio::spawn(async move {
@@ -85,6 +101,7 @@ impl Server {
             let _ = server_task.await;
             let _ = worker_task.await;
             let _ = refresh_task.await;
+            let _ = snapshot_task.await;
         })
         .await;
         if bounded.is_err() {

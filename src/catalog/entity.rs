@@ -127,6 +127,17 @@ impl LinkCategory {
     }
 }
 
+/// An usher rotation as a team's descriptor declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationSpec {
+    /// Person refs, in rota order.
+    pub people: Vec<String>,
+    pub length_days: u32,
+    pub handoff: chrono::NaiveTime,
+    pub timezone: String,
+    pub start: chrono::NaiveDate,
+}
+
 /// The packages an entity's `usher.dev/sbom` annotation points at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum PackagesUpdate {
@@ -184,6 +195,9 @@ pub struct Entity {
     pub active: bool,
 
     pub relations: Vec<Relation>,
+    /// A team's usher rotation declared in its descriptor (`spec.oncall`).
+    #[serde(skip)]
+    pub rotation: Option<RotationSpec>,
     /// What to do with the packages of its `usher.dev/sbom` annotation.
     #[serde(skip)]
     pub packages: PackagesUpdate,

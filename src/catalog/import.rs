@@ -347,6 +347,13 @@ pub async fn import_location(
         .map(|(_, e)| e.id)
         .collect();
     if !removed.is_empty() {
+        sqlx::query(
+            "DELETE FROM rotations WHERE source = 'catalog'
+             AND team_ref IN (SELECT ref FROM entities WHERE id = ANY($1))",
+        )
+        .bind(&removed)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM entities WHERE id = ANY($1)")
             .bind(&removed)
             .execute(&mut *tx)
@@ -702,6 +709,40 @@ pub(crate) async fn replace_relations_and_links(
             .bind(&line)
             .execute(&mut **tx)
             .await?;
+        }
+        // Rotations declared by teams (`spec.oncall`): written, or removed
+        // when a team no longer declares one.
+        let mut undeclared = Vec::new();
+        for e in chunk
+            .iter()
+            .filter(|e| e.eref.kind == super::model::Kind::Group)
+        {
+            match &e.rotation {
+                Some(r) => {
+                    sqlx::query(
+                        "INSERT INTO rotations (team_ref, people, length_days, handoff, timezone, start_date, source, updated_by)
+                         VALUES ($1, $2, $3, $4, $5, $6, 'catalog', 'catalog')
+                         ON CONFLICT (team_ref) DO UPDATE SET people = EXCLUDED.people, length_days = EXCLUDED.length_days,
+                             handoff = EXCLUDED.handoff, timezone = EXCLUDED.timezone, start_date = EXCLUDED.start_date,
+                             source = 'catalog', updated_by = 'catalog', updated_at = now()",
+                    )
+                    .bind(e.eref.key())
+                    .bind(&r.people)
+                    .bind(r.length_days as i32)
+                    .bind(r.handoff)
+                    .bind(&r.timezone)
+                    .bind(r.start)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                None => undeclared.push(e.eref.key()),
+            }
+        }
+        if !undeclared.is_empty() {
+            sqlx::query("DELETE FROM rotations WHERE team_ref = ANY($1) AND source = 'catalog'")
+                .bind(&undeclared)
+                .execute(&mut **tx)
+                .await?;
         }
         // Packages from `usher.dev/sbom` annotations: cleared in one
         // statement where there is none, replaced where there is.

@@ -10,8 +10,8 @@
 use serde_json::{Map, Value};
 
 use super::entity::{
-    Entity, KNOWN_LANGUAGES, Link, LinkCategory, LocationTarget, Relation, normalise_language,
-    normalise_tier,
+    Entity, KNOWN_LANGUAGES, Link, LinkCategory, LocationTarget, Relation, RotationSpec,
+    normalise_language, normalise_tier,
 };
 use super::model::{
     DEFAULT_NAMESPACE, EntityRef, Kind, check_key, check_name, check_namespace, check_tag,
@@ -651,6 +651,7 @@ struct KindFields {
     display_name: Option<String>,
     relations: Vec<Relation>,
     targets: Vec<LocationTarget>,
+    rotation: Option<RotationSpec>,
 }
 
 fn check_spec(
@@ -854,6 +855,7 @@ fn check_spec(
             for (text, path) in opt_string_list(ctx, spec, "spec", "members", "a user reference") {
                 relate(ctx, &mut f, "hasMember", &text, &path, Some(Kind::User));
             }
+            f.rotation = read_rotation(ctx, spec, namespace);
             read_profile(ctx, spec, &mut f);
         }
         Kind::User => {
@@ -929,6 +931,122 @@ fn relate_forgiving(
     } else {
         relate(ctx, f, rel, text, path, default);
     }
+}
+
+/// A team's usher rotation, declared in its descriptor:
+///
+/// ```yaml
+/// spec:
+///   oncall:
+///     people: [amara.okafor, jonas.weber]   # in rota order
+///     length: weekly                        # daily, weekly, N days
+///     handoff: "mon 09:00"                  # HH:MM, with a weekday for weekly rotas
+///     timezone: Europe/Berlin               # default UTC
+///     start: 2026-01-05                     # a hand-off date to the first person (optional)
+/// ```
+fn read_rotation(ctx: &mut Ctx, spec: &Value, namespace: &str) -> Option<RotationSpec> {
+    let value = spec.get("oncall")?;
+    if !value.is_object() {
+        ctx.error(
+            "spec.oncall",
+            format!(
+                "must be a mapping (people, length, handoff, timezone), not {}",
+                type_name(value)
+            ),
+        );
+        return None;
+    }
+    let people: Vec<String> =
+        opt_string_list(ctx, value, "spec.oncall", "people", "a user reference")
+            .into_iter()
+            .filter_map(|(text, path)| {
+                reference(ctx, &text, &path, Some(Kind::User), namespace).map(|r| r.key())
+            })
+            .collect();
+    if people.is_empty() && value.get("people").is_none() {
+        ctx.error(
+            "spec.oncall.people",
+            "is required: list the people of the rotation, in order",
+        );
+    }
+    let length = opt_string(
+        ctx,
+        value,
+        "spec.oncall",
+        "length",
+        "daily, weekly or N days",
+    )
+    .unwrap_or_else(|| "weekly".into());
+    let length_days = match crate::oncall::rotation::parse_length(&length) {
+        Ok(d) => d,
+        Err(why) => {
+            ctx.error("spec.oncall.length", why);
+            return None;
+        }
+    };
+    let default_handoff = if length_days % 7 == 0 {
+        "mon 09:00"
+    } else {
+        "09:00"
+    };
+    let handoff_text = opt_string(
+        ctx,
+        value,
+        "spec.oncall",
+        "handoff",
+        "HH:MM or \"mon 09:00\"",
+    )
+    .unwrap_or_else(|| default_handoff.into());
+    let (weekday, handoff) = match crate::oncall::rotation::parse_handoff(&handoff_text) {
+        Ok(h) => h,
+        Err(why) => {
+            ctx.error("spec.oncall.handoff", why);
+            return None;
+        }
+    };
+    let timezone = opt_string(ctx, value, "spec.oncall", "timezone", "an IANA time zone")
+        .unwrap_or_else(|| "UTC".into());
+    if timezone.parse::<chrono_tz::Tz>().is_err() {
+        ctx.error(
+            "spec.oncall.timezone",
+            format!(
+                "{} is not a time zone; use an IANA name such as Europe/Berlin",
+                quote(&timezone)
+            ),
+        );
+        return None;
+    }
+    // A fixed anchor keeps the rota the same on every import.
+    let anchor = chrono::NaiveDate::from_ymd_opt(2024, 1, 7).expect("a valid date");
+    let start = match value.get("start") {
+        Some(v) => {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d") {
+                Ok(d) => d,
+                Err(_) => {
+                    ctx.error(
+                        "spec.oncall.start",
+                        format!("{} is not a date; write YYYY-MM-DD", quote(&text)),
+                    );
+                    return None;
+                }
+            }
+        }
+        None => match weekday {
+            Some(day) => crate::oncall::rotation::last_weekday(anchor, day),
+            None => anchor,
+        },
+    };
+    (!people.is_empty()).then_some(RotationSpec {
+        people,
+        length_days,
+        handoff,
+        timezone,
+        start,
+    })
 }
 
 fn read_profile(ctx: &mut Ctx, spec: &Value, f: &mut KindFields) {
@@ -1035,6 +1153,7 @@ fn build_entity(
         lead,
         active,
         relations: f.relations,
+        rotation: f.rotation,
         packages: Default::default(),
         targets: f.targets,
         labels,

@@ -17,6 +17,8 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("deps.toml", include_str!("../../commands/deps.toml")),
     ("search.toml", include_str!("../../commands/search.toml")),
     ("stats.toml", include_str!("../../commands/stats.toml")),
+    ("oncall.toml", include_str!("../../commands/oncall.toml")),
+    ("page.toml", include_str!("../../commands/page.toml")),
     ("help.toml", include_str!("../../commands/help.toml")),
 ];
 

@@ -10,7 +10,9 @@ pub mod definitions;
 pub mod deps;
 pub mod docs;
 pub mod help;
+pub mod oncall;
 pub mod owner;
+pub mod page;
 pub mod parse;
 pub mod render;
 pub mod resolve;
@@ -26,7 +28,9 @@ use sqlx::PgPool;
 use crate::catalog::model::{EntityRef, Kind};
 use crate::catalog::snapshot::SnapshotCache;
 use crate::chat::{Reply, Request};
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::oncall::OnCallService;
 use definitions::Permission;
 use parse::{Args, Parsed};
 
@@ -37,15 +41,25 @@ pub struct Core {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub snapshot: Arc<SnapshotCache>,
+    pub oncall: Arc<OnCallService>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Core {
     pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
         Core {
             pool,
+            oncall: Arc::new(OnCallService::new(config.oncall.clone())),
             config,
             snapshot: Arc::new(SnapshotCache::default()),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same core, on another clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Whether the actor is an admin from `usher.toml`.
@@ -78,7 +92,7 @@ pub type CommandResult = Result<Reply, CommandError>;
 /// The commands this router runs, by definition name. A test checks it
 /// against `commands/`.
 pub const HANDLED: &[&str] = &[
-    "deps", "docs", "help", "owner", "search", "service", "stats", "team",
+    "deps", "docs", "help", "oncall", "owner", "page", "search", "service", "stats", "team",
 ];
 
 /// The option names a command's code reads, to check against its
@@ -88,6 +102,8 @@ pub fn options_read(command: &str) -> &'static [&'static str] {
         "deps" => deps::OPTIONS,
         "docs" => docs::OPTIONS,
         "help" => help::OPTIONS,
+        "oncall" => oncall::OPTIONS,
+        "page" => page::OPTIONS,
         "owner" => owner::OPTIONS,
         "search" => search::OPTIONS,
         "service" => service::OPTIONS,
@@ -143,6 +159,12 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
         "deps" => deps::run(core, request, args).await,
         "search" => search::run(core, request, args).await,
         "stats" => stats::run(core, request, args).await,
+        "oncall" => match parsed.sub.map(|s| s.name.as_str()) {
+            Some("set") => oncall::set(core, request, args).await,
+            Some("override") => oncall::add_override(core, request, args).await,
+            _ => oncall::run(core, request, args).await,
+        },
+        "page" => page::run(core, request, args).await,
         other => Ok(Reply::text(format!(
             "`{other}` is defined but this version of usher can't run it yet. Type `help` to see what it can do."
         ))),

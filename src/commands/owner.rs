@@ -25,6 +25,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
 
 async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
     let links = store::links(&core.pool, service.id).await?;
+    let oncall = super::oncall::lookup_for(core, service).await?;
     let mut reply = Reply::new().header(service.label());
     let owner = match service.owner_ref.as_deref() {
         Some(key) => store::find_by_ref(&core.pool, key)
@@ -50,7 +51,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
                     .add_plain("."),
             );
             let mut fields = render::team_fields(&team, lead, &members);
-            fields.push(oncall_field(service, Some(&team)));
+            fields.push(oncall_field(&oncall));
             reply = reply.fields(fields);
             if let Some(button) = render::channel_button(&team) {
                 actions.push(button);
@@ -81,7 +82,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
                     value: Text::new().add_link(email.clone(), format!("mailto:{email}")),
                 });
             }
-            fields.push(oncall_field(service, None));
+            fields.push(oncall_field(&oncall));
             reply = reply.fields(fields);
         }
         Err(missing) if !missing.is_empty() => {
@@ -108,16 +109,17 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
             );
         }
     }
+    actions.extend(super::oncall::page_button(service, &oncall));
     actions.extend(render::link_buttons(&links, 4));
     Ok(reply
         .actions(actions)
         .context(Text::plain(render::context_line(service))))
 }
 
-/// Who is on call, as far as the catalog says.
-fn oncall_field(service: &EntityRow, team: Option<&EntityRow>) -> Field {
+/// Who is on call now.
+fn oncall_field(view: &super::oncall::OnCallView) -> Field {
     Field {
         label: "On call".to_string(),
-        value: Text::plain(render::oncall_summary(service, team)),
+        value: super::oncall::summary(view),
     }
 }

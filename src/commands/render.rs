@@ -183,22 +183,3 @@ pub fn context_line(row: &EntityRow) -> String {
     parts.push(row.provenance());
     parts.join(" · ")
 }
-
-/// Who is on call, as far as the catalog says: the paging service it names,
-/// or that none is configured.
-pub fn oncall_summary(service: &EntityRow, owner: Option<&EntityRow>) -> String {
-    let from = |row: &EntityRow| {
-        if let Some(id) = &row.pagerduty_service_id {
-            Some(format!("PagerDuty service {id}"))
-        } else if let Some(team) = &row.opsgenie_team {
-            Some(format!("Opsgenie team {team}"))
-        } else if row.pagerduty_integration_key.is_some() {
-            Some("PagerDuty (paging only)".to_string())
-        } else {
-            None
-        }
-    };
-    from(service)
-        .or_else(|| owner.and_then(from))
-        .unwrap_or_else(|| "no on-call configured".to_string())
-}

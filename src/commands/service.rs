@@ -102,7 +102,7 @@ async fn card(core: &Core, service: &EntityRow) -> CommandResult {
     );
     fields.push(Field {
         label: "On call".into(),
-        value: Text::plain(render::oncall_summary(service, owner.as_ref())),
+        value: super::oncall::summary(&super::oncall::lookup_for(core, service).await?),
     });
     reply = reply.fields(fields);
 

@@ -47,7 +47,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
     let mut fields = render::team_fields(&team, lead, &members);
     fields.push(Field {
         label: "On call".into(),
-        value: Text::plain(render::oncall_summary(&team, None)),
+        value: super::oncall::summary(&super::oncall::lookup_for(core, &team).await?),
     });
     if !children.is_empty() {
         fields.push(Field {

@@ -216,3 +216,229 @@ fn record(
     });
     response
 }
+
+/// How the paging fake should answer the next requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    ServerError,
+    RateLimited,
+    Slow,
+}
+
+#[derive(Default)]
+struct PagingInner {
+    seen: Vec<Seen>,
+    bodies: Vec<serde_json::Value>,
+    mode: Option<Mode>,
+}
+
+/// A fake of PagerDuty's REST API v2 (`/services`, `/oncalls`) and Events
+/// API v2 (`/v2/enqueue`), and Opsgenie's (`/v2/schedules/…/on-calls`,
+/// `/v2/schedules`, `/v2/alerts`), on one port.
+#[derive(Clone, Default)]
+pub struct FakePaging {
+    inner: Arc<Mutex<PagingInner>>,
+    pub port: u16,
+}
+
+pub const PAGERDUTY_TOKEN: &str = "pd-token-789";
+pub const OPSGENIE_KEY: &str = "og-key-012";
+
+impl FakePaging {
+    pub async fn start() -> FakePaging {
+        let mut fake = FakePaging::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        fake.port = listener.local_addr().unwrap().port();
+        let app = Router::new().fallback(paging).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.inner.lock().unwrap().mode = Some(mode);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.inner.lock().unwrap().seen.clone()
+    }
+
+    pub fn bodies(&self) -> Vec<serde_json::Value> {
+        self.inner.lock().unwrap().bodies.clone()
+    }
+
+    /// The `[oncall]` configuration pointing at this fake.
+    pub fn config(&self) -> usher::config::OncallConfig {
+        usher::config::OncallConfig {
+            pagerduty_api_url: self.base(),
+            pagerduty_events_url: self.base(),
+            opsgenie_api_url: self.base(),
+            timeout_ms: 1000,
+            ..Default::default()
+        }
+    }
+}
+
+fn json_response(status: u16, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn paging(State(fake): State<FakePaging>, request: Request) -> Response {
+    use serde_json::json;
+    let path = request.uri().path().to_string();
+    let query = decode(request.uri().query().unwrap_or_default());
+    let headers = request.headers().clone();
+    let method = request.method().clone();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mode = fake.inner.lock().unwrap().mode.unwrap_or(Mode::Normal);
+    let response = match mode {
+        Mode::ServerError => {
+            json_response(503, json!({"error": {"message": "down for maintenance"}}))
+        }
+        Mode::RateLimited => Response::builder()
+            .status(429)
+            .header("retry-after", "7")
+            .body(Body::empty())
+            .unwrap(),
+        Mode::Slow => {
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            json_response(200, json!({}))
+        }
+        Mode::Normal => {
+            let pd_auth = header("authorization") == format!("Token token={PAGERDUTY_TOKEN}")
+                && header("accept") == "application/vnd.pagerduty+json;version=2";
+            let og_auth = header("authorization") == format!("GenieKey {OPSGENIE_KEY}");
+            if method == "POST" && path == "/v2/enqueue" {
+                let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                fake.inner.lock().unwrap().bodies.push(parsed.clone());
+                json_response(
+                    202,
+                    json!({"status": "success", "dedup_key": parsed["dedup_key"]}),
+                )
+            } else if method == "POST" && path == "/v2/alerts" {
+                if !og_auth {
+                    json_response(401, json!({"message": "Could not authenticate"}))
+                } else {
+                    let parsed: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    fake.inner.lock().unwrap().bodies.push(parsed);
+                    json_response(
+                        202,
+                        json!({"result": "Request will be processed", "requestId": "r1"}),
+                    )
+                }
+            } else if let Some(id) = path.strip_prefix("/services/") {
+                if !pd_auth {
+                    json_response(401, json!({"error": {"message": "Unauthorized"}}))
+                } else {
+                    json_response(
+                        200,
+                        json!({"service": {"id": id, "escalation_policy": {"id": format!("EP-{id}")}}}),
+                    )
+                }
+            } else if path == "/services" {
+                let offset: usize = query_param(&query, "offset")
+                    .and_then(|o| o.parse().ok())
+                    .unwrap_or(0);
+                let services = if offset == 0 {
+                    json!([{"id": "PAY1234", "escalation_policy": {"id": "EP-PAY1234"}}])
+                } else {
+                    json!([{"id": "PID0001", "escalation_policy": {"id": "EP-PID0001"}}])
+                };
+                json_response(
+                    200,
+                    json!({"services": services, "more": offset == 0, "offset": offset, "limit": 100}),
+                )
+            } else if path == "/oncalls" {
+                let offset: usize = query_param(&query, "offset")
+                    .and_then(|o| o.parse().ok())
+                    .unwrap_or(0);
+                let policy = query_param(&query, "escalation_policy_ids[]");
+                let entry = |policy: &str, level: u32, name: &str, email: &str| {
+                    json!({"escalation_level": level, "end": "2026-11-30T08:00:00Z",
+                           "escalation_policy": {"id": policy},
+                           "user": {"summary": name, "name": name, "email": email}})
+                };
+                let all = vec![
+                    entry(
+                        "EP-PAY1234",
+                        2,
+                        "Jonas Weber",
+                        "jonas.weber@acme-shop.example",
+                    ),
+                    entry(
+                        "EP-PAY1234",
+                        1,
+                        "Amara Okafor",
+                        "amara.okafor@acme-shop.example",
+                    ),
+                    entry(
+                        "EP-PID0001",
+                        1,
+                        "Mei Tanaka",
+                        "mei.tanaka@acme-shop.example",
+                    ),
+                ];
+                let (oncalls, more) = match policy {
+                    Some(p) => (
+                        all.into_iter()
+                            .filter(|e| e["escalation_policy"]["id"] == p.as_str())
+                            .collect::<Vec<_>>(),
+                        false,
+                    ),
+                    None if offset == 0 => (all[..2].to_vec(), true),
+                    None => (all[2..].to_vec(), false),
+                };
+                json_response(
+                    200,
+                    json!({"oncalls": oncalls, "more": more, "offset": offset, "limit": 100}),
+                )
+            } else if path == "/v2/schedules" {
+                json_response(
+                    200,
+                    json!({"data": [{"name": "checkout_schedule", "enabled": true}]}),
+                )
+            } else if let Some(rest) = path.strip_prefix("/v2/schedules/") {
+                if !og_auth {
+                    json_response(401, json!({"message": "Could not authenticate"}))
+                } else if rest.ends_with("/next-on-calls") {
+                    json_response(
+                        200,
+                        json!({"data": {"exactNextOnCallRecipients": ["hannah.schmidt@acme-shop.example"]}}),
+                    )
+                } else {
+                    json_response(
+                        200,
+                        json!({"data": {"onCallRecipients": ["diego.ramirez@acme-shop.example"]}}),
+                    )
+                }
+            } else {
+                json_response(404, json!({"message": "no such endpoint in the fake"}))
+            }
+        }
+    };
+    fake.inner.lock().unwrap().seen.push(Seen {
+        path,
+        query,
+        headers,
+        status: response.status().as_u16(),
+    });
+    response
+}

@@ -8,6 +8,7 @@ mod commands;
 mod console;
 mod fakes;
 mod local_postgres;
+mod oncall;
 mod outbox;
 mod questions;
 mod sync;
