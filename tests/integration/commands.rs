@@ -46,7 +46,7 @@ async fn owner_puts_the_team_first_and_offers_the_channel() {
     );
     assert!(text.contains("Lead: Amara Okafor"), "{text}");
     assert!(
-        text.contains("On call: PagerDuty service PAY1234"),
+        text.contains("On call: unknown: no PagerDuty token is set (PAGERDUTY_TOKEN)"),
         "{text}"
     );
     // The first button opens the team's channel; the runbook comes next.

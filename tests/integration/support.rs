@@ -218,8 +218,12 @@ impl TestDb {
         self.core_with(Config::default())
     }
 
+    /// A core on this database; on-call providers get no credentials
+    /// from the environment, so tests don't depend on it.
     pub fn core_with(&self, config: Config) -> Core {
-        Core::new(self.pool.clone(), Arc::new(config))
+        let mut core = Core::new(self.pool.clone(), Arc::new(config.clone()));
+        core.oncall = Arc::new(usher::oncall::OnCallService::with_credentials(config.oncall, None, None));
+        core
     }
 }
 
