@@ -716,8 +716,12 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
                         started.elapsed().as_secs_f64()
                     );
                 }
-                let timings =
+                let mut timings =
                     usher::bench::commands::run(&scratch.db.pool, &generated, iterations).await?;
+                timings.extend(
+                    usher::bench::commands::oncall(&scratch.db.pool, &generated, iterations)
+                        .await?,
+                );
                 println!("{}", usher::bench::commands::table(&timings));
                 anyhow::Ok(())
             }

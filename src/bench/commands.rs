@@ -125,16 +125,104 @@ pub async fn run(
 /// The table printed by `usher bench catalog`.
 pub fn table(results: &[(String, Percentiles)]) -> String {
     let mut out = vec![format!(
-        "{:<32} {:>9} {:>9} {:>9}",
+        "{:<40} {:>9} {:>9} {:>9}",
         "command (core handling)", "p50 ms", "p99 ms", "max ms"
     )];
     for (label, p) in results {
         out.push(format!(
-            "{label:<32} {:>9.2} {:>9.2} {:>9.2}",
+            "{label:<40} {:>9.2} {:>9.2} {:>9.2}",
             ms(p.p50),
             ms(p.p99),
             ms(p.max)
         ));
     }
     out.join("\n")
+}
+
+/// A minimal in-process PagerDuty (service → policy → on-calls) for the
+/// cold-cache timing; returns its base URL.
+async fn fake_pagerduty() -> std::io::Result<String> {
+    use axum::Router;
+    use axum::extract::Path;
+    use axum::routing::get;
+    let app = Router::new()
+        .route(
+            "/services/{id}",
+            get(|Path(id): Path<String>| async move {
+                axum::Json(
+                    serde_json::json!({"service": {"id": id, "escalation_policy": {"id": "EP1"}}}),
+                )
+            }),
+        )
+        .route(
+            "/oncalls",
+            get(|| async {
+                axum::Json(serde_json::json!({"oncalls": [
+                    {"escalation_level": 1, "end": "2030-01-01T00:00:00Z",
+                     "user": {"summary": "Person 1", "email": "p1@example.com"}}], "more": false}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(base)
+}
+
+/// `oncall <service>` with a warm cache, and cold (every call asks a local
+/// fake PagerDuty).
+pub async fn oncall(
+    pool: &PgPool,
+    generated: &Generated,
+    iterations: usize,
+) -> Result<Vec<(String, Percentiles)>, sqlx::Error> {
+    let base = fake_pagerduty()
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let mut results = Vec::new();
+    for (label, cache_secs) in [
+        ("oncall <service> (warm cache)", 3600),
+        ("oncall <service> (cold, fake PagerDuty)", 0),
+    ] {
+        let mut config = Config::default();
+        config.oncall.pagerduty_api_url = base.clone();
+        config.oncall.cache_secs = cache_secs;
+        let mut core = Core::new(pool.clone(), Arc::new(config.clone()));
+        core.oncall = Arc::new(crate::oncall::OnCallService::with_credentials(
+            config.oncall,
+            Some("bench".into()),
+            None,
+        ));
+        core.snapshot.get(pool).await?;
+        let names: Vec<&String> = generated.paged.iter().take(50).collect();
+        // Warm: ask each once first.
+        for name in &names {
+            ask(&core, &format!("oncall {name}")).await;
+        }
+        let mut rng = Rng::new(3);
+        let mut samples = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            let name = names[rng.below(names.len())];
+            let t = Instant::now();
+            ask(&core, &format!("oncall {name}")).await;
+            samples.push(t.elapsed());
+        }
+        results.push((label.to_string(), Percentiles::of(&mut samples)));
+    }
+    Ok(results)
+}
+
+async fn ask(core: &Core, text: &str) -> crate::chat::Reply {
+    handle(
+        core,
+        &Request {
+            actor: Actor::guest("bench"),
+            platform: Platform::Console,
+            workspace: None,
+            channel: None,
+            text: text.to_string(),
+        },
+    )
+    .await
 }

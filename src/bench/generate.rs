@@ -39,6 +39,8 @@ pub struct Generated {
     pub sample_names: Vec<String>,
     /// The most depended-on services.
     pub hubs: Vec<String>,
+    /// Services with a PagerDuty service id.
+    pub paged: Vec<String>,
 }
 
 /// xorshift64*: small, fast and good enough for synthetic data.
@@ -314,10 +316,15 @@ pub fn generate(dir: &Path, spec: &Spec) -> std::io::Result<Generated> {
                 out.sample_names.push(name.clone());
             }
             let system = first_system + (i - first) % (last_system - first_system).max(1);
+            let tier_number = 1 + rng.below(3);
             let tier = if rng.chance(3) {
                 String::new()
+            } else if tier_number == 1 {
+                // Tier-1 services are paged through PagerDuty.
+                out.paged.push(name.clone());
+                format!("    usher.dev/tier: \"1\"\n    pagerduty.com/service-id: P{i:06}\n")
             } else {
-                format!("    usher.dev/tier: \"{}\"\n", 1 + rng.below(3))
+                format!("    usher.dev/tier: \"{tier_number}\"\n")
             };
             let description = if rng.chance(5) {
                 String::new()

@@ -222,7 +222,11 @@ impl TestDb {
     /// from the environment, so tests don't depend on it.
     pub fn core_with(&self, config: Config) -> Core {
         let mut core = Core::new(self.pool.clone(), Arc::new(config.clone()));
-        core.oncall = Arc::new(usher::oncall::OnCallService::with_credentials(config.oncall, None, None));
+        core.oncall = Arc::new(usher::oncall::OnCallService::with_credentials(
+            config.oncall,
+            None,
+            None,
+        ));
         core
     }
 }
