@@ -26,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod dialogs;
 pub mod http;
 pub mod oncall;
 pub mod platforms;

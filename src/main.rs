@@ -273,12 +273,23 @@ async fn run_console(
         let style = console::Style {
             color: std::io::stdout().is_terminal(),
         };
+        // The console runs the outbox worker too, so automation steps and
+        // pages started here go out (chat messages wait for a platform).
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = usher::actions::outbox::Worker::new(
+            db.pool.clone(),
+            usher::serve::action_senders(&config, &db.pool, &core.oncall),
+            config.outbox.clone(),
+        );
+        let worker_task = tokio::spawn(worker.run(stopped));
         let stdin = tokio::io::BufReader::new(tokio::io::stdin());
         let mut stdout = std::io::stdout();
         tokio::select! {
             r = console::run(&core, actor, stdin, &mut stdout, interactive, style) => r.context("console input/output failed")?,
             _ = usher::serve::shutdown_signal() => {}
         }
+        let _ = stop.send(true);
+        let _ = worker_task.await;
         Ok(())
     }
     .await;

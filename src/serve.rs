@@ -52,16 +52,8 @@ impl Server {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let oncall = Arc::new(OnCallService::new(self.config.oncall.clone()));
-        let senders = Senders::new()
-            .with("log", Arc::new(LogSender))
-            .with(
-                paging::PAGERDUTY_KIND,
-                Arc::new(paging::PagerDutySender(oncall.clone())),
-            )
-            .with(
-                paging::OPSGENIE_KIND,
-                Arc::new(paging::OpsgenieSender(oncall.clone())),
-            );
+        let senders =
+            action_senders(&self.config, &self.db.pool, &oncall).with("log", Arc::new(LogSender));
         let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone());
         let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
         let snapshot_task = tokio::spawn(crate::oncall::snapshot::run(
@@ -110,6 +102,32 @@ impl Server {
         self.db.close().await;
         Ok(())
     }
+}
+
+/// The outbox senders for side effects that aren't chat messages: paging
+/// and the automation steps of new services.
+pub fn action_senders(
+    config: &Arc<Config>,
+    pool: &sqlx::PgPool,
+    oncall: &Arc<OnCallService>,
+) -> Senders {
+    let automation = Arc::new(crate::actions::automation::AutomationSender::new(
+        config.clone(),
+        pool.clone(),
+    ));
+    let mut senders = Senders::new()
+        .with(
+            paging::PAGERDUTY_KIND,
+            Arc::new(paging::PagerDutySender(oncall.clone())),
+        )
+        .with(
+            paging::OPSGENIE_KIND,
+            Arc::new(paging::OpsgenieSender(oncall.clone())),
+        );
+    for kind in crate::actions::automation::KINDS {
+        senders = senders.with(kind, automation.clone());
+    }
+    senders
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

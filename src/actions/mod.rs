@@ -1,3 +1,4 @@
 //! Outbound side effects, all through the durable outbox.
 
+pub mod automation;
 pub mod outbox;

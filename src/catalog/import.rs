@@ -146,7 +146,7 @@ impl ImportSink<'_, '_> {
                 to_write.push(entity);
             }
         }
-        let written = upsert_entities(self.tx, self.location_id, &to_write).await?;
+        let written = upsert_entities(self.tx, Some(self.location_id), &to_write).await?;
         replace_relations_and_links(self.tx, &written, &to_write).await?;
         Ok(())
     }
@@ -553,7 +553,7 @@ fn text_values(e: &Entity) -> [Option<String>; TEXT_COLUMNS.len()] {
 /// Writes entities in batches; returns (id, ref) of each written row.
 pub(crate) async fn upsert_entities(
     tx: &mut Transaction<'_, Postgres>,
-    location_id: i64,
+    location_id: Option<i64>,
     entities: &[&Entity],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
     let mut ids = HashMap::with_capacity(entities.len());
@@ -600,12 +600,13 @@ pub(crate) async fn upsert_entities(
                                    origin, location_id, source_file, source_line, content_hash)
              SELECT u.kind, u.namespace, u.name, {text_cols}, u.active, u.annotations,
                     ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.raw,
-                    'location', ${loc}, u.source_file, u.source_line, u.hash
+                    CASE WHEN ${loc}::bigint IS NULL THEN 'chat' ELSE 'location' END, ${loc}::bigint,
+                    u.source_file, u.source_line, u.hash
              FROM UNNEST($1::text[], $2::text[], $3::text[], {text_params}, ${b0}::bool[], ${b1}::jsonb[],
                          ${b2}::jsonb[], ${b3}::jsonb[], ${b4}::text[], ${b5}::int4[], ${b6}::text[])
                   AS u(kind, namespace, name, {text_names}, active, annotations, tags, raw, source_file, source_line, hash)
              ON CONFLICT (ref) DO UPDATE SET {updates}, namespace = EXCLUDED.namespace, name = EXCLUDED.name,
-                  origin = 'location', location_id = EXCLUDED.location_id, updated_at = now()
+                  origin = EXCLUDED.origin, location_id = EXCLUDED.location_id, updated_at = now()
              RETURNING id, ref",
             text_cols = TEXT_COLUMNS.iter().map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", "),
             text_params = text_params.join(", "),
@@ -883,4 +884,28 @@ pub async fn case_clashes(pool: &PgPool, entities: &[Entity]) -> Result<Vec<Prob
         }
     }
     Ok(problems)
+}
+
+/// Creates an entity from chat (no location), unless its name is taken —
+/// checked under a lock on the name, so two people creating the same name
+/// at once can't both succeed. Returns whether it was created.
+pub async fn create_from_chat(
+    tx: &mut Transaction<'_, Postgres>,
+    entity: &Entity,
+) -> Result<bool, sqlx::Error> {
+    let key = entity.eref.key();
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut **tx)
+        .await?;
+    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM entities WHERE ref = $1)")
+        .bind(&key)
+        .fetch_one(&mut **tx)
+        .await?;
+    if taken {
+        return Ok(false);
+    }
+    let written = upsert_entities(tx, None, &[entity]).await?;
+    replace_relations_and_links(tx, &written, &[entity]).await?;
+    Ok(true)
 }

@@ -216,6 +216,11 @@ pub enum Block {
 pub struct Reply {
     pub blocks: Vec<Block>,
     pub visibility: Visibility,
+    /// A free-text answer is expected: typed text runs this command line
+    /// with the text appended (a dialogue's text step; a platform may draw
+    /// a text input or a modal for it).
+    #[serde(default)]
+    pub expects: Option<Action>,
 }
 
 impl Reply {
@@ -259,6 +264,12 @@ impl Reply {
 
     pub fn divider(mut self) -> Self {
         self.blocks.push(Block::Divider);
+        self
+    }
+
+    /// Expects a free-text answer, run as `command <text>`.
+    pub fn expect_text(mut self, command: impl Into<String>) -> Self {
+        self.expects = Some(Action::run(command));
         self
     }
 

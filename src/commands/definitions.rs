@@ -20,6 +20,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("oncall.toml", include_str!("../../commands/oncall.toml")),
     ("page.toml", include_str!("../../commands/page.toml")),
     ("help.toml", include_str!("../../commands/help.toml")),
+    ("dialog.toml", include_str!("../../commands/dialog.toml")),
 ];
 
 /// Who may run a command.
@@ -112,6 +113,10 @@ pub struct CommandDef {
     pub options: Vec<OptionDef>,
     #[serde(default)]
     pub subcommands: Vec<SubcommandDef>,
+    /// Run by buttons and dialogues, not typed: left out of help and the
+    /// platforms' command lists.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 impl CommandDef {

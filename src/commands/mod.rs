@@ -8,6 +8,7 @@
 pub mod complete;
 pub mod definitions;
 pub mod deps;
+pub mod dialog;
 pub mod docs;
 pub mod help;
 pub mod oncall;
@@ -92,7 +93,8 @@ pub type CommandResult = Result<Reply, CommandError>;
 /// The commands this router runs, by definition name. A test checks it
 /// against `commands/`.
 pub const HANDLED: &[&str] = &[
-    "deps", "docs", "help", "oncall", "owner", "page", "search", "service", "stats", "team",
+    "deps", "dialog", "docs", "help", "oncall", "owner", "page", "search", "service", "stats",
+    "team",
 ];
 
 /// The option names a command's code reads, to check against its
@@ -100,6 +102,7 @@ pub const HANDLED: &[&str] = &[
 pub fn options_read(command: &str) -> &'static [&'static str] {
     match command {
         "deps" => deps::OPTIONS,
+        "dialog" => dialog::OPTIONS,
         "docs" => docs::OPTIONS,
         "help" => help::OPTIONS,
         "oncall" => oncall::OPTIONS,
@@ -154,7 +157,11 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
         "help" => Ok(help::run(args)),
         "owner" => owner::run(core, request, args).await,
         "docs" => docs::run(core, request, args).await,
+        "service" if parsed.sub.is_some_and(|s| s.name == "new") => {
+            Ok(crate::dialogs::service_new::start(core, request).await?)
+        }
         "service" => service::run(core, request, args).await,
+        "dialog" => dialog::run(core, request, parsed).await,
         "team" => team::run(core, request, args).await,
         "deps" => deps::run(core, request, args).await,
         "search" => search::run(core, request, args).await,

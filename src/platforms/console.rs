@@ -145,6 +145,12 @@ pub async fn resolve_actor(core: &Core, as_person: Option<&str>) -> Result<Actor
     }
 }
 
+/// While a dialogue waits for an answer, a line is the answer — unless it
+/// starts with `/`, which runs it as a command.
+fn starts_with_command(line: &str) -> bool {
+    line.starts_with('/')
+}
+
 /// Reads commands until the input ends; writes replies to `out`.
 pub async fn run<R, W>(
     core: &Core,
@@ -160,6 +166,7 @@ where
 {
     let mut lines = input.lines();
     let mut choices: Vec<Action> = Vec::new();
+    let mut expects: Option<Action> = None;
     if interactive {
         let who = match &actor.person {
             Some(p) => format!("as {}", p.display),
@@ -182,9 +189,14 @@ where
         if interactive && matches!(line, "quit" | "exit") {
             break;
         }
-        let command = match line.parse::<usize>() {
-            Ok(n) if n >= 1 && n <= choices.len() => choices[n - 1].command.clone(),
-            Ok(_) if !choices.is_empty() => {
+        let command = match (line.parse::<usize>(), &expects) {
+            (Ok(n), _) if n >= 1 && n <= choices.len() => choices[n - 1].command.clone(),
+            // A dialogue waits for an answer: the line is it (unless it's a
+            // command of its own).
+            (_, Some(expected)) if !starts_with_command(line) => {
+                format!("{} {line}", expected.command)
+            }
+            (Ok(_), None) if !choices.is_empty() => {
                 writeln!(out, "Choose a number from 1 to {}.", choices.len())?;
                 continue;
             }
@@ -204,6 +216,7 @@ where
             writeln!(out)?;
         }
         choices = actions;
+        expects = reply.expects.clone();
         out.flush()?;
     }
     Ok(())

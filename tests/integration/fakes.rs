@@ -442,3 +442,267 @@ async fn paging(State(fake): State<FakePaging>, request: Request) -> Response {
     });
     response
 }
+
+pub const FORGE_GITHUB_TOKEN: &str = "ghp-forge-1";
+pub const FORGE_GITLAB_TOKEN: &str = "glpat-forge-2";
+pub const FORGE_PAGERDUTY_TOKEN: &str = "pd-forge-3";
+pub const WEBHOOK_SECRET: &str = "whsec-test-4";
+
+#[derive(Default)]
+struct ForgeInner {
+    /// GitHub repositories "owner/name" → files.
+    github: HashMap<String, HashMap<String, (String, String)>>,
+    generate_calls: usize,
+    /// Fail the next N commits with 502.
+    fail_commits: usize,
+    gitlab: HashMap<String, (i64, HashMap<String, String>)>,
+    pagerduty: Vec<(String, String)>,
+    webhooks: Vec<serde_json::Value>,
+    seen: Vec<Seen>,
+}
+
+/// A fake GitHub (`/gh`), GitLab (`/gl`), PagerDuty (`/pd`) and a webhook
+/// receiver (`/hook`) that checks usher's HMAC signature.
+#[derive(Clone, Default)]
+pub struct FakeForge {
+    inner: Arc<Mutex<ForgeInner>>,
+    pub port: u16,
+}
+
+impl FakeForge {
+    pub async fn start() -> FakeForge {
+        let mut fake = FakeForge::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        fake.port = listener.local_addr().unwrap().port();
+        let app = Router::new().fallback(forge).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn fail_commits(&self, n: usize) {
+        self.inner.lock().unwrap().fail_commits = n;
+    }
+
+    pub fn github_repos(&self) -> Vec<String> {
+        self.inner.lock().unwrap().github.keys().cloned().collect()
+    }
+
+    pub fn github_file(&self, repo: &str, path: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .github
+            .get(repo)
+            .and_then(|f| f.get(path))
+            .map(|f| f.0.clone())
+    }
+
+    pub fn generate_calls(&self) -> usize {
+        self.inner.lock().unwrap().generate_calls
+    }
+
+    pub fn gitlab_file(&self, project: &str, path: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .gitlab
+            .get(project)
+            .and_then(|p| p.1.get(path))
+            .cloned()
+    }
+
+    pub fn pagerduty_services(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().pagerduty.clone()
+    }
+
+    pub fn webhooks(&self) -> Vec<serde_json::Value> {
+        self.inner.lock().unwrap().webhooks.clone()
+    }
+
+    /// `[[actions]]` for all four steps, pointing here.
+    pub fn actions_toml(&self) -> String {
+        format!(
+            "[[actions]]\ntype = \"github_repo\"\napi_url = \"{b}/gh\"\nweb_url = \"https://github.example.com\"\ntoken_env = \"FORGE_GITHUB_TOKEN\"\nowner = \"acme-shop\"\ntemplate = \"acme-shop/service-template\"\n\n\
+             [[actions]]\ntype = \"gitlab_project\"\napi_url = \"{b}/gl\"\ntoken_env = \"FORGE_GITLAB_TOKEN\"\nnamespace = \"acme/services\"\nnamespace_id = 42\ntemplate_project_id = 7\n\n\
+             [[actions]]\ntype = \"pagerduty_service\"\nescalation_policy = \"PEP123\"\n\n\
+             [[actions]]\ntype = \"webhook\"\nname = \"notify-platform\"\nurl = \"{b}/hook\"\nsecret_env = \"FORGE_WEBHOOK_SECRET\"\n\n\
+             [oncall]\npagerduty_api_url = \"{b}/pd\"\npagerduty_token_env = \"FORGE_PAGERDUTY_TOKEN\"\n",
+            b = self.base()
+        )
+    }
+}
+
+async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
+    use base64::Engine;
+    use serde_json::json;
+    let path = request.uri().path().to_string();
+    let query = decode(request.uri().query().unwrap_or_default());
+    let headers = request.headers().clone();
+    let method = request.method().as_str().to_string();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut inner = fake.inner.lock().unwrap();
+    let response = if let Some(rest) = path.strip_prefix("/gh/repos/") {
+        if header("authorization") != format!("Bearer {FORGE_GITHUB_TOKEN}") {
+            json_response(401, json!({"message": "Bad credentials"}))
+        } else if method == "POST" && rest.ends_with("/generate") {
+            inner.generate_calls += 1;
+            let repo = format!(
+                "{}/{}",
+                parsed["owner"].as_str().unwrap_or(""),
+                parsed["name"].as_str().unwrap_or("")
+            );
+            if inner.github.contains_key(&repo) {
+                json_response(
+                    422,
+                    json!({"message": "Repository creation failed: name already exists"}),
+                )
+            } else {
+                inner.github.insert(repo.clone(), HashMap::new());
+                json_response(201, json!({"full_name": repo}))
+            }
+        } else {
+            let parts: Vec<&str> = rest.splitn(4, '/').collect();
+            let repo = format!("{}/{}", parts[0], parts.get(1).unwrap_or(&""));
+            match (method.as_str(), parts.get(2), parts.get(3)) {
+                ("GET", None, _) => match inner.github.contains_key(&repo) {
+                    true => json_response(200, json!({"full_name": repo})),
+                    false => json_response(404, json!({"message": "Not Found"})),
+                },
+                ("GET", Some(&"contents"), Some(file)) => {
+                    match inner.github.get(&repo).and_then(|f| f.get(*file)) {
+                        Some((content, sha)) => json_response(
+                            200,
+                            json!({"content": base64::engine::general_purpose::STANDARD.encode(content), "sha": sha}),
+                        ),
+                        None => json_response(404, json!({"message": "Not Found"})),
+                    }
+                }
+                ("PUT", Some(&"contents"), Some(file)) => {
+                    if inner.fail_commits > 0 {
+                        inner.fail_commits -= 1;
+                        json_response(502, json!({"message": "Server Error"}))
+                    } else if !inner.github.contains_key(&repo) {
+                        json_response(404, json!({"message": "Not Found"}))
+                    } else {
+                        let content = base64::engine::general_purpose::STANDARD
+                            .decode(parsed["content"].as_str().unwrap_or(""))
+                            .map(|b| String::from_utf8_lossy(&b).into_owned())
+                            .unwrap_or_default();
+                        let files = inner.github.get_mut(&repo).unwrap();
+                        let sha = format!("sha{}", files.len() + 1);
+                        files.insert(file.to_string(), (content, sha));
+                        json_response(201, json!({"content": {"path": file}}))
+                    }
+                }
+                _ => json_response(404, json!({"message": "Not Found"})),
+            }
+        }
+    } else if let Some(rest) = path.strip_prefix("/gl/projects") {
+        if header("private-token") != FORGE_GITLAB_TOKEN {
+            json_response(401, json!({"message": "401 Unauthorized"}))
+        } else if method == "POST" && rest.is_empty() {
+            let full = format!("acme/services/{}", parsed["path"].as_str().unwrap_or(""));
+            let id = 100 + inner.gitlab.len() as i64;
+            inner.gitlab.insert(full.clone(), (id, HashMap::new()));
+            json_response(
+                201,
+                json!({"id": id, "web_url": format!("https://gitlab.example.com/{full}"), "default_branch": "main"}),
+            )
+        } else {
+            let rest = rest.trim_start_matches('/');
+            let (first, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            if tail.is_empty() && method == "GET" {
+                let full = decode(first);
+                match inner.gitlab.get(&full) {
+                    Some((id, _)) => json_response(
+                        200,
+                        json!({"id": id, "web_url": format!("https://gitlab.example.com/{full}"), "default_branch": "main"}),
+                    ),
+                    None => json_response(404, json!({"message": "404 Project Not Found"})),
+                }
+            } else {
+                let id: i64 = first.parse().unwrap_or(-1);
+                let file = decode(tail.trim_start_matches("repository/files/"));
+                let project = inner.gitlab.values_mut().find(|(pid, _)| *pid == id);
+                match (method.as_str(), project) {
+                    ("POST", Some((_, files))) if files.contains_key(&file) => json_response(
+                        400,
+                        json!({"message": "A file with this name already exists"}),
+                    ),
+                    ("POST" | "PUT", Some((_, files))) => {
+                        files.insert(file, parsed["content"].as_str().unwrap_or("").to_string());
+                        json_response(201, json!({"file_path": "catalog-info.yaml"}))
+                    }
+                    _ => json_response(404, json!({"message": "404 Not Found"})),
+                }
+            }
+        }
+    } else if let Some(rest) = path.strip_prefix("/pd/services") {
+        let _ = rest;
+        if header("authorization") != format!("Token token={FORGE_PAGERDUTY_TOKEN}") {
+            json_response(401, json!({"error": {"message": "Unauthorized"}}))
+        } else if method == "POST" {
+            let name = parsed["service"]["name"].as_str().unwrap_or("").to_string();
+            let id = format!("PNEW{}", inner.pagerduty.len() + 1);
+            assert_eq!(parsed["service"]["escalation_policy"]["id"], "PEP123");
+            inner.pagerduty.push((id.clone(), name));
+            json_response(201, json!({"service": {"id": id}}))
+        } else {
+            let wanted = query_param(&query, "query").unwrap_or_default();
+            let found: Vec<serde_json::Value> = inner
+                .pagerduty
+                .iter()
+                .filter(|(_, n)| n.contains(&wanted))
+                .map(|(id, n)| json!({"id": id, "name": n}))
+                .collect();
+            json_response(200, json!({"services": found}))
+        }
+    } else if path == "/hook" {
+        // Verify usher's signature: t=<ts>,v1=hex(HMAC-SHA256(secret, "<ts>.<body>")).
+        let signature = header("x-usher-signature");
+        let ts = signature
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .unwrap_or("0")
+            .to_string();
+        let given = signature
+            .split(',')
+            .find_map(|p| p.strip_prefix("v1="))
+            .unwrap_or("")
+            .to_string();
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(format!("{ts}.").as_bytes());
+        mac.update(&body);
+        let ok = hex::decode(&given).is_ok_and(|g| mac.verify_slice(&g).is_ok());
+        if ok {
+            inner.webhooks.push(parsed);
+            Response::builder().status(204).body(Body::empty()).unwrap()
+        } else {
+            json_response(401, json!({"error": "bad signature"}))
+        }
+    } else {
+        json_response(404, json!({"message": "no such endpoint in the fake"}))
+    };
+    inner.seen.push(Seen {
+        path,
+        query,
+        headers,
+        status: response.status().as_u16(),
+    });
+    response
+}

@@ -6,6 +6,7 @@ mod support;
 mod catalog_import;
 mod commands;
 mod console;
+mod creation;
 mod fakes;
 mod local_postgres;
 mod oncall;

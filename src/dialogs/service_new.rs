@@ -1,0 +1,1216 @@
+//! `service new`: the guided creation of a service — team, system, purpose,
+//! a name by the convention, language, framework, databases, tier,
+//! lifecycle, on-call, then a summary with the catalog-info.yaml to be
+//! written. On submit the service is in the catalog at once, and one outbox
+//! job per configured automation step is written in the same transaction.
+
+use serde_json::{Map, Value, json};
+
+use super::naming::{self, NameCheck};
+use super::{Dialog, active, create, finish, save};
+use crate::actions::outbox::{self, NewJob};
+use crate::catalog::model::EntityRef;
+use crate::catalog::store::{self, EntityRow};
+use crate::chat::{Action, ButtonStyle, Element, Field, Reply, Request, SelectOption, Text};
+use crate::commands::Core;
+use crate::config::ActionConfig;
+
+pub const KIND: &str = "service_new";
+
+/// The steps, in order; `name_confirm` only when the name is close to an
+/// existing one, `framework` only when the language has frameworks.
+const ORDER: &[&str] = &[
+    "team",
+    "system",
+    "purpose",
+    "name",
+    "name_confirm",
+    "language",
+    "framework",
+    "databases",
+    "tier",
+    "lifecycle",
+    "oncall",
+    "confirm",
+];
+
+/// An option of a choice step.
+struct Opt {
+    label: String,
+    value: String,
+    description: Option<String>,
+}
+
+/// How a step is answered.
+enum Input {
+    Choice {
+        options: Vec<Opt>,
+        default: Option<String>,
+        multi: bool,
+    },
+    Text {
+        default: Option<String>,
+    },
+    Confirm,
+}
+
+struct Step {
+    title: &'static str,
+    prompt: String,
+    input: Input,
+}
+
+fn opt(label: impl Into<String>, value: impl Into<String>) -> Opt {
+    Opt {
+        label: label.into(),
+        value: value.into(),
+        description: None,
+    }
+}
+
+fn short(key: &str) -> String {
+    EntityRef::from_key(key)
+        .map(|r| r.short())
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// Starts the dialogue, or offers to resume the one in progress.
+pub async fn start(core: &Core, request: &Request) -> Result<Reply, sqlx::Error> {
+    let now = core.clock.now();
+    if let Some(existing) = active(&core.pool, KIND, request).await? {
+        if existing.idle_too_long(now, core.config.dialogs.idle_minutes) {
+            let mut conn = core.pool.acquire().await?;
+            finish(&mut conn, existing.id, "expired", None, now).await?;
+        } else {
+            return Ok(Reply::new()
+                .section(Text::plain(format!(
+                    "You have a new service in progress (at “{}”, started {}). Carry on, or start over?",
+                    step_title(&existing.step),
+                    existing.started_at.format("%H:%M UTC")
+                )))
+                .actions(vec![
+                    button("Resume", format!("dialog resume {}", existing.id), ButtonStyle::Primary),
+                    button("Start over", format!("dialog restart {}", existing.id), ButtonStyle::Default),
+                ]));
+        }
+    }
+    if request.actor.person.is_none() {
+        return Ok(Reply::text(
+            "Creating a service needs to know who you are, and I can't match you to anyone in the catalog. Ask your usher admins to add you (a User entity with your email).",
+        ));
+    }
+    let teams = teams_for(core, request).await?;
+    if teams.is_empty() {
+        return Ok(Reply::text(
+            "You're not a member of any team in the catalog, and a service needs an owning team. Ask your team's lead to add you to its Group, then try again.",
+        ));
+    }
+    let dialog = create(&core.pool, KIND, request, "team", now).await?;
+    render(core, &dialog).await
+}
+
+fn button(label: &str, command: String, style: ButtonStyle) -> Element {
+    Element::Button {
+        label: label.to_string(),
+        action: Action::run(command),
+        style,
+    }
+}
+
+fn step_title(step: &str) -> &'static str {
+    match step {
+        "team" => "Owning team",
+        "system" => "System",
+        "purpose" => "What it does",
+        "name" => "Name",
+        "name_confirm" => "A name close to another",
+        "language" => "Language",
+        "framework" => "Framework",
+        "databases" => "Databases",
+        "tier" => "Tier",
+        "lifecycle" => "Lifecycle",
+        "oncall" => "On-call",
+        _ => "Confirm",
+    }
+}
+
+/// The teams the person may create for: their own; every team for admins.
+async fn teams_for(core: &Core, request: &Request) -> Result<Vec<EntityRow>, sqlx::Error> {
+    let Some(person) = &request.actor.person else {
+        return Ok(Vec::new());
+    };
+    let sql = concat!(
+        "SELECT ",
+        crate::entity_columns!(),
+        " FROM entities e WHERE e.kind = 'group' AND (
+             e.ref IN (SELECT r.target_ref FROM relations r JOIN entities u ON u.id = r.source_id
+                       WHERE u.ref = $1 AND r.type = 'memberOf')
+             OR e.id IN (SELECT source_id FROM relations WHERE type = 'hasMember' AND target_ref = $1)
+             OR $2)
+         ORDER BY (e.ref IN (SELECT r.target_ref FROM relations r JOIN entities u ON u.id = r.source_id
+                             WHERE u.ref = $1 AND r.type = 'memberOf')) DESC,
+                  coalesce(e.spec_type = 'team', false) DESC, e.name
+         LIMIT 100"
+    );
+    sqlx::query_as(sql)
+        .bind(&person.key)
+        .bind(core.is_admin(request))
+        .fetch_all(&core.pool)
+        .await
+}
+
+/// Builds the step the dialogue is at.
+async fn step(core: &Core, request: &Request, dialog: &Dialog) -> Result<Step, sqlx::Error> {
+    let a = |k: &str| dialog.answer(k).map(str::to_string);
+    let choices = &core.config.choices;
+    Ok(match dialog.step.as_str() {
+        "team" => {
+            let teams = teams_for(core, request).await?;
+            Step {
+                title: "Owning team",
+                prompt: "Which team will own the service?".into(),
+                input: Input::Choice {
+                    default: teams.first().map(|t| t.key.clone()),
+                    options: teams
+                        .iter()
+                        .map(|t| Opt {
+                            label: t.label(),
+                            value: t.key.clone(),
+                            description: Some(t.short()),
+                        })
+                        .collect(),
+                    multi: false,
+                },
+            }
+        }
+        "system" => {
+            let team = a("team").unwrap_or_default();
+            let systems: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT ref, owner_ref FROM entities WHERE kind = 'system'
+                 ORDER BY (owner_ref = $1) DESC, name LIMIT 24",
+            )
+            .bind(&team)
+            .fetch_all(&core.pool)
+            .await?;
+            let default = systems
+                .iter()
+                .find(|(_, o)| o.as_deref() == Some(team.as_str()))
+                .map(|s| s.0.clone());
+            let mut options: Vec<Opt> = systems
+                .iter()
+                .map(|(key, owner)| Opt {
+                    label: short(key),
+                    value: key.clone(),
+                    description: owner.as_deref().map(|o| format!("owned by {}", short(o))),
+                })
+                .collect();
+            options.push(opt("No system", "none"));
+            Step {
+                title: "System",
+                prompt: "Which system is it part of? (optional)".into(),
+                input: Input::Choice {
+                    options,
+                    default: default.or(Some("none".into())),
+                    multi: false,
+                },
+            }
+        }
+        "purpose" => Step {
+            title: "What it does",
+            prompt: "What does it do, in a few words? (e.g. “processes refunds”)".into(),
+            input: Input::Text { default: None },
+        },
+        "name" => {
+            let system = a("system").filter(|s| s != "none").map(|s| short(&s));
+            let proposal = naming::propose(
+                &core.config.naming,
+                &short(&a("team").unwrap_or_default()),
+                system.as_deref(),
+                &a("purpose").unwrap_or_default(),
+            );
+            Step {
+                title: "Name",
+                prompt: format!(
+                    "Its name? I propose {proposal} (the convention: {}; lower-case letters, digits and dashes, at most {} characters). Press the button to take it, or type another.",
+                    core.config.naming.template, core.config.naming.max_length
+                ),
+                input: Input::Text {
+                    default: Some(proposal),
+                },
+            }
+        }
+        "name_confirm" => {
+            let existing = a("similar_to").unwrap_or_default();
+            let owner = a("similar_owner").unwrap_or_default();
+            Step {
+                title: "A name close to another",
+                prompt: format!(
+                    "{existing} already exists, owned by {owner} — is {} a new service, or did you mean that one?",
+                    a("name").unwrap_or_default()
+                ),
+                input: Input::Choice {
+                    options: vec![
+                        opt("A new service", "new"),
+                        opt(format!("I meant {existing}"), "existing"),
+                        opt("Change the name", "rename"),
+                    ],
+                    default: None,
+                    multi: false,
+                },
+            }
+        }
+        "language" => Step {
+            title: "Language",
+            prompt: "Which language?".into(),
+            input: Input::Choice {
+                options: choices
+                    .languages
+                    .iter()
+                    .map(|l| opt(l.name.clone(), l.name.clone()))
+                    .collect(),
+                default: choices.default_language.clone(),
+                multi: false,
+            },
+        },
+        "framework" => {
+            let language = a("language").unwrap_or_default();
+            let lang = choices.languages.iter().find(|l| l.name == language);
+            Step {
+                title: "Framework",
+                prompt: format!("Which {language} framework?"),
+                input: Input::Choice {
+                    options: lang
+                        .map(|l| {
+                            l.frameworks
+                                .iter()
+                                .map(|f| opt(f.clone(), f.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    default: lang.and_then(|l| l.default_framework.clone()),
+                    multi: false,
+                },
+            }
+        }
+        "databases" => {
+            let mut options: Vec<Opt> = choices
+                .databases
+                .iter()
+                .map(|d| opt(d.clone(), d.clone()))
+                .collect();
+            options.push(opt("None", "none"));
+            Step {
+                title: "Databases",
+                prompt: "Which databases does it use? Pick several by typing their numbers or names separated by commas (e.g. 1,3), or none.".into(),
+                input: Input::Choice {
+                    options,
+                    default: Some("none".into()),
+                    multi: true,
+                },
+            }
+        }
+        "tier" => Step {
+            title: "Tier",
+            prompt: "Its tier (1 is the most critical)?".into(),
+            input: Input::Choice {
+                options: choices
+                    .tiers
+                    .iter()
+                    .map(|t| opt(format!("tier {t}"), t.clone()))
+                    .collect(),
+                default: choices.default_tier.clone(),
+                multi: false,
+            },
+        },
+        "lifecycle" => Step {
+            title: "Lifecycle",
+            prompt: "Its lifecycle?".into(),
+            input: Input::Choice {
+                options: choices
+                    .lifecycles
+                    .iter()
+                    .map(|l| opt(l.clone(), l.clone()))
+                    .collect(),
+                default: choices.default_lifecycle.clone(),
+                multi: false,
+            },
+        },
+        "oncall" => {
+            let team = a("team").unwrap_or_default();
+            let rotation: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rotations WHERE team_ref = $1)")
+                    .bind(&team)
+                    .fetch_one(&core.pool)
+                    .await?;
+            let team_row = store::find_by_ref(&core.pool, &team).await?;
+            let mut options = Vec::new();
+            if rotation {
+                options.push(opt(
+                    format!("{}'s usher rotation", short(&team)),
+                    "rotation",
+                ));
+            }
+            if let Some(t) = &team_row {
+                if let Some(id) = &t.pagerduty_service_id {
+                    options.push(opt(
+                        format!("the team's PagerDuty service {id}"),
+                        format!("pagerduty:{id}"),
+                    ));
+                }
+                if let Some(og) = &t.opsgenie_team {
+                    options.push(opt(
+                        format!("the team's Opsgenie team {og}"),
+                        format!("opsgenie:{og}"),
+                    ));
+                }
+            }
+            if core
+                .config
+                .actions
+                .iter()
+                .any(|a| matches!(a, ActionConfig::PagerdutyService { .. }))
+            {
+                options.push(opt("a new PagerDuty service", "new-pagerduty"));
+            }
+            options.push(opt("set up later", "later"));
+            let default = options.first().map(|o| o.value.clone());
+            Step {
+                title: "On-call",
+                prompt: "Who is on call for it?".into(),
+                input: Input::Choice {
+                    options,
+                    default,
+                    multi: false,
+                },
+            }
+        }
+        _ => Step {
+            title: "Confirm",
+            prompt: "Create it?".into(),
+            input: Input::Confirm,
+        },
+    })
+}
+
+/// Draws the current step.
+pub async fn render(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> {
+    let request = Request {
+        actor: dialog.actor.0.clone(),
+        platform: crate::chat::Platform::Console,
+        workspace: None,
+        channel: None,
+        text: String::new(),
+    };
+    let step = step(core, &request, dialog).await?;
+    let number = visible_steps(dialog)
+        .iter()
+        .position(|s| *s == dialog.step)
+        .map(|i| i + 1)
+        .unwrap_or(1);
+    let total = visible_steps(dialog).len();
+    let id = dialog.id;
+    let mut reply = Reply::new().header(format!(
+        "New service — {} ({number} of {total})",
+        step.title
+    ));
+    if dialog.step == "confirm" {
+        return confirm(core, dialog).await;
+    }
+    reply = reply.section(Text::plain(step.prompt));
+    let mut actions = Vec::new();
+    match step.input {
+        Input::Choice {
+            options,
+            default,
+            multi,
+        } => {
+            let mut ordered = options;
+            // The default first, marked.
+            if let Some(d) = &default
+                && let Some(i) = ordered.iter().position(|o| &o.value == d)
+            {
+                let mut o = ordered.remove(i);
+                o.label = format!("{} (default)", o.label);
+                ordered.insert(0, o);
+            }
+            actions.push(Element::Select {
+                placeholder: if multi {
+                    "Choose (several: type 1,3)".into()
+                } else {
+                    "Choose".into()
+                },
+                options: ordered
+                    .into_iter()
+                    .map(|o| SelectOption {
+                        label: o.label,
+                        description: o.description,
+                        action: Action::run(format!(
+                            "dialog answer {id} {} {}",
+                            dialog.step, o.value
+                        )),
+                    })
+                    .collect(),
+            });
+        }
+        Input::Text { default } => {
+            if let Some(d) = default {
+                actions.push(button(
+                    &format!("Use {d}"),
+                    format!("dialog answer {id} {} {d}", dialog.step),
+                    ButtonStyle::Primary,
+                ));
+            }
+        }
+        Input::Confirm => {}
+    }
+    if dialog.step != "team" {
+        actions.push(button(
+            "Back",
+            format!("dialog back {id}"),
+            ButtonStyle::Default,
+        ));
+    }
+    actions.push(button(
+        "Cancel",
+        format!("dialog cancel {id}"),
+        ButtonStyle::Danger,
+    ));
+    reply = reply.actions(actions);
+    let so_far = summary_line(dialog);
+    if !so_far.is_empty() {
+        reply = reply.context(Text::plain(so_far));
+    }
+    Ok(reply
+        .context(Text::plain(
+            "Type the answer (or its number), back, or cancel.",
+        ))
+        .expect_text(format!("dialog answer {id} {}", dialog.step)))
+}
+
+/// The steps this dialogue shows (the conditional ones only when they
+/// apply), for "step 3 of 10".
+fn visible_steps(dialog: &Dialog) -> Vec<&'static str> {
+    ORDER
+        .iter()
+        .copied()
+        .filter(|s| *s != "name_confirm" || dialog.step == "name_confirm")
+        .collect()
+}
+
+fn summary_line(dialog: &Dialog) -> String {
+    let mut parts = Vec::new();
+    for key in [
+        "team",
+        "system",
+        "name",
+        "language",
+        "framework",
+        "tier",
+        "lifecycle",
+    ] {
+        if let Some(v) = dialog.answer(key).filter(|v| *v != "none") {
+            parts.push(if key == "team" || key == "system" {
+                short(v)
+            } else {
+                v.to_string()
+            });
+        }
+    }
+    parts.join(" · ")
+}
+
+/// The next step after `from`, skipping what doesn't apply.
+fn next_step(core: &Core, dialog: &Dialog, from: &str) -> String {
+    let i = ORDER.iter().position(|s| *s == from).unwrap_or(0);
+    for step in &ORDER[i + 1..] {
+        let applies = match *step {
+            "name_confirm" => false,
+            "framework" => core.config.choices.languages.iter().any(|l| {
+                Some(l.name.as_str()) == dialog.answer("language") && !l.frameworks.is_empty()
+            }),
+            _ => true,
+        };
+        if applies {
+            return step.to_string();
+        }
+    }
+    "confirm".to_string()
+}
+
+fn history(dialog: &mut Dialog) -> &mut Vec<Value> {
+    let entry = dialog
+        .answers
+        .0
+        .entry("_history")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if !entry.is_array() {
+        *entry = Value::Array(Vec::new());
+    }
+    entry.as_array_mut().expect("an array")
+}
+
+/// Moves on to `step`, remembering where we were (for Back).
+fn advance(dialog: &mut Dialog, step: String) {
+    let from = dialog.step.clone();
+    history(dialog).push(Value::String(from));
+    dialog.step = step;
+}
+
+/// Goes back one step.
+pub async fn back(core: &Core, dialog: &mut Dialog) -> Result<Reply, sqlx::Error> {
+    if let Some(Value::String(previous)) = history(dialog).pop() {
+        dialog.step = previous;
+    }
+    save(&core.pool, dialog, core.clock.now()).await?;
+    render(core, dialog).await
+}
+
+/// Matches typed text or a button's value to the step's options: a value,
+/// a label, a 1-based number; several, comma-separated, for `multi`.
+fn pick(
+    options: &[Opt],
+    default: &Option<String>,
+    text: &str,
+    multi: bool,
+) -> Result<Vec<String>, String> {
+    let text = text.trim();
+    if text.is_empty() || text.eq_ignore_ascii_case("default") {
+        return default
+            .clone()
+            .map(|d| vec![d])
+            .ok_or_else(|| "choose one of the options".to_string());
+    }
+    let parts: Vec<&str> = if multi {
+        text.split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect()
+    } else {
+        vec![text]
+    };
+    let mut out = Vec::new();
+    for part in parts {
+        let found = options
+            .iter()
+            .enumerate()
+            .find(|(i, o)| {
+                o.value.eq_ignore_ascii_case(part)
+                    || o.label.eq_ignore_ascii_case(part)
+                    || part.parse::<usize>().is_ok_and(|n| n == i + 1)
+            })
+            .map(|(_, o)| o.value.clone());
+        match found {
+            Some(v) => {
+                if !out.contains(&v) {
+                    out.push(v)
+                }
+            }
+            None => {
+                let names: Vec<&str> = options.iter().map(|o| o.value.as_str()).collect();
+                return Err(format!(
+                    "'{part}' isn't one of the choices: {}",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    if multi && out.len() > 1 {
+        out.retain(|v| v != "none");
+    }
+    Ok(out)
+}
+
+/// Records an answer to the current step and moves on (or says what is
+/// wrong and asks again).
+pub async fn answer(
+    core: &Core,
+    request: &Request,
+    dialog: &mut Dialog,
+    step_id: &str,
+    text: &str,
+) -> Result<Reply, sqlx::Error> {
+    let now = core.clock.now();
+    let keyword = text.trim().to_lowercase();
+    if keyword == "back" {
+        return back(core, dialog).await;
+    }
+    if keyword == "cancel" {
+        return cancel(core, dialog).await;
+    }
+    if step_id != dialog.step {
+        // An old button from an earlier step: show where we are instead.
+        let reply = render(core, dialog).await?;
+        return Ok(Reply::text(format!(
+            "That answer was for “{}”, but we're at “{}” now.",
+            step_title(step_id),
+            step_title(&dialog.step)
+        ))
+        .pipe_into(reply));
+    }
+    let current = step(core, request, dialog).await?;
+    let value: Value = match &current.input {
+        Input::Choice {
+            options,
+            default,
+            multi,
+        } => match pick(options, default, text, *multi) {
+            Ok(mut values) if *multi => Value::Array(values.drain(..).map(Value::String).collect()),
+            Ok(values) => Value::String(values.into_iter().next().unwrap_or_default()),
+            Err(_) if dialog.step == "team" => {
+                let yours: Vec<String> = options.iter().map(|o| short(&o.value)).collect();
+                return again(
+                    core,
+                    dialog,
+                    format!(
+                        "you can only create services for teams you're a member of ({})",
+                        yours.join(", ")
+                    ),
+                )
+                .await;
+            }
+            Err(why) => return again(core, dialog, why).await,
+        },
+        Input::Text { default } => {
+            let t = text.trim();
+            let t = if t.is_empty() {
+                default.clone().unwrap_or_default()
+            } else {
+                t.to_string()
+            };
+            Value::String(t)
+        }
+        Input::Confirm => Value::String(text.trim().to_lowercase()),
+    };
+    match dialog.step.as_str() {
+        "team" => {
+            // Checked again: only the person's teams (admins: any).
+            let allowed = teams_for(core, request).await?;
+            let chosen = value.as_str().unwrap_or_default();
+            if !allowed.iter().any(|t| t.key == chosen) {
+                return again(
+                    core,
+                    dialog,
+                    "you can only create services for teams you're a member of".into(),
+                )
+                .await;
+            }
+        }
+        "purpose" => {
+            let t = value.as_str().unwrap_or_default();
+            if t.chars().count() < 3
+                || t.chars().count() > 120
+                || !t.chars().any(char::is_alphabetic)
+            {
+                return again(
+                    core,
+                    dialog,
+                    "say what it does in a few words (3–120 characters), e.g. “processes refunds”"
+                        .into(),
+                )
+                .await;
+            }
+        }
+        "name" => {
+            let name = value.as_str().unwrap_or_default().to_string();
+            let prefix = dialog
+                .answer("system")
+                .filter(|s| *s != "none")
+                .map(short)
+                .unwrap_or_else(|| {
+                    short(dialog.answer("team").unwrap_or_default())
+                        .trim_start_matches("team-")
+                        .to_string()
+                });
+            match naming::check(&core.pool, &core.config.naming, &name, &prefix).await? {
+                NameCheck::Ok => {}
+                NameCheck::Refused { reason, suggestion } => {
+                    return again(
+                        core,
+                        dialog,
+                        format!("{name} {reason}. How about {suggestion}?"),
+                    )
+                    .await;
+                }
+                NameCheck::Similar {
+                    existing, owner, ..
+                } => {
+                    dialog.answers.0.insert("name".into(), Value::String(name));
+                    dialog
+                        .answers
+                        .0
+                        .insert("similar_to".into(), Value::String(existing));
+                    dialog
+                        .answers
+                        .0
+                        .insert("similar_owner".into(), Value::String(owner));
+                    advance(dialog, "name_confirm".into());
+                    save(&core.pool, dialog, now).await?;
+                    return render(core, dialog).await;
+                }
+            }
+        }
+        "name_confirm" => match value.as_str() {
+            Some("existing") => {
+                let existing = dialog.answer("similar_to").unwrap_or_default().to_string();
+                let mut conn = core.pool.acquire().await?;
+                finish(&mut conn, dialog.id, "cancelled", None, now).await?;
+                return Ok(Reply::new()
+                    .section(Text::plain(format!(
+                        "Then there's nothing to create: {existing} exists already."
+                    )))
+                    .actions(vec![button(
+                        &format!("Who owns {existing}"),
+                        format!("owner {existing}"),
+                        ButtonStyle::Primary,
+                    )]));
+            }
+            Some("rename") => {
+                dialog.step = "name".into();
+                save(&core.pool, dialog, now).await?;
+                return render(core, dialog).await;
+            }
+            _ => {}
+        },
+        "confirm" => {
+            return match value.as_str() {
+                Some("submit" | "yes" | "create") => submit(core, request, dialog).await,
+                _ => again(core, dialog, "answer submit, back or cancel".into()).await,
+            };
+        }
+        _ => {}
+    }
+    if dialog.step != "name_confirm" {
+        dialog.answers.0.insert(dialog.step.clone(), value);
+    }
+    let from = if dialog.step == "name_confirm" {
+        "name_confirm".to_string()
+    } else {
+        dialog.step.clone()
+    };
+    let next = next_step(core, dialog, &from);
+    advance(dialog, next);
+    save(&core.pool, dialog, now).await?;
+    render(core, dialog).await
+}
+
+/// Says what is wrong with an answer and asks again.
+async fn again(core: &Core, dialog: &Dialog, why: String) -> Result<Reply, sqlx::Error> {
+    let reply = render(core, dialog).await?;
+    Ok(Reply::text(format!("⚠ {why}")).pipe_into(reply))
+}
+
+/// Ends the dialogue without creating anything.
+pub async fn cancel(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> {
+    let mut conn = core.pool.acquire().await?;
+    finish(&mut conn, dialog.id, "cancelled", None, core.clock.now()).await?;
+    Ok(Reply::text(
+        "Cancelled — nothing was created. `service new` starts again.",
+    ))
+}
+
+trait PipeInto {
+    fn pipe_into(self, after: Reply) -> Reply;
+}
+
+impl PipeInto for Reply {
+    /// This reply's blocks, then `after`'s (keeping `after`'s expectations).
+    fn pipe_into(mut self, after: Reply) -> Reply {
+        self.blocks.extend(after.blocks);
+        self.expects = after.expects;
+        self
+    }
+}
+
+/// The descriptor the service will have.
+pub fn descriptor(core: &Core, dialog: &Dialog) -> Value {
+    let a = |k: &str| dialog.answer(k).unwrap_or_default().to_string();
+    let name = a("name");
+    let mut annotations = Map::new();
+    annotations.insert("usher.dev/tier".into(), json!(a("tier")));
+    annotations.insert("usher.dev/language".into(), json!(a("language")));
+    if let Some(f) = dialog.answer("framework") {
+        annotations.insert("usher.dev/framework".into(), json!(f));
+    }
+    let databases: Vec<String> = dialog
+        .answers
+        .0
+        .get("databases")
+        .and_then(Value::as_array)
+        .map(|d| {
+            d.iter()
+                .filter_map(Value::as_str)
+                .filter(|d| *d != "none")
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if !databases.is_empty() {
+        annotations.insert("usher.dev/databases".into(), json!(databases.join(",")));
+    }
+    match dialog.answer("oncall").unwrap_or_default() {
+        v if v.starts_with("pagerduty:") => {
+            annotations.insert(
+                "pagerduty.com/service-id".into(),
+                json!(v.trim_start_matches("pagerduty:")),
+            );
+        }
+        v if v.starts_with("opsgenie:") => {
+            annotations.insert(
+                "opsgenie.com/team".into(),
+                json!(v.trim_start_matches("opsgenie:")),
+            );
+        }
+        _ => {}
+    }
+    for action in &core.config.actions {
+        if let ActionConfig::GithubRepo { owner, web_url, .. } = action {
+            annotations.insert(
+                "github.com/project-slug".into(),
+                json!(format!("{owner}/{name}")),
+            );
+            annotations.insert(
+                "backstage.io/source-location".into(),
+                json!(format!(
+                    "url:{}/{owner}/{name}",
+                    web_url.trim_end_matches('/')
+                )),
+            );
+        }
+    }
+    if let Some(person) = &dialog.actor.0.person {
+        annotations.insert("usher.dev/created-by".into(), json!(person.key));
+    }
+    let mut spec = Map::new();
+    spec.insert("type".into(), json!("service"));
+    spec.insert("lifecycle".into(), json!(a("lifecycle")));
+    spec.insert("owner".into(), json!(a("team")));
+    if let Some(system) = dialog.answer("system").filter(|s| *s != "none") {
+        spec.insert("system".into(), json!(system));
+    }
+    json!({
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Component",
+        "metadata": {
+            "name": name,
+            "description": a("purpose"),
+            "annotations": annotations,
+            "tags": [a("language")],
+        },
+        "spec": spec,
+    })
+}
+
+/// The YAML of a descriptor.
+pub fn yaml(descriptor: &Value) -> String {
+    serde_yaml_ng::to_string(descriptor).unwrap_or_default()
+}
+
+async fn confirm(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> {
+    let id = dialog.id;
+    let doc = descriptor(core, dialog);
+    let a = |k: &str| dialog.answer(k).unwrap_or("—").to_string();
+    let mut fields = vec![
+        Field {
+            label: "Name".into(),
+            value: Text::new().add_bold(a("name")),
+        },
+        Field {
+            label: "Team".into(),
+            value: Text::plain(short(&a("team"))),
+        },
+        Field {
+            label: "System".into(),
+            value: Text::plain(
+                dialog
+                    .answer("system")
+                    .filter(|s| *s != "none")
+                    .map(short)
+                    .unwrap_or_else(|| "none".into()),
+            ),
+        },
+        Field {
+            label: "Does".into(),
+            value: Text::plain(a("purpose")),
+        },
+        Field {
+            label: "Stack".into(),
+            value: Text::plain(format!(
+                "{} · {}",
+                a("language"),
+                dialog.answer("framework").unwrap_or("no framework")
+            )),
+        },
+        Field {
+            label: "Tier · lifecycle".into(),
+            value: Text::plain(format!("{} · {}", a("tier"), a("lifecycle"))),
+        },
+        Field {
+            label: "On call".into(),
+            value: Text::plain(a("oncall")),
+        },
+    ];
+    if !core.config.actions.is_empty() {
+        fields.push(Field {
+            label: "Then".into(),
+            value: Text::plain(
+                core.config
+                    .actions
+                    .iter()
+                    .map(ActionConfig::name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+        });
+    }
+    Ok(Reply::new()
+        .header(format!(
+            "New service — Confirm ({} of {})",
+            visible_steps(dialog).len(),
+            visible_steps(dialog).len()
+        ))
+        .fields(fields)
+        .section(Text::plain("The catalog-info.yaml that will be written:"))
+        .section(Text::new().add_pre(yaml(&doc)))
+        .actions(vec![
+            button(
+                "Submit",
+                format!("dialog answer {id} confirm submit"),
+                ButtonStyle::Primary,
+            ),
+            button("Back", format!("dialog back {id}"), ButtonStyle::Default),
+            button("Cancel", format!("dialog cancel {id}"), ButtonStyle::Danger),
+        ])
+        .context(Text::plain("Type submit, back or cancel."))
+        .expect_text(format!("dialog answer {id} confirm")))
+}
+
+/// Creates the service: the entity, one automation job per configured
+/// action, the audit entry and the end of the dialogue, in one transaction.
+async fn submit(core: &Core, request: &Request, dialog: &mut Dialog) -> Result<Reply, sqlx::Error> {
+    let now = core.clock.now();
+    let doc = descriptor(core, dialog);
+    let text = yaml(&doc);
+    let stream = crate::catalog::yaml::parse_stream(&text);
+    let Some(parsed) = stream.docs.first() else {
+        return Ok(Reply::text(
+            "Something went wrong writing the descriptor; nothing was created.",
+        ));
+    };
+    let checked =
+        crate::catalog::validate::check_document(parsed, "created in chat", &core.config.rules());
+    let Some(mut entity) = checked.entity else {
+        let problems: Vec<String> = checked
+            .problems
+            .iter()
+            .map(|p| format!("{}: {}", p.field, p.message))
+            .collect();
+        return Ok(Reply::text(format!(
+            "The service can't be created: {}",
+            problems.join("; ")
+        )));
+    };
+    entity.file = "created in chat".into();
+    let service_ref = entity.eref.key();
+    let mut tx = core.pool.begin().await?;
+    if !crate::catalog::import::create_from_chat(&mut tx, &entity).await? {
+        tx.rollback().await?;
+        dialog.step = "name".into();
+        save(&core.pool, dialog, now).await?;
+        let reply = render(core, dialog).await?;
+        return Ok(Reply::text(format!(
+            "⚠ {} was taken a moment ago; choose another name.",
+            entity.eref.name
+        ))
+        .pipe_into(reply));
+    }
+    for (position, action) in core.config.actions.iter().enumerate() {
+        let name = action.name();
+        sqlx::query(
+            "INSERT INTO automation_steps (service_ref, action, position, status, updated_at) VALUES ($1, $2, $3, 'pending', $4)
+             ON CONFLICT (service_ref, action) DO UPDATE SET status = 'pending', detail = NULL, url = NULL, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(&service_ref)
+        .bind(&name)
+        .bind(position as i32)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let job = NewJob {
+            kind: crate::actions::automation::kind_of(action).to_string(),
+            destination: name.clone(),
+            payload: json!({
+                "service": service_ref,
+                "action": name,
+                "name": entity.eref.name,
+                "description": entity.description,
+                "owner": entity.owner.as_ref().map(|o| o.key()),
+                "system": entity.system.as_ref().map(|s| s.key()),
+                "catalog_info": text,
+                "descriptor": doc,
+                "requested_by": request.actor.audit_name(),
+            }),
+            idempotency_key: format!("action:{service_ref}:{name}"),
+        };
+        outbox::enqueue(&mut tx, &job, core.config.outbox.max_attempts).await?;
+    }
+    sqlx::query("INSERT INTO audit_log (at, actor, action, subject, details) VALUES ($1, $2, 'service.create', $3, $4)")
+        .bind(now)
+        .bind(request.actor.audit_name())
+        .bind(&service_ref)
+        .bind(json!({ "dialog": dialog.id, "descriptor": doc }))
+        .execute(&mut *tx)
+        .await?;
+    finish(&mut tx, dialog.id, "done", Some(&service_ref), now).await?;
+    tx.commit().await?;
+    status(core, dialog.id, &service_ref, true).await
+}
+
+/// The new service and its automation steps: done (with their links),
+/// running, or failed (with the reason and a Retry button).
+pub async fn status(
+    core: &Core,
+    dialog_id: i64,
+    service_ref: &str,
+    just_created: bool,
+) -> Result<Reply, sqlx::Error> {
+    let steps: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT action, status, detail, url FROM automation_steps WHERE service_ref = $1 ORDER BY position",
+    )
+    .bind(service_ref)
+    .fetch_all(&core.pool)
+    .await?;
+    let name = short(service_ref);
+    let mut reply = Reply::new().header(if just_created {
+        format!("✅ {name} is in the catalog")
+    } else {
+        format!("{name}: setting it up")
+    });
+    if just_created {
+        reply = reply.section(
+            Text::new()
+                .add_bold(name.clone())
+                .add_plain(" exists now: ")
+                .add_code(format!("owner {name}"))
+                .add_plain(" and ")
+                .add_code(format!("service {name}"))
+                .add_plain(" answer for it."),
+        );
+    }
+    let mut actions = Vec::new();
+    if steps.is_empty() {
+        reply = reply.context(Text::plain(
+            "No automation steps are configured ([[actions]] in usher.toml).",
+        ));
+    } else {
+        let mut lines = Text::new();
+        for (i, (action, state, detail, url)) in steps.iter().enumerate() {
+            if i > 0 {
+                lines = lines.add_plain("\n");
+            }
+            let icon = match state.as_str() {
+                "done" => "✅",
+                "failed" => "❌",
+                "running" => "⏳",
+                _ => "•",
+            };
+            lines = lines
+                .add_plain(format!("{icon} "))
+                .add_bold(action.clone())
+                .add_plain(format!(" — {state}"));
+            if let Some(url) = url {
+                lines = lines.add_plain(": ").add_link(url.clone(), url.clone());
+            }
+            if let Some(d) = detail {
+                lines = lines.add_plain(format!(" ({d})"));
+            }
+            if state == "failed" {
+                actions.push(button(
+                    &format!("Retry {action}"),
+                    format!("dialog retry {dialog_id} {action}"),
+                    ButtonStyle::Primary,
+                ));
+            }
+        }
+        reply = reply.section(lines);
+        if steps.iter().any(|s| s.1 == "pending" || s.1 == "running") {
+            actions.push(button(
+                "Refresh",
+                format!("dialog status {dialog_id}"),
+                ButtonStyle::Default,
+            ));
+        }
+    }
+    actions.push(button(
+        "Service card",
+        format!("service {service_ref}"),
+        ButtonStyle::Default,
+    ));
+    Ok(reply.actions(actions))
+}
+
+/// Retries a failed automation step (the person who created the service,
+/// or an admin).
+pub async fn retry(core: &Core, service_ref: &str, action: &str) -> Result<String, sqlx::Error> {
+    let key = format!("action:{service_ref}:{action}");
+    let job: Option<(i64, String)> =
+        sqlx::query_as("SELECT id, state FROM outbox WHERE idempotency_key = $1")
+            .bind(&key)
+            .fetch_optional(&core.pool)
+            .await?;
+    Ok(match job {
+        None => format!("There's no step {action} for this service."),
+        Some((_, state)) if state == "done" => format!("{action} is done already."),
+        Some((id, state)) => {
+            outbox::retry(&core.pool, id).await?;
+            sqlx::query("UPDATE automation_steps SET status = 'pending', detail = NULL WHERE service_ref = $1 AND action = $2")
+                .bind(service_ref)
+                .bind(action)
+                .execute(&core.pool)
+                .await?;
+            if state == "dead" {
+                format!("{action} will be tried again now.")
+            } else {
+                format!("{action} is still being retried; it will run again now.")
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picking_options() {
+        let options = vec![
+            opt("postgres", "postgres"),
+            opt("redis", "redis"),
+            opt("None", "none"),
+        ];
+        assert_eq!(
+            pick(&options, &None, "2", false),
+            Ok(vec!["redis".to_string()])
+        );
+        assert_eq!(
+            pick(&options, &None, "Postgres", false),
+            Ok(vec!["postgres".to_string()])
+        );
+        assert_eq!(
+            pick(&options, &None, "1, 2", true),
+            Ok(vec!["postgres".to_string(), "redis".to_string()])
+        );
+        assert_eq!(
+            pick(&options, &Some("none".into()), "", true),
+            Ok(vec!["none".to_string()])
+        );
+        assert!(
+            pick(&options, &None, "oracle", false)
+                .unwrap_err()
+                .contains("isn't one of the choices")
+        );
+        assert_eq!(
+            pick(&options, &None, "1,3", true),
+            Ok(vec!["postgres".to_string()])
+        );
+    }
+}
