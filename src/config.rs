@@ -23,6 +23,7 @@ pub struct Config {
     pub actions: Vec<ActionConfig>,
     pub dialogs: DialogsConfig,
     pub outbox: OutboxConfig,
+    pub slack: SlackConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -298,6 +299,21 @@ pub enum ActionConfig {
         name: Option<String>,
         escalation_policy: String,
     },
+    /// Creates the service's Slack channel (`conversations.create`),
+    /// records it on the service and invites the person who created it.
+    SlackChannel {
+        #[serde(default)]
+        name: Option<String>,
+        /// The channel is `<prefix><service name>`.
+        #[serde(default = "default_channel_prefix")]
+        prefix: String,
+        #[serde(default)]
+        private: bool,
+    },
+}
+
+fn default_channel_prefix() -> String {
+    "svc-".into()
 }
 
 fn default_github_api() -> String {
@@ -327,6 +343,7 @@ impl ActionConfig {
             ActionConfig::GithubRepo { name, .. } => (name, "github_repo"),
             ActionConfig::GitlabProject { name, .. } => (name, "gitlab_project"),
             ActionConfig::PagerdutyService { name, .. } => (name, "pagerduty_service"),
+            ActionConfig::SlackChannel { name, .. } => (name, "slack_channel"),
         };
         name.clone().unwrap_or_else(|| default.to_string())
     }
@@ -343,6 +360,50 @@ pub struct DialogsConfig {
 impl Default for DialogsConfig {
     fn default() -> Self {
         DialogsConfig { idle_minutes: 30 }
+    }
+}
+
+/// Slack: which workspaces usher serves and how it answers there. The
+/// secrets (signing secret, bot and app tokens) come from the environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// Team ids (`T…`) usher answers; anyone else gets a polite refusal.
+    /// Empty: every workspace the app is installed in (warned at start).
+    pub workspaces: Vec<String>,
+    /// Whether people from other organisations in shared (Slack Connect)
+    /// channels see emails and on-call people.
+    pub share_with_external: bool,
+    /// The root slash command.
+    pub command: String,
+    /// An answer ready within this many milliseconds goes back inline;
+    /// later ones are acknowledged at once and posted to `response_url`.
+    pub inline_ms: u64,
+    /// Requests larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// When people are synced from `users.list` (crontab, UTC): accounts
+    /// deactivated in Slack mark their catalog person inactive.
+    pub people_sync_schedule: String,
+    /// How long a Slack user's profile (email, home workspace) is trusted
+    /// before `users.info` is asked again.
+    pub identity_ttl_secs: u64,
+    /// Messages to one channel at most this often (Slack allows about one
+    /// a second).
+    pub channel_interval_ms: u64,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            workspaces: Vec::new(),
+            share_with_external: false,
+            command: "/usher".into(),
+            inline_ms: 2000,
+            max_body_bytes: 256 * 1024,
+            people_sync_schedule: "30 * * * *".into(),
+            identity_ttl_secs: 3600,
+            channel_interval_ms: 1000,
+        }
     }
 }
 
@@ -569,11 +630,44 @@ impl Config {
                 }
                 ActionConfig::GitlabProject { api_url, .. } => vec![("api_url", api_url)],
                 ActionConfig::PagerdutyService { .. } => vec![],
+                ActionConfig::SlackChannel { prefix, .. } => {
+                    if prefix.len() > 40
+                        || !prefix.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                        })
+                    {
+                        return Err(format!(
+                            "actions[{i}].prefix: '{prefix}' must be lower-case letters, digits, - or _ (at most 40)"
+                        ));
+                    }
+                    vec![]
+                }
             };
             for (key, url) in urls {
                 if reqwest::Url::parse(url).is_err() {
                     return Err(format!("actions[{i}].{key}: '{url}' is not a URL"));
                 }
+            }
+        }
+        crate::schedule::Schedule::parse(&self.slack.people_sync_schedule, "")
+            .map_err(|why| format!("slack.people_sync_schedule: {why}"))?;
+        if !self.slack.command.starts_with('/') || self.slack.command.len() < 2 {
+            return Err(format!(
+                "slack.command: '{}' must start with / (e.g. /usher)",
+                self.slack.command
+            ));
+        }
+        if !(100..=2800).contains(&self.slack.inline_ms) {
+            return Err("slack.inline_ms: must be 100–2800, inside Slack's 3 seconds".into());
+        }
+        if self.slack.max_body_bytes < 4096 {
+            return Err("slack.max_body_bytes: must be at least 4096".into());
+        }
+        for (i, team) in self.slack.workspaces.iter().enumerate() {
+            if !team.starts_with(['T', 'E']) {
+                return Err(format!(
+                    "slack.workspaces[{i}]: '{team}' is not a Slack team id (T…)"
+                ));
             }
         }
         if self.dialogs.idle_minutes < 1 {
@@ -686,7 +780,8 @@ mod tests {
             .join("\n");
         let uncommented = format!("{}{actions}\n{}", &text[..start], &text[end..]);
         let config = Config::from_toml(&uncommented).unwrap();
-        assert_eq!(config.actions.len(), 4);
+        assert_eq!(config.actions.len(), 5);
+        assert_eq!(config.slack.command, "/usher");
     }
 
     #[test]

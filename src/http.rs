@@ -23,6 +23,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Set when shutdown begins, so load balancers stop sending traffic.
     pub shutting_down: Arc<AtomicBool>,
+    /// Slack's state, when Slack is on.
+    pub slack: Option<Arc<crate::platforms::slack::SlackStatus>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -65,6 +67,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             "database": database,
             "migrations": { "expected": expected, "applied": applied },
             "shutting_down": shutting_down,
+            // Details only: a platform that is down doesn't make usher
+            // unready (it keeps serving the others and retries).
+            "slack": state.slack.as_ref().map(|s| s.get()).unwrap_or_else(|| json!({ "ready": false, "detail": "off" })),
         })),
     )
 }

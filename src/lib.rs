@@ -29,6 +29,7 @@ pub mod demo;
 pub mod dialogs;
 pub mod http;
 pub mod oncall;
+pub mod periodic;
 pub mod platforms;
 pub mod schedule;
 pub mod serve;

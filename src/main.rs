@@ -50,6 +50,22 @@ enum Command {
     /// Benchmarks: they print figures.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// What the chat platforms need to know about usher's commands.
+    #[command(subcommand)]
+    Commands(CommandsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CommandsCommand {
+    /// Print the Slack app manifest (create the app from it at api.slack.com/apps).
+    SlackManifest {
+        /// The public base URL of `usher serve` (HTTP mode), e.g. https://usher.example.com
+        #[arg(long, value_name = "PUBLIC_URL", conflicts_with = "socket_mode")]
+        url: Option<String>,
+        /// Socket Mode: no public URL needed (set SLACK_APP_TOKEN).
+        #[arg(long)]
+        socket_mode: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -232,6 +248,25 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => validate(&env, &config, &paths, strict, offline).await,
         Command::Outbox(cmd) => outbox_command(&env, cmd).await,
         Command::Bench(cmd) => bench(&env, &config, cmd).await,
+        Command::Commands(CommandsCommand::SlackManifest { url, socket_mode }) => {
+            use usher::platforms::slack::manifest::{Delivery, manifest};
+            let delivery = match (&url, socket_mode) {
+                (Some(url), _) => {
+                    if !(url.starts_with("https://") || url.starts_with("http://")) {
+                        bail!(
+                            "--url {url}: give the public base URL of usher serve, e.g. https://usher.example.com"
+                        );
+                    }
+                    Delivery::Http(url)
+                }
+                (None, true) => Delivery::SocketMode,
+                (None, false) => {
+                    bail!("say how Slack reaches usher: --url PUBLIC_URL (HTTP) or --socket-mode")
+                }
+            };
+            print!("{}", manifest(&config.slack.command, delivery));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

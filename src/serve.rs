@@ -11,17 +11,22 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use tokio::sync::Notify;
+
 use crate::actions::outbox::{LogSender, Senders, Worker};
+use crate::commands::Core;
 use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::http::{self, AppState};
 use crate::oncall::{OnCallService, paging};
+use crate::platforms::slack::{self, SlackSettings};
 
 /// A bound, not yet running server (tests bind port 0 and read the port).
 pub struct Server {
     listener: TcpListener,
     db: Database,
     config: Arc<Config>,
+    slack: SlackSettings,
 }
 
 impl Server {
@@ -33,7 +38,14 @@ impl Server {
             listener,
             db,
             config,
+            slack: SlackSettings::from_env(),
         })
+    }
+
+    /// Slack's secrets and API URL, instead of the environment's (tests).
+    pub fn with_slack(mut self, settings: SlackSettings) -> Self {
+        self.slack = settings;
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -46,15 +58,35 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutting_down = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let oncall = Arc::new(OnCallService::new(self.config.oncall.clone()));
+        let mut core = Core::new(self.db.pool.clone(), self.config.clone());
+        core.oncall = oncall.clone();
+        let waker = Arc::new(Notify::new());
+        let mut senders =
+            action_senders(&self.config, &self.db.pool, &oncall).with("log", Arc::new(LogSender));
+        let slack = slack::start(&core, self.slack.clone(), waker.clone(), stop_rx.clone())?;
+        let mut platform_tasks = Vec::new();
+        let mut app = None;
+        if let Some(slack::Started {
+            app: slack_app,
+            tasks,
+        }) = slack
+        {
+            let sender = Arc::new(slack::sender::SlackSender::new(slack_app.clone()));
+            for kind in slack::sender::kinds(slack_app.api.is_some()) {
+                senders = senders.with(kind, sender.clone());
+            }
+            platform_tasks.extend(tasks);
+            app = Some(slack_app);
+        }
         let state = AppState {
             pool: self.db.pool.clone(),
             shutting_down: shutting_down.clone(),
+            slack: app.as_ref().map(|a| a.status.clone()),
         };
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let oncall = Arc::new(OnCallService::new(self.config.oncall.clone()));
-        let senders =
-            action_senders(&self.config, &self.db.pool, &oncall).with("log", Arc::new(LogSender));
-        let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone());
+        let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone())
+            .with_waker(waker);
         let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
         let snapshot_task = tokio::spawn(crate::oncall::snapshot::run(
             self.db.pool.clone(),
@@ -75,11 +107,13 @@ impl Server {
 
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "usher is serving");
-        tracing::info!(
-            "Slack: off (not configured yet in this version); Discord: off (not configured yet in this version)"
-        );
+        tracing::info!("Discord: off (not configured yet in this version)");
         let mut http_stop = stop_rx.clone();
-        let app = http::router(state);
+        let mut router = http::router(state);
+        if let (Some(slack_app), Some(secret)) = (&app, &self.slack.signing_secret) {
+            router = router.merge(slack::http::routes(slack_app.clone(), secret));
+        }
+        let app = router;
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|stop| *stop).await;
         });
@@ -94,6 +128,9 @@ impl Server {
             let _ = worker_task.await;
             let _ = refresh_task.await;
             let _ = snapshot_task.await;
+            for task in platform_tasks {
+                let _ = task.await;
+            }
         })
         .await;
         if bounded.is_err() {

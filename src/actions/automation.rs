@@ -30,8 +30,13 @@ pub fn kind_of(action: &ActionConfig) -> &'static str {
         ActionConfig::GithubRepo { .. } => "action.github_repo",
         ActionConfig::GitlabProject { .. } => "action.gitlab_project",
         ActionConfig::PagerdutyService { .. } => "action.pagerduty_service",
+        ActionConfig::SlackChannel { .. } => SLACK_CHANNEL_KIND,
     }
 }
+
+/// The Slack channel step runs in the Slack adapter (it needs the Slack
+/// client), so it is not among [`KINDS`].
+pub const SLACK_CHANNEL_KIND: &str = "action.slack_channel";
 
 /// Every action kind (for registering the sender).
 pub const KINDS: [&str; 4] = [
@@ -51,6 +56,62 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         "t={timestamp},v1={}",
         hex::encode(mac.finalize().into_bytes())
     )
+}
+
+/// Records a step's progress (shown in the conversation).
+pub async fn mark_step(
+    pool: &PgPool,
+    job: &Job,
+    status: &str,
+    detail: Option<String>,
+    url: Option<String>,
+) {
+    let service = job.payload["service"].as_str().unwrap_or_default();
+    let action = job.payload["action"].as_str().unwrap_or_default();
+    let _ = sqlx::query(
+        "UPDATE automation_steps SET status = $3, detail = $4, url = coalesce($5, url), job_id = $6, updated_at = now()
+         WHERE service_ref = $1 AND action = $2",
+    )
+    .bind(service)
+    .bind(action)
+    .bind(status)
+    .bind(detail)
+    .bind(url)
+    .bind(job.id)
+    .execute(pool)
+    .await;
+}
+
+/// Records an annotation a step produced on the service (the PagerDuty
+/// service id, the repository, the Slack channel), in its column too.
+pub async fn annotate_service(
+    pool: &PgPool,
+    service: &str,
+    key: &str,
+    value: &str,
+) -> Result<(), SendError> {
+    let column = match key {
+        "pagerduty.com/service-id" => "pagerduty_service_id",
+        "github.com/project-slug" => "github_slug",
+        "slack.com/channel-id" => "slack_channel",
+        _ => "source_location",
+    };
+    // `column` is one of the constants above.
+    let sql = format!(
+        "UPDATE entities SET {column} = $3,
+            annotations = annotations || jsonb_build_object($2::text, $3::text),
+            raw = jsonb_set(raw, '{{metadata,annotations}}', coalesce(raw->'metadata'->'annotations', '{{}}') || jsonb_build_object($2::text, $3::text)),
+            updated_at = now()
+         WHERE ref = $1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(service)
+        .bind(key)
+        .bind(value)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| SendError::Retry(format!("recording {key} failed: {e}")))
 }
 
 /// Runs automation jobs.
@@ -95,46 +156,11 @@ impl AutomationSender {
     }
 
     async fn mark(&self, job: &Job, status: &str, detail: Option<String>, url: Option<String>) {
-        let service = job.payload["service"].as_str().unwrap_or_default();
-        let action = job.payload["action"].as_str().unwrap_or_default();
-        let _ = sqlx::query(
-            "UPDATE automation_steps SET status = $3, detail = $4, url = coalesce($5, url), job_id = $6, updated_at = now()
-             WHERE service_ref = $1 AND action = $2",
-        )
-        .bind(service)
-        .bind(action)
-        .bind(status)
-        .bind(detail)
-        .bind(url)
-        .bind(job.id)
-        .execute(&self.pool)
-        .await;
+        mark_step(&self.pool, job, status, detail, url).await
     }
 
-    /// Records an annotation the step produced on the service (the
-    /// PagerDuty service id, the repository).
     async fn annotate(&self, service: &str, key: &str, value: &str) -> Result<(), SendError> {
-        let column = match key {
-            "pagerduty.com/service-id" => "pagerduty_service_id",
-            "github.com/project-slug" => "github_slug",
-            _ => "source_location",
-        };
-        // `column` is one of three constants above.
-        let sql = format!(
-            "UPDATE entities SET {column} = $3,
-                annotations = annotations || jsonb_build_object($2::text, $3::text),
-                raw = jsonb_set(raw, '{{metadata,annotations}}', coalesce(raw->'metadata'->'annotations', '{{}}') || jsonb_build_object($2::text, $3::text)),
-                updated_at = now()
-             WHERE ref = $1"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(service)
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(|e| SendError::Retry(format!("recording {key} failed: {e}")))
+        annotate_service(&self.pool, service, key, value).await
     }
 
     async fn run(&self, job: &Job) -> Result<Option<String>, SendError> {
@@ -184,6 +210,9 @@ impl AutomationSender {
             ActionConfig::PagerdutyService {
                 escalation_policy, ..
             } => self.pagerduty(job, escalation_policy).await,
+            ActionConfig::SlackChannel { .. } => Err(SendError::Permanent(
+                "Slack channels are made by the Slack adapter".into(),
+            )),
         }
     }
 
@@ -489,6 +518,7 @@ impl Sender for AutomationSender {
                     self.mark(job, "failed", Some(why.clone()), None).await;
                     Err(SendError::Permanent(why))
                 }
+                Err(other) => Err(other),
             }
         })
     }

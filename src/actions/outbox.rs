@@ -99,6 +99,10 @@ pub enum SendError {
     Retry(String),
     /// Retrying can't fix it (unknown channel, a 4xx): dead-letter now.
     Permanent(String),
+    /// The receiver asked us to wait (HTTP 429 with Retry-After): try again
+    /// then, without counting an attempt — being told to slow down is not
+    /// a failure, and the message must not be dropped for it.
+    RetryAfter(Duration, String),
 }
 
 pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
@@ -168,6 +172,12 @@ impl Worker {
         }
     }
 
+    /// The same worker, woken by `wake` (shared with whoever enqueues).
+    pub fn with_waker(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
     /// Wakes the worker now (after this process enqueued something).
     pub fn waker(&self) -> Arc<Notify> {
         self.wake.clone()
@@ -219,6 +229,19 @@ impl Worker {
                 )
                 .bind(job.id)
                 .bind(attempts)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Err(SendError::RetryAfter(after, why)) => {
+                tracing::info!(job = job.id, error = %why, retry_in_ms = after.as_millis() as u64, "outbox send rate-limited; waiting as asked");
+                sqlx::query(
+                    "UPDATE outbox SET last_error = $2, updated_at = now(),
+                            next_attempt_at = now() + make_interval(secs => $3)
+                     WHERE id = $1",
+                )
+                .bind(job.id)
+                .bind(&why)
+                .bind(after.as_secs_f64())
                 .execute(&mut *tx)
                 .await?;
             }

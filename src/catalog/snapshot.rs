@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
@@ -207,6 +207,9 @@ pub struct SnapshotCache {
     current: Mutex<Option<Arc<Snapshot>>>,
     stale: Arc<AtomicBool>,
     listening: AtomicBool,
+    /// Counts catalog changes heard of (and listener reconnects), so other
+    /// caches can tell they are out of date.
+    changes: Arc<AtomicU64>,
 }
 
 /// The longest a snapshot lives without a rebuild, whatever NOTIFY says.
@@ -218,6 +221,7 @@ impl Default for SnapshotCache {
             current: Mutex::new(None),
             stale: Arc::new(AtomicBool::new(true)),
             listening: AtomicBool::new(false),
+            changes: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -264,12 +268,22 @@ impl SnapshotCache {
         Ok(snapshot)
     }
 
+    /// A number that changes whenever the catalog may have changed
+    /// (committed changes are heard of through NOTIFY, from any replica).
+    /// A cache that remembers it next to an answer knows when the answer
+    /// may be out of date.
+    pub async fn generation(&self, pool: &PgPool) -> u64 {
+        self.listen(pool).await;
+        self.changes.load(Ordering::SeqCst)
+    }
+
     /// Starts listening for catalog changes once per process.
     async fn listen(&self, pool: &PgPool) {
         if self.listening.swap(true, Ordering::SeqCst) {
             return;
         }
         let stale = self.stale.clone();
+        let changes = self.changes.clone();
         let pool = pool.clone();
         let (ready, listening) = tokio::sync::oneshot::channel::<()>();
         let mut ready = Some(ready);
@@ -279,6 +293,7 @@ impl SnapshotCache {
                     Ok(l) => l,
                     Err(_) => {
                         stale.store(true, Ordering::SeqCst);
+                        changes.fetch_add(1, Ordering::SeqCst);
                         if pool.is_closed() {
                             break;
                         }
@@ -297,12 +312,16 @@ impl SnapshotCache {
                         let _ = ready.send(());
                     }
                     // Changes may have been missed while reconnecting.
-                    None => stale.store(true, Ordering::SeqCst),
+                    None => {
+                        stale.store(true, Ordering::SeqCst);
+                        changes.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
                 // A change, or a reconnect after which changes may have
                 // been missed: either way, stale.
                 while listener.try_recv().await.is_ok() {
                     stale.store(true, Ordering::SeqCst);
+                    changes.fetch_add(1, Ordering::SeqCst);
                 }
                 if pool.is_closed() {
                     break;

@@ -6,7 +6,8 @@
 pub mod reply;
 
 pub use reply::{
-    Action, Block, ButtonStyle, Element, Field, Reply, SelectOption, Span, Text, Visibility,
+    Action, Block, ButtonStyle, Element, Field, Form, Reply, SelectOption, Span, Text, TextInput,
+    Visibility,
 };
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,10 @@ pub struct Actor {
     pub platform_user: String,
     /// A name to show when there is no catalog person.
     pub display: String,
+    /// From another organisation (a Slack Connect guest): sees no
+    /// people's contacts unless the configuration allows it.
+    #[serde(default)]
+    pub external: bool,
 }
 
 impl Actor {
@@ -56,6 +61,7 @@ impl Actor {
             person: None,
             platform_user: platform_user.to_string(),
             display: platform_user.to_string(),
+            external: false,
         }
     }
 

@@ -191,6 +191,35 @@ pub enum Element {
         placeholder: String,
         options: Vec<SelectOption>,
     },
+    /// Pick a catalog entity by typing part of its name (a typeahead
+    /// where the platform has one); runs `command <name>`.
+    Typeahead {
+        placeholder: String,
+        command: String,
+    },
+}
+
+/// A reply that is one step of a guided dialogue. Platforms with forms
+/// (Slack's modals) draw the whole dialogue as one form, step by step;
+/// the others show the reply as a message, as usual.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Form {
+    /// The dialogue's id: every step of one dialogue is the same form.
+    pub id: String,
+    /// A short title (Slack allows 24 characters).
+    pub title: String,
+    /// The step takes typed text: the field's label and what it holds now.
+    pub text_input: Option<TextInput>,
+    /// What was wrong with the last answer, to show on the field.
+    pub error: Option<String>,
+    /// The dialogue has ended (done or cancelled): nothing to submit.
+    pub finished: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextInput {
+    pub label: String,
+    pub initial: Option<String>,
 }
 
 /// A labelled value.
@@ -203,11 +232,27 @@ pub struct Field {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Block {
-    Header { text: String },
-    Section { text: Text },
-    Fields { fields: Vec<Field> },
-    Actions { elements: Vec<Element> },
-    Context { text: Text },
+    Header {
+        text: String,
+    },
+    Section {
+        text: Text,
+    },
+    Fields {
+        fields: Vec<Field>,
+    },
+    Actions {
+        elements: Vec<Element>,
+    },
+    Context {
+        text: Text,
+    },
+    /// How to answer by typing (a dialogue's "type the answer, back or
+    /// cancel"): platforms that draw the answer as fields and buttons, such
+    /// as Slack's modals, leave it out.
+    Hint {
+        text: Text,
+    },
     Divider,
 }
 
@@ -221,6 +266,9 @@ pub struct Reply {
     /// a text input or a modal for it).
     #[serde(default)]
     pub expects: Option<Action>,
+    /// The reply is a step of a guided dialogue (see [`Form`]).
+    #[serde(default)]
+    pub form: Option<Form>,
 }
 
 impl Reply {
@@ -262,6 +310,11 @@ impl Reply {
         self
     }
 
+    pub fn hint(mut self, text: impl Into<Text>) -> Self {
+        self.blocks.push(Block::Hint { text: text.into() });
+        self
+    }
+
     pub fn divider(mut self) -> Self {
         self.blocks.push(Block::Divider);
         self
@@ -284,7 +337,9 @@ impl Reply {
         for block in &self.blocks {
             match block {
                 Block::Header { text } => out.push(text.clone()),
-                Block::Section { text } | Block::Context { text } => out.push(text.to_plain()),
+                Block::Section { text } | Block::Context { text } | Block::Hint { text } => {
+                    out.push(text.to_plain())
+                }
                 Block::Fields { fields } => {
                     for f in fields {
                         out.push(format!("{}: {}", f.label, f.value.to_plain()));
@@ -306,6 +361,10 @@ impl Reply {
                                     out.push(format!("  - {} → {}", o.label, o.action.command));
                                 }
                             }
+                            Element::Typeahead {
+                                placeholder,
+                                command,
+                            } => out.push(format!("{placeholder}: {command} NAME")),
                         }
                     }
                 }
@@ -313,6 +372,40 @@ impl Reply {
             }
         }
         out.join("\n")
+    }
+
+    /// The reply without people's contact details: mentions become
+    /// "someone", email links and addresses are dropped. For viewers from
+    /// other organisations (Slack Connect), unless configured otherwise.
+    pub fn without_people(mut self) -> Reply {
+        for block in &mut self.blocks {
+            match block {
+                Block::Section { text } | Block::Context { text } | Block::Hint { text } => {
+                    redact(text)
+                }
+                Block::Fields { fields } => {
+                    for f in fields.iter_mut() {
+                        redact(&mut f.value);
+                    }
+                    fields.retain(|f| !f.value.is_empty());
+                }
+                Block::Actions { elements } => elements.retain(
+                    |e| !matches!(e, Element::Link { url, .. } if url.starts_with("mailto:")),
+                ),
+                Block::Header { .. } | Block::Divider => {}
+            }
+        }
+        self.blocks.retain(|b| match b {
+            Block::Actions { elements } => !elements.is_empty(),
+            Block::Fields { fields } => !fields.is_empty(),
+            _ => true,
+        });
+        self.blocks.push(Block::Context {
+            text: Text::plain(
+                "People's names and contacts are hidden for guests from other organisations.",
+            ),
+        });
+        self
     }
 
     /// Every action the reply offers, in order (what the console numbers).
@@ -328,11 +421,49 @@ impl Reply {
                         Element::Select { options, .. } => {
                             out.extend(options.iter().map(|o| (o.label.clone(), o.action.clone())))
                         }
-                        Element::Link { .. } => {}
+                        Element::Link { .. } | Element::Typeahead { .. } => {}
                     }
                 }
             }
         }
         out
+    }
+}
+
+/// Drops people and email addresses from text (see [`Reply::without_people`]).
+fn redact(text: &mut Text) {
+    let mut out = Vec::with_capacity(text.spans.len());
+    for span in text.spans.drain(..) {
+        match span {
+            Span::Person { .. } => out.push(Span::Italic {
+                text: "someone (hidden)".into(),
+            }),
+            Span::Link { url, .. } if url.starts_with("mailto:") => out.push(Span::Italic {
+                text: "email hidden".into(),
+            }),
+            Span::Plain { text } if text.contains('@') => out.push(Span::Plain {
+                text: text
+                    .split(' ')
+                    .map(|w| {
+                        if looks_like_email(w) {
+                            "(email hidden)"
+                        } else {
+                            w
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            }),
+            other => out.push(other),
+        }
+    }
+    text.spans = out;
+}
+
+fn looks_like_email(word: &str) -> bool {
+    let word = word.trim_matches(|c: char| !c.is_alphanumeric());
+    match word.split_once('@') {
+        Some((user, host)) => !user.is_empty() && host.contains('.'),
+        None => false,
     }
 }

@@ -117,6 +117,10 @@ pub struct CommandDef {
     /// platforms' command lists.
     #[serde(default)]
     pub hidden: bool,
+    /// Slash commands of its own on the chat platforms (`whoowns` for
+    /// `/whoowns payments-api`), besides the root command.
+    #[serde(default)]
+    pub slash: Vec<String>,
 }
 
 impl CommandDef {
@@ -137,6 +141,17 @@ pub fn parse_definition(file: &str, text: &str) -> Result<CommandDef, String> {
     let def: CommandDef =
         toml::from_str(text).map_err(|e| format!("commands/{file}: {}", e.message()))?;
     check_options(file, &def.options)?;
+    for word in &def.slash {
+        let ok = (1..=32).contains(&word.len())
+            && word
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !ok {
+            return Err(format!(
+                "commands/{file}: slash command '{word}' must be 1–32 lower-case letters, digits, - or _"
+            ));
+        }
+    }
     for sub in &def.subcommands {
         check_options(file, &sub.options)?;
     }
@@ -179,6 +194,14 @@ pub fn all() -> &'static [CommandDef] {
 /// The definition a word (name or alias) names.
 pub fn find(word: &str) -> Option<&'static CommandDef> {
     all().iter().find(|d| d.matches(word))
+}
+
+/// The definition whose own slash command is `word` (without the `/`).
+pub fn by_slash(word: &str) -> Option<&'static CommandDef> {
+    let word = word.trim_start_matches('/');
+    all()
+        .iter()
+        .find(|d| d.slash.iter().any(|s| s.eq_ignore_ascii_case(word)))
 }
 
 /// `owner <service>`, `deps <service> [--reverse] [--depth N]`.
@@ -240,6 +263,21 @@ mod tests {
         words.sort();
         words.dedup();
         assert_eq!(before, words.len());
+    }
+
+    #[test]
+    fn slash_commands_are_unique_and_name_their_command() {
+        let mut words: Vec<&str> = all()
+            .iter()
+            .flat_map(|d| d.slash.iter().map(String::as_str))
+            .collect();
+        assert!(words.contains(&"whoowns") && words.contains(&"oncall"));
+        let before = words.len();
+        words.sort();
+        words.dedup();
+        assert_eq!(before, words.len());
+        assert_eq!(by_slash("/whoowns").unwrap().name, "owner");
+        assert!(by_slash("usher").is_none());
     }
 
     #[test]

@@ -30,16 +30,21 @@ fn overview() -> Reply {
             ));
         }
     }
-    let buttons = definitions::all()
-        .iter()
-        .filter(|d| d.name != "help" && !d.hidden)
-        .take(5)
-        .map(|d| Element::Button {
-            label: format!("help {}", d.name),
-            action: Action::run(format!("help {}", d.name)),
-            style: Default::default(),
-        })
-        .collect();
+    let mut buttons: Vec<Element> = vec![Element::Typeahead {
+        placeholder: "Who owns…? Type a service".into(),
+        command: "owner".into(),
+    }];
+    buttons.extend(
+        definitions::all()
+            .iter()
+            .filter(|d| d.name != "help" && !d.hidden)
+            .take(4)
+            .map(|d| Element::Button {
+                label: format!("help {}", d.name),
+                action: Action::run(format!("help {}", d.name)),
+                style: Default::default(),
+            }),
+    );
     Reply::new()
         .header("What usher can do")
         .section(Text::plain(lines.join("\n")))

@@ -148,6 +148,9 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "answered"
     );
+    if request.actor.external {
+        return reply.without_people();
+    }
     reply
 }
 

@@ -97,6 +97,12 @@ impl Database {
         Ok(db)
     }
 
+    /// A database already open elsewhere (tests), without a local
+    /// cluster to leave.
+    pub fn from_pool(pool: PgPool) -> Database {
+        Database { pool, local: None }
+    }
+
     /// Closes the pool, then leaves the local cluster (stopping it when no
     /// other usher process uses it).
     pub async fn close(self) {

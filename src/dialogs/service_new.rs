@@ -11,7 +11,9 @@ use super::{Dialog, active, create, finish, save};
 use crate::actions::outbox::{self, NewJob};
 use crate::catalog::model::EntityRef;
 use crate::catalog::store::{self, EntityRow};
-use crate::chat::{Action, ButtonStyle, Element, Field, Reply, Request, SelectOption, Text};
+use crate::chat::{
+    Action, ButtonStyle, Element, Field, Form, Reply, Request, SelectOption, Text, TextInput,
+};
 use crate::commands::Core;
 use crate::config::ActionConfig;
 
@@ -107,6 +109,17 @@ pub async fn start(core: &Core, request: &Request) -> Result<Reply, sqlx::Error>
     }
     let dialog = create(&core.pool, KIND, request, "team", now).await?;
     render(core, &dialog).await
+}
+
+/// The form all steps of one dialogue share.
+fn form(dialog_id: i64, text_input: Option<TextInput>, finished: bool) -> Form {
+    Form {
+        id: format!("dialog:{dialog_id}"),
+        title: "New service".into(),
+        text_input,
+        error: None,
+        finished,
+    }
 }
 
 fn button(label: &str, command: String, style: ButtonStyle) -> Element {
@@ -417,6 +430,14 @@ pub async fn render(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> 
         return confirm(core, dialog).await;
     }
     reply = reply.section(Text::plain(step.prompt));
+    let text_input = match &step.input {
+        Input::Text { default } => Some(TextInput {
+            label: step.title.to_string(),
+            initial: default.clone(),
+        }),
+        _ => None,
+    };
+    reply.form = Some(form(dialog.id, text_input, false));
     let mut actions = Vec::new();
     match step.input {
         Input::Choice {
@@ -481,7 +502,7 @@ pub async fn render(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> 
         reply = reply.context(Text::plain(so_far));
     }
     Ok(reply
-        .context(Text::plain(
+        .hint(Text::plain(
             "Type the answer (or its number), back, or cancel.",
         ))
         .expect_text(format!("dialog answer {id} {}", dialog.step)))
@@ -795,17 +816,28 @@ pub async fn answer(
 
 /// Says what is wrong with an answer and asks again.
 async fn again(core: &Core, dialog: &Dialog, why: String) -> Result<Reply, sqlx::Error> {
-    let reply = render(core, dialog).await?;
+    let mut reply = render(core, dialog).await?;
+    if let Some(form) = &mut reply.form {
+        form.error = Some(capitalise(&why));
+    }
     Ok(Reply::text(format!("⚠ {why}")).pipe_into(reply))
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// Ends the dialogue without creating anything.
 pub async fn cancel(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> {
     let mut conn = core.pool.acquire().await?;
     finish(&mut conn, dialog.id, "cancelled", None, core.clock.now()).await?;
-    Ok(Reply::text(
-        "Cancelled — nothing was created. `service new` starts again.",
-    ))
+    let mut reply = Reply::text("Cancelled — nothing was created. `service new` starts again.");
+    reply.form = Some(form(dialog.id, None, true));
+    Ok(reply)
 }
 
 trait PipeInto {
@@ -817,6 +849,7 @@ impl PipeInto for Reply {
     fn pipe_into(mut self, after: Reply) -> Reply {
         self.blocks.extend(after.blocks);
         self.expects = after.expects;
+        self.form = after.form;
         self
     }
 }
@@ -962,7 +995,7 @@ async fn confirm(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> {
             ),
         });
     }
-    Ok(Reply::new()
+    let mut reply = Reply::new()
         .header(format!(
             "New service — Confirm ({} of {})",
             visible_steps(dialog).len(),
@@ -980,8 +1013,10 @@ async fn confirm(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> {
             button("Back", format!("dialog back {id}"), ButtonStyle::Default),
             button("Cancel", format!("dialog cancel {id}"), ButtonStyle::Danger),
         ])
-        .context(Text::plain("Type submit, back or cancel."))
-        .expect_text(format!("dialog answer {id} confirm")))
+        .hint(Text::plain("Type submit, back or cancel."))
+        .expect_text(format!("dialog answer {id} confirm"));
+    reply.form = Some(form(id, None, false));
+    Ok(reply)
 }
 
 /// Creates the service: the entity, one automation job per configured
@@ -1145,7 +1180,9 @@ pub async fn status(
         format!("service {service_ref}"),
         ButtonStyle::Default,
     ));
-    Ok(reply.actions(actions))
+    let mut reply = reply.actions(actions);
+    reply.form = Some(form(dialog_id, None, true));
+    Ok(reply)
 }
 
 /// Retries a failed automation step (the person who created the service,

@@ -102,10 +102,16 @@ pub fn render(reply: &Reply, style: Style) -> (String, Vec<Action>) {
                                 out.push(format!("  [{}] {}{desc}", actions.len(), o.label));
                             }
                         }
+                        Element::Typeahead {
+                            placeholder,
+                            command,
+                        } => out.push(format!("  {placeholder}: type `{command} NAME`")),
                     }
                 }
             }
-            Block::Context { text } => out.push(style.wrap("2", &render_text(text, style))),
+            Block::Context { text } | Block::Hint { text } => {
+                out.push(style.wrap("2", &render_text(text, style)))
+            }
             Block::Divider => out.push(style.wrap("2", "────────")),
         }
     }
@@ -137,6 +143,7 @@ pub async fn resolve_actor(core: &Core, as_person: Option<&str>) -> Result<Actor
             }),
             platform_user: os_user,
             display: row.label(),
+            external: false,
         }),
         (None, Some(name)) => Err(format!(
             "--as {name}: there's no person with that name, email or reference in the catalog (try an email, or user:namespace/name)"

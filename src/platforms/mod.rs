@@ -2,3 +2,4 @@
 //! the core and renders the replies. Only these modules know a platform.
 
 pub mod console;
+pub mod slack;

@@ -264,6 +264,7 @@ fn actor(key: &str) -> Actor {
         }),
         platform_user: key.into(),
         display: key.into(),
+        external: false,
     }
 }
 

@@ -40,6 +40,7 @@ fn person(key: &str) -> Actor {
         }),
         platform_user: key.to_string(),
         display: key.to_string(),
+        external: false,
     }
 }
 

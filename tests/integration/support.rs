@@ -214,6 +214,15 @@ impl TestDb {
         }
     }
 
+    /// Another pool on this database (for a server that closes its own).
+    pub async fn new_pool(&self) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(self.options.clone())
+            .await
+            .unwrap()
+    }
+
     pub fn core(&self) -> Core {
         self.core_with(Config::default())
     }

@@ -1,0 +1,599 @@
+//! The Slack sender: delivers outbox jobs — answers to mentions, late
+//! answers to `response_url`, messages to teams and people (pages,
+//! vulnerable-package notices), reports to admins, and the `slack_channel`
+//! step of a new service.
+//!
+//! Slack allows about one message a second per channel, so posts to one
+//! channel are spaced `channel_interval_ms` apart. A 429 waits its
+//! `Retry-After` without counting as a failed attempt (nothing is dropped
+//! for being told to slow down). Errors retrying can't fix
+//! (`channel_not_found`, `not_in_channel`, `is_archived`,
+//! `account_inactive` …) go to the dead letters at once — the outbox then
+//! reports them to the admins — and a message meant for a team's channel
+//! goes to the team lead's DM instead, where there is a lead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::api::{Api, ApiError};
+use super::{SlackApp, commands, events, grammar, render};
+use crate::actions::automation::{self, SLACK_CHANNEL_KIND};
+use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
+use crate::chat::{Platform, Reply, Request, Span, Text};
+use crate::commands::search::NOTIFY_KIND;
+use crate::oncall::paging::CHAT_KIND;
+
+/// The kinds this sender delivers (with a bot token; without one, only
+/// `response_url` posts, which need no token).
+pub fn kinds(with_token: bool) -> Vec<&'static str> {
+    if with_token {
+        vec![
+            commands::RESPOND_KIND,
+            events::MENTION_KIND,
+            CHAT_KIND,
+            NOTIFY_KIND,
+            ADMIN_REPORT_KIND,
+            SLACK_CHANNEL_KIND,
+        ]
+    } else {
+        vec![commands::RESPOND_KIND]
+    }
+}
+
+pub struct SlackSender {
+    app: Arc<SlackApp>,
+    http: reqwest::Client,
+    last_post: Mutex<HashMap<String, Instant>>,
+}
+
+impl SlackSender {
+    pub fn new(app: Arc<SlackApp>) -> Self {
+        SlackSender {
+            app,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15))
+                .build()
+                .expect("the HTTP client builds with static settings"),
+            last_post: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn api(&self) -> Result<&Api, SendError> {
+        self.app
+            .api
+            .as_ref()
+            .ok_or_else(|| SendError::Retry("SLACK_BOT_TOKEN is not set".into()))
+    }
+
+    /// Waits until `channel` may have another message.
+    async fn pace(&self, channel: &str) {
+        let interval = Duration::from_millis(self.app.config.channel_interval_ms);
+        let wait = {
+            let mut last = self.last_post.lock().expect("pacing lock");
+            let now = Instant::now();
+            let due = last
+                .get(channel)
+                .map(|t| *t + interval)
+                .filter(|due| *due > now);
+            let at = due.unwrap_or(now);
+            last.insert(channel.to_string(), at);
+            if last.len() > 10_000 {
+                last.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+            }
+            at.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Posts a message to a channel (or a user id: their DM), paced.
+    async fn post(
+        &self,
+        channel: &str,
+        rendered: &render::Rendered,
+        thread_ts: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let api = self
+            .app
+            .api
+            .as_ref()
+            .ok_or_else(|| ApiError::Transport("SLACK_BOT_TOKEN is not set".into()))?;
+        super::values::store(&self.app.core.pool, &rendered.long_values)
+            .await
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        self.pace(channel).await;
+        api.post_message(channel, rendered.content(), thread_ts)
+            .await
+            .map(|_| ())
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), SendError> {
+        match job.kind.as_str() {
+            commands::RESPOND_KIND => self.respond(job).await,
+            events::MENTION_KIND => self.answer_mention(job).await,
+            CHAT_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
+            ADMIN_REPORT_KIND => self.report_to_admins(job).await,
+            SLACK_CHANNEL_KIND => self.make_channel(job).await,
+            other => Err(SendError::Permanent(format!(
+                "the Slack sender doesn't deliver {other}"
+            ))),
+        }
+    }
+
+    /// A post to a `response_url` (no token: the URL is the credential).
+    async fn respond(&self, job: &Job) -> Result<(), SendError> {
+        let url = job.payload["url"].as_str().unwrap_or_default();
+        let response = self
+            .http
+            .post(url)
+            .json(&job.payload["body"])
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::Retry(format!(
+                    "response_url could not be reached: {}",
+                    if e.is_timeout() {
+                        "timed out"
+                    } else {
+                        "no connection"
+                    }
+                ))
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.as_u16() == 429 {
+            let after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(30);
+            return Err(SendError::RetryAfter(
+                Duration::from_secs(after.max(1)),
+                "response_url rate-limited".into(),
+            ));
+        }
+        let body = response.text().await.unwrap_or_default();
+        let why = format!(
+            "response_url answered {status}: {}",
+            body.chars().take(100).collect::<String>()
+        );
+        if status.is_server_error() {
+            Err(SendError::Retry(why))
+        } else {
+            // 404 expired_url / used_url: after 30 minutes or 5 uses.
+            Err(SendError::Permanent(why))
+        }
+    }
+
+    /// Answers a mention or DM in its thread.
+    async fn answer_mention(&self, job: &Job) -> Result<(), SendError> {
+        let p = &job.payload;
+        let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+        let (channel, user, thread_ts) = (s("channel"), s("user"), s("thread_ts"));
+        let actor = self.app.identity.actor(&user, None).await;
+        let reply = match grammar::command_for(&s("text")) {
+            Some(line) => {
+                let request = Request {
+                    actor,
+                    platform: Platform::Slack,
+                    workspace: Some(s("team")),
+                    channel: Some(channel.clone()),
+                    text: line,
+                };
+                let reply = crate::commands::handle(&self.app.core, &request).await;
+                if reply.form.is_some() {
+                    Reply::text(format!(
+                        "That one is a form: run `{} {}` and it opens in a window.",
+                        self.app.config.command, request.text
+                    ))
+                } else {
+                    reply
+                }
+            }
+            None => {
+                let help = crate::commands::help::run(&crate::commands::parse::Args::default());
+                let mut reply = Reply::text(
+                    "I didn't catch that. Ask me “who owns payments-api?”, “who's on call for checkout?”, “docs for search” — or any command:",
+                );
+                reply.blocks.extend(help.blocks);
+                reply
+            }
+        };
+        let rendered = render::message(&reply, None);
+        self.post(&channel, &rendered, Some(&thread_ts))
+            .await
+            .map_err(|e| e.to_send_error())
+    }
+
+    /// A chat message (`channel:<team>`, `dm:<person>`) or a notice to a
+    /// team (`chat.notify`, destination = the team's ref).
+    async fn to_team_or_person(&self, job: &Job) -> Result<(), SendError> {
+        let (target, reply) = if job.kind == NOTIFY_KIND {
+            (
+                Target::Team(job.destination.clone()),
+                notice_reply(&job.payload),
+            )
+        } else {
+            let target = match job.destination.split_once(':') {
+                Some(("channel", team)) => Target::Team(team.to_string()),
+                Some(("dm", person)) => Target::Person(person.to_string()),
+                _ => {
+                    return Err(SendError::Permanent(format!(
+                        "unknown destination {}",
+                        job.destination
+                    )));
+                }
+            };
+            (target, self.chat_reply(&job.payload).await)
+        };
+        let rendered = render::message(&reply, None);
+        match &target {
+            Target::Person(person) => {
+                let Some(id) = self
+                    .app
+                    .identity
+                    .slack_id_of(person)
+                    .await
+                    .map_err(SendError::Retry)?
+                else {
+                    return Err(SendError::Permanent(format!(
+                        "{person} has no Slack account usher can find (no slack user id, and no Slack user with their email)"
+                    )));
+                };
+                self.post(&id, &rendered, None)
+                    .await
+                    .map_err(|e| e.to_send_error())
+            }
+            Target::Team(team) => {
+                let info = team_info(&self.app.core.pool, team)
+                    .await
+                    .map_err(|e| SendError::Retry(e.to_string()))?;
+                let Some(channel) = info.channel.clone() else {
+                    return self
+                        .to_lead_instead(
+                            job,
+                            &info,
+                            &rendered,
+                            "the team has no Slack channel in the catalog",
+                        )
+                        .await;
+                };
+                match self.post(&channel, &rendered, None).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_permanent() => {
+                        let why = format!("posting to {channel} failed: {e}");
+                        self.to_lead_instead(job, &info, &rendered, &why).await
+                    }
+                    Err(e) => Err(e.to_send_error()),
+                }
+            }
+        }
+    }
+
+    /// The channel can't take it: queue the message for the team lead's
+    /// DM, and fail permanently (the admins hear of it).
+    async fn to_lead_instead(
+        &self,
+        job: &Job,
+        team: &TeamInfo,
+        rendered: &render::Rendered,
+        why: &str,
+    ) -> Result<(), SendError> {
+        if let Some(lead) = &team.lead {
+            let text = format!(
+                "I couldn't deliver this to your team's channel ({why}), so it comes to you as the lead of {}:\n\n{}",
+                team.name, rendered.text
+            );
+            let fallback = NewJob {
+                kind: CHAT_KIND.into(),
+                destination: format!("dm:{lead}"),
+                payload: json!({ "text": text, "fallback_for": job.id }),
+                idempotency_key: format!("fallback:{}", job.id),
+            };
+            let mut conn = self
+                .app
+                .core
+                .pool
+                .acquire()
+                .await
+                .map_err(|e| SendError::Retry(e.to_string()))?;
+            crate::actions::outbox::enqueue(
+                &mut conn,
+                &fallback,
+                self.app.core.config.outbox.max_attempts,
+            )
+            .await
+            .map_err(|e| SendError::Retry(e.to_string()))?;
+            return Err(SendError::Permanent(format!(
+                "{why}; sent to the team lead ({lead}) instead"
+            )));
+        }
+        Err(SendError::Permanent(format!(
+            "{why}, and the team has no lead to tell instead"
+        )))
+    }
+
+    /// `chat.message` payload: text, and the person to mention.
+    async fn chat_reply(&self, payload: &Value) -> Reply {
+        let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
+        if let Some(person) = payload["mention"].as_str() {
+            let id = self.app.identity.slack_id_of(person).await.ok().flatten();
+            let name = person.rsplit('/').next().unwrap_or(person).to_string();
+            text = text.add_plain(" ").add_span(Span::Person {
+                name,
+                slack_id: id,
+                discord_id: None,
+            });
+        }
+        Reply::new().section(text).public()
+    }
+
+    /// Tells each admin (by DM) that a job went to the dead letters.
+    async fn report_to_admins(&self, job: &Job) -> Result<(), SendError> {
+        let admins = self.app.core.config.admins.people.clone();
+        if admins.is_empty() {
+            tracing::warn!(payload = %job.payload, "a message could not be delivered, and no admins are configured to tell");
+            return Ok(());
+        }
+        let p = &job.payload;
+        let reply = Reply::new()
+            .header("⚠ usher couldn't deliver a message")
+            .section(Text::plain(format!(
+                "A {} to {} failed after {} attempt(s): {}",
+                p["kind"].as_str().unwrap_or("message"),
+                p["destination"].as_str().unwrap_or("?"),
+                p["attempts"].as_i64().unwrap_or(1),
+                p["error"].as_str().unwrap_or("unknown error"),
+            )))
+            .context(Text::plain(format!(
+                "Fix the cause, then `usher outbox retry {}` sends it again.",
+                p["job"].as_i64().unwrap_or_default()
+            )));
+        let rendered = render::message(&reply, None);
+        let mut delivered = 0;
+        let mut last_error = None;
+        for admin in &admins {
+            let id = if admin.contains('@') {
+                self.app.identity.slack_id_by_email(admin).await
+            } else {
+                let key = crate::catalog::model::EntityRef::parse(
+                    admin,
+                    Some(crate::catalog::model::Kind::User),
+                    "default",
+                )
+                .map(|r| r.key())
+                .unwrap_or_else(|_| admin.clone());
+                self.app.identity.slack_id_of(&key).await
+            };
+            match id {
+                Ok(Some(id)) => match self.post(&id, &rendered, None).await {
+                    Ok(()) => delivered += 1,
+                    Err(e) => last_error = Some(e.to_string()),
+                },
+                Ok(None) => {
+                    last_error = Some(format!("{admin} has no Slack account usher can find"))
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if delivered > 0 {
+            Ok(())
+        } else {
+            Err(SendError::Retry(
+                last_error.unwrap_or_else(|| "no admin could be reached".into()),
+            ))
+        }
+    }
+
+    /// The `slack_channel` step of a new service: make the channel (or
+    /// find the one a previous attempt made), record it on the service,
+    /// invite the person who asked for the service.
+    async fn make_channel(&self, job: &Job) -> Result<(), SendError> {
+        let pool = &self.app.core.pool;
+        automation::mark_step(pool, job, "running", None, None).await;
+        let result = self.make_channel_steps(job).await;
+        match &result {
+            Ok(url) => automation::mark_step(pool, job, "done", None, Some(url.clone())).await,
+            Err(SendError::Permanent(why)) => {
+                automation::mark_step(pool, job, "failed", Some(why.clone()), None).await
+            }
+            Err(SendError::Retry(why)) if job.attempts + 1 >= job.max_attempts => {
+                automation::mark_step(pool, job, "failed", Some(why.clone()), None).await
+            }
+            Err(SendError::Retry(why) | SendError::RetryAfter(_, why)) => {
+                automation::mark_step(pool, job, "running", Some(format!("retrying: {why}")), None)
+                    .await
+            }
+        }
+        result.map(|_| ())
+    }
+
+    async fn make_channel_steps(&self, job: &Job) -> Result<String, SendError> {
+        let api = self.api()?;
+        let action_name = job.payload["action"].as_str().unwrap_or_default();
+        let Some(crate::config::ActionConfig::SlackChannel {
+            prefix, private, ..
+        }) = self
+            .app
+            .core
+            .config
+            .actions
+            .iter()
+            .find(|a| a.name() == action_name)
+            .cloned()
+        else {
+            return Err(SendError::Permanent(format!(
+                "the action {action_name} is no longer configured"
+            )));
+        };
+        let service = job.payload["service"].as_str().unwrap_or_default();
+        let name = channel_name(&prefix, job.payload["name"].as_str().unwrap_or_default());
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT slack_channel FROM entities WHERE ref = $1")
+                .bind(service)
+                .fetch_optional(&self.app.core.pool)
+                .await
+                .map_err(|e| SendError::Retry(e.to_string()))?
+                .flatten()
+                .filter(|c: &String| crate::commands::render::is_slack_channel_id(c));
+        let channel = match recorded {
+            Some(id) => id,
+            None => {
+                let id = match api.create_channel(&name, private).await {
+                    Ok(id) => id,
+                    // Made by an earlier attempt that crashed before recording it.
+                    Err(e) if e.code() == Some("name_taken") => api
+                        .find_channel(&name)
+                        .await
+                        .map_err(|e| e.to_send_error())?
+                        .ok_or_else(|| SendError::Permanent(format!("#{name} exists but usher can't see it (a private channel?); pick another prefix or add usher to it")))?,
+                    Err(e) => return Err(e.to_send_error()),
+                };
+                automation::annotate_service(
+                    &self.app.core.pool,
+                    service,
+                    "slack.com/channel-id",
+                    &id,
+                )
+                .await?;
+                id
+            }
+        };
+        if let Some(person) = job.payload["requested_by"].as_str()
+            && let Ok(Some(user)) = self.app.identity.slack_id_of(person).await
+        {
+            api.invite(&channel, &[user])
+                .await
+                .map_err(|e| e.to_send_error())?;
+        }
+        Ok(format!("https://slack.com/app_redirect?channel={channel}"))
+    }
+}
+
+impl Sender for SlackSender {
+    fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
+        Box::pin(self.run(job))
+    }
+}
+
+enum Target {
+    Team(String),
+    Person(String),
+}
+
+/// What the sender needs to know about a team.
+struct TeamInfo {
+    name: String,
+    channel: Option<String>,
+    lead: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TeamRow {
+    name: String,
+    channel_id: Option<String>,
+    channel_name: Option<String>,
+    lead: Option<String>,
+}
+
+async fn team_info(pool: &sqlx::PgPool, team: &str) -> Result<TeamInfo, sqlx::Error> {
+    let row: Option<TeamRow> = sqlx::query_as(
+        "SELECT coalesce(nullif(title, ''), name) AS name, slack_channel AS channel_id,
+                annotations->>'slack.com/channel' AS channel_name, lead_ref AS lead
+         FROM entities WHERE ref = $1",
+    )
+    .bind(team.to_lowercase())
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some(row) => TeamInfo {
+            name: row.name,
+            channel: row
+                .channel_id
+                .or(row.channel_name)
+                .map(|c| c.trim_start_matches('#').to_string())
+                .filter(|c| !c.is_empty()),
+            lead: row.lead,
+        },
+        None => TeamInfo {
+            name: team.to_string(),
+            channel: None,
+            lead: None,
+        },
+    })
+}
+
+/// The message about vulnerable packages in a team's services.
+fn notice_reply(payload: &Value) -> Reply {
+    let package = payload["package"].as_str().unwrap_or("a package");
+    let services = payload["services"].as_array().cloned().unwrap_or_default();
+    let mut lines = Text::new();
+    for (i, s) in services.iter().take(20).enumerate() {
+        if i > 0 {
+            lines = lines.add_plain("\n");
+        }
+        let versions: Vec<String> = s["versions"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        lines = lines
+            .add_plain("• ")
+            .add_bold(s["name"].as_str().unwrap_or("?").to_string());
+        if !versions.is_empty() {
+            lines = lines.add_plain(format!(" uses {}", versions.join(", ")));
+        }
+    }
+    if services.len() > 20 {
+        lines = lines.add_plain(format!("\n… and {} more", services.len() - 20));
+    }
+    let requested = payload["requested_by"].as_str().unwrap_or("someone");
+    let query = payload["query"].as_str().unwrap_or_default();
+    Reply::new()
+        .header(format!("Security: {package} in your services"))
+        .section(lines)
+        .context(Text::plain(format!(
+            "Sent by {requested} via usher (`search {query}`). Please upgrade and update the SBOM."
+        )))
+        .public()
+}
+
+/// A valid Slack channel name: lower case, `-` for anything else, 80 max.
+pub fn channel_name(prefix: &str, service: &str) -> String {
+    let raw = format!("{prefix}{service}").to_lowercase();
+    let mut out = String::new();
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    out.trim_matches('-').chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_names_are_valid() {
+        assert_eq!(channel_name("svc-", "Payments API"), "svc-payments-api");
+        assert_eq!(channel_name("", "a..b"), "a-b");
+        assert_eq!(channel_name("x-", &"y".repeat(100)).len(), 80);
+    }
+}
