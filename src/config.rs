@@ -104,6 +104,9 @@ pub struct ChatConfig {
     /// Where TechDocs are served (`https://backstage.example.com/docs`):
     /// `backstage.io/techdocs-ref` becomes `{techdocs_url}/{namespace}/{kind}/{name}`.
     pub techdocs_url: Option<String>,
+    /// How long an answer to a read-only question (owner, docs, service …)
+    /// may be reused while the catalog doesn't change; 0 turns reuse off.
+    pub answer_cache_secs: u64,
 }
 
 impl Default for ChatConfig {
@@ -112,6 +115,7 @@ impl Default for ChatConfig {
             fuzzy_threshold: 0.3,
             suggestions: 3,
             techdocs_url: None,
+            answer_cache_secs: 600,
         }
     }
 }

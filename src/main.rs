@@ -97,6 +97,36 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         iterations: usize,
     },
+    /// Signed `/usher owner …` slash commands against usher serve: achieved
+    /// rate, p50/p99/p99.9/max latency and errors.
+    Slack(SlackBenchArgs),
+}
+
+/// `usher bench slack` options.
+#[derive(Args, Debug)]
+struct SlackBenchArgs {
+    /// A running usher serve (with its SLACK_SIGNING_SECRET); without
+    /// it, a scratch catalog and an in-process usher serve are set up.
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The signing secret of the server at --url.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    secret: Option<String>,
+    /// Services in the generated catalog (without --url).
+    #[arg(long, default_value_t = 10_000)]
+    services: usize,
+    /// Connections sending at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds to send for.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Then a second round while the catalog is refreshed (without --url).
+    #[arg(long)]
+    refresh: bool,
+    /// The team id the commands come from.
+    #[arg(long, default_value = "T0BENCH")]
+    team: String,
 }
 
 #[derive(Args, Debug)]
@@ -734,6 +764,7 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
         } => {
             let dir = std::env::temp_dir().join(format!("usher-bench-{}", std::process::id()));
             let started = std::time::Instant::now();
+            use usher::bench::generate;
             let generated = generate::generate(&dir, &generate::Spec { services, seed: 42 })?;
             println!(
                 "generated {} entities ({} services, {} teams, {} people) in {:.1} s",
@@ -777,7 +808,139 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
             result?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Slack(args) => bench_slack(env, config, args).await,
     }
+}
+
+/// `usher bench slack`: against --url, or a scene of its own.
+async fn bench_slack(env: &Env, config: &Config, args: SlackBenchArgs) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use usher::bench::slack::{LoadSpec, load, refresh_while};
+    let SlackBenchArgs {
+        url,
+        secret,
+        services,
+        concurrency,
+        duration,
+        refresh,
+        team,
+    } = args;
+    let duration = std::time::Duration::from_secs(duration.max(1));
+    let concurrency = concurrency.max(1);
+    if let Some(url) = url {
+        let Some(secret) = secret else {
+            bail!("--url needs the server's signing secret: --secret or SLACK_SIGNING_SECRET");
+        };
+        let names = vec!["payments-api".to_string(), "checkout-api".to_string()];
+        let spec = LoadSpec {
+            url,
+            signing_secret: secret,
+            concurrency,
+            duration,
+            names,
+            team,
+            each_once: false,
+        };
+        println!("{}", load(&spec).await);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = std::env::temp_dir().join(format!("usher-bench-slack-{}", std::process::id()));
+    use usher::bench::generate;
+    let generated = generate::generate(&dir, &generate::Spec { services, seed: 42 })?;
+    let scratch = usher::db::Scratch::create(&env.db_settings(), "usher_bench").await?;
+    let result = async {
+        let started = std::time::Instant::now();
+        catalog::import_one(
+            &scratch.db.pool,
+            &Source::File(generated.root.clone()),
+            LocationKind::Dir,
+            &config.load_options(),
+            "bench",
+            false,
+        )
+        .await?;
+        println!(
+            "catalog: {} entities ({} services) imported in {:.1} s",
+            generated.entities,
+            generated.services,
+            started.elapsed().as_secs_f64()
+        );
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM entities WHERE kind = 'component'")
+                .fetch_all(&scratch.db.pool)
+                .await?;
+        let secret = "bench-signing-secret".to_string();
+        let serve_env = Env {
+            listen: "127.0.0.1:0".into(),
+            ..env.clone()
+        };
+        let server = usher::serve::Server::bind(
+            &serve_env,
+            Database::from_pool(scratch.db.pool.clone()),
+            Arc::new(config.clone()),
+        )
+        .await?
+        .with_slack(usher::platforms::slack::SlackSettings {
+            signing_secret: Some(secret.clone()),
+            ..Default::default()
+        });
+        let base = format!("http://127.0.0.1:{}", server.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let spec = LoadSpec {
+            url: base,
+            signing_secret: secret,
+            concurrency,
+            duration,
+            names,
+            team,
+            each_once: false,
+        };
+        println!("/usher owner <service>, {concurrency} connections:");
+        // First answers: every service once (nothing remembered yet).
+        let first = load(&LoadSpec {
+            each_once: true,
+            ..spec.clone()
+        })
+        .await;
+        println!("  first answer for each service: {first}");
+        println!(
+            "  then at random, {} s: {}",
+            duration.as_secs(),
+            load(&spec).await
+        );
+        if refresh {
+            let stop_refresh = Arc::new(AtomicBool::new(false));
+            let refresher = tokio::spawn(refresh_while(
+                scratch.db.pool.clone(),
+                generated.root.clone(),
+                config.load_options(),
+                std::time::Duration::from_secs(2),
+                stop_refresh.clone(),
+            ));
+            let during = load(&spec).await;
+            stop_refresh.store(true, Ordering::SeqCst);
+            let took = refresher.await.unwrap_or_default();
+            let mut took = took;
+            println!(
+                "  during {} catalog refreshes ({}): {during}",
+                took.len(),
+                usher::bench::Percentiles::of(&mut took)
+            );
+        }
+        let (rss, peak) = usher::bench::memory_mb();
+        println!("memory (this process: server and load generator): {rss:.0} MB now, {peak:.0} MB at peak");
+        let _ = stop.send(());
+        let _ = serving.await;
+        anyhow::Ok(())
+    }
+    .await;
+    scratch.drop_now().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod commands;
 pub mod generate;
+pub mod slack;
 
 use std::time::Duration;
 

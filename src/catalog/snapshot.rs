@@ -8,7 +8,7 @@
 //! least every five minutes. Exact answers still come from the database;
 //! the snapshot only ranks, counts and suggests.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -197,75 +197,172 @@ impl Graph {
 
 /// What a snapshot holds.
 pub struct Snapshot {
-    pub names: NameIndex,
-    pub graph: Graph,
+    pub names: Arc<NameIndex>,
+    pub graph: Arc<Graph>,
     built: Instant,
 }
 
+/// A committed change to the catalog, as its NOTIFY tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Anything may have changed (entities added or removed, people or
+    /// teams changed, a rotation changed, a notification missed).
+    All,
+    /// Only these services, APIs or resources changed, in place: names
+    /// stand, and answers that didn't read them stand.
+    Updated(HashSet<i64>),
+}
+
+impl Change {
+    /// Reads a NOTIFY payload: `u:1,2,3`, or anything else for "all".
+    pub fn parse(payload: &str) -> Change {
+        match payload.strip_prefix("u:") {
+            Some(ids) => {
+                let parsed: Option<HashSet<i64>> =
+                    ids.split(',').map(|id| id.trim().parse().ok()).collect();
+                parsed.map(Change::Updated).unwrap_or(Change::All)
+            }
+            None => Change::All,
+        }
+    }
+}
+
+/// The recent changes, by the generation they made.
+#[derive(Default)]
+struct ChangeLog {
+    entries: VecDeque<(u64, Change)>,
+    /// Changes up to this generation are forgotten.
+    floor: u64,
+}
+
+/// Changes remembered at most (older answers are simply not reused).
+const MAX_LOGGED: usize = 1024;
+
 /// The snapshot of one process, kept fresh.
+///
+/// Name lookups never wait for a dependency graph rebuild: a change that
+/// only updates services in place leaves the names as they were, so only
+/// the graph is rebuilt, and only by those who ask for the graph.
 pub struct SnapshotCache {
-    current: Mutex<Option<Arc<Snapshot>>>,
-    stale: Arc<AtomicBool>,
+    current: Arc<std::sync::RwLock<Option<Arc<Snapshot>>>>,
+    /// Held while rebuilding, so one caller rebuilds and the others wait.
+    build: Arc<Mutex<()>>,
+    names_stale: Arc<AtomicBool>,
+    graph_stale: Arc<AtomicBool>,
     listening: AtomicBool,
     /// Counts catalog changes heard of (and listener reconnects), so other
     /// caches can tell they are out of date.
     changes: Arc<AtomicU64>,
+    log: Arc<std::sync::Mutex<ChangeLog>>,
 }
 
-/// The longest a snapshot lives without a rebuild, whatever NOTIFY says.
+/// The longest a snapshot lives without a rebuild, whatever NOTIFY says
+/// (a safety net; the rebuild then runs in the background).
 const MAX_AGE: Duration = Duration::from_secs(300);
 
 impl Default for SnapshotCache {
     fn default() -> Self {
         SnapshotCache {
-            current: Mutex::new(None),
-            stale: Arc::new(AtomicBool::new(true)),
+            current: Arc::new(std::sync::RwLock::new(None)),
+            build: Arc::new(Mutex::new(())),
+            names_stale: Arc::new(AtomicBool::new(true)),
+            graph_stale: Arc::new(AtomicBool::new(true)),
             listening: AtomicBool::new(false),
             changes: Arc::new(AtomicU64::new(0)),
+            log: Arc::new(std::sync::Mutex::new(ChangeLog::default())),
         }
     }
 }
 
 impl SnapshotCache {
-    /// The current snapshot, rebuilt first when the catalog changed.
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().expect("snapshot lock").clone()
+    }
+
+    fn store(&self, snapshot: Arc<Snapshot>) {
+        *self.current.write().expect("snapshot lock") = Some(snapshot);
+    }
+
+    /// The snapshot for name lookups: its names are current (its graph
+    /// may not be — use [`SnapshotCache::get`] for the graph).
+    pub async fn names(&self, pool: &PgPool) -> Result<Arc<Snapshot>, sqlx::Error> {
+        self.listen(pool).await;
+        if !self.names_stale.load(Ordering::SeqCst)
+            && let Some(snapshot) = self.current()
+        {
+            self.refresh_if_old(&snapshot, pool);
+            return Ok(snapshot);
+        }
+        self.rebuild(pool).await
+    }
+
+    /// The current snapshot, names and graph, rebuilt first where the
+    /// catalog changed.
     pub async fn get(&self, pool: &PgPool) -> Result<Arc<Snapshot>, sqlx::Error> {
         self.listen(pool).await;
-        let mut slot = self.current.lock().await;
-        let fresh = !self.stale.load(Ordering::SeqCst)
-            && slot.as_ref().is_some_and(|s| s.built.elapsed() < MAX_AGE);
-        if let (true, Some(snapshot)) = (fresh, slot.as_ref()) {
+        if !self.names_stale.load(Ordering::SeqCst)
+            && !self.graph_stale.load(Ordering::SeqCst)
+            && let Some(snapshot) = self.current()
+        {
+            self.refresh_if_old(&snapshot, pool);
+            return Ok(snapshot);
+        }
+        self.rebuild(pool).await
+    }
+
+    /// Rebuilds what is stale (one caller at a time).
+    async fn rebuild(&self, pool: &PgPool) -> Result<Arc<Snapshot>, sqlx::Error> {
+        let _building = self.build.lock().await;
+        let names_stale = self.names_stale.load(Ordering::SeqCst);
+        let graph_stale = self.graph_stale.load(Ordering::SeqCst);
+        let current = self.current();
+        let (names_needed, graph_needed) = match &current {
+            None => (true, true),
+            Some(_) => (names_stale, names_stale || graph_stale),
+        };
+        if let (false, false, Some(snapshot)) = (names_needed, graph_needed, &current) {
             return Ok(snapshot.clone());
         }
-        // Clear the flag before reading, so a change committed while we
+        // Clear the flags before reading, so a change committed while we
         // read marks the new snapshot stale again.
-        self.stale.store(false, Ordering::SeqCst);
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let names: Vec<(i64, String, String)> =
-            sqlx::query_as("SELECT id, kind, lower(name) FROM entities")
-                .fetch_all(&mut *tx)
-                .await?;
-        let edges: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT CASE WHEN r.type = 'dependsOn' THEN r.source_id ELSE t.id END,
-                    CASE WHEN r.type = 'dependsOn' THEN t.id ELSE r.source_id END
-             FROM relations r JOIN entities t ON t.ref = r.target_ref
-             WHERE r.type IN ('dependsOn', 'dependencyOf')",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        let snapshot = tokio::task::spawn_blocking(move || Snapshot {
-            names: NameIndex::build(names),
-            graph: Graph::build(&edges),
-            built: Instant::now(),
-        })
-        .await
-        .map_err(|e| sqlx::Error::Protocol(format!("building the catalog snapshot failed: {e}")))?;
+        if names_needed {
+            self.names_stale.store(false, Ordering::SeqCst);
+        }
+        self.graph_stale.store(false, Ordering::SeqCst);
+        let snapshot = match (&current, names_needed) {
+            (Some(old), false) => {
+                let graph = build_graph(pool).await?;
+                Snapshot {
+                    names: old.names.clone(),
+                    graph: Arc::new(graph),
+                    built: old.built,
+                }
+            }
+            _ => build_all(pool).await?,
+        };
         let snapshot = Arc::new(snapshot);
-        *slot = Some(snapshot.clone());
+        self.store(snapshot.clone());
         Ok(snapshot)
+    }
+
+    /// A snapshot older than [`MAX_AGE`] is rebuilt in the background
+    /// while the old one keeps answering. (The flags are left alone: a
+    /// change heard meanwhile still makes the next lookup rebuild.)
+    fn refresh_if_old(&self, snapshot: &Snapshot, pool: &PgPool) {
+        if snapshot.built.elapsed() < MAX_AGE {
+            return;
+        }
+        let Ok(guard) = self.build.clone().try_lock_owned() else {
+            return;
+        };
+        let (pool, current) = (pool.clone(), self.current.clone());
+        tokio::spawn(async move {
+            let _building = guard;
+            match build_all(&pool).await {
+                Ok(fresh) => *current.write().expect("snapshot lock") = Some(Arc::new(fresh)),
+                Err(e) => tracing::warn!(error = %e, "rebuilding the catalog snapshot failed"),
+            }
+        });
     }
 
     /// A number that changes whenever the catalog may have changed
@@ -277,13 +374,41 @@ impl SnapshotCache {
         self.changes.load(Ordering::SeqCst)
     }
 
+    /// Whether nothing an answer read (`reads`: entity ids, or `None` when
+    /// it depends on the catalog as a whole) has changed since
+    /// `generation`.
+    pub fn unchanged_since(&self, generation: u64, reads: Option<&HashSet<i64>>) -> bool {
+        let now = self.changes.load(Ordering::SeqCst);
+        if now == generation {
+            return true;
+        }
+        let Some(reads) = reads else {
+            return false;
+        };
+        let log = self.log.lock().expect("change log");
+        if generation < log.floor {
+            return false;
+        }
+        log.entries
+            .iter()
+            .filter(|(g, _)| *g > generation)
+            .all(|(_, change)| match change {
+                Change::All => false,
+                Change::Updated(ids) => ids.is_disjoint(reads),
+            })
+    }
+
     /// Starts listening for catalog changes once per process.
     async fn listen(&self, pool: &PgPool) {
         if self.listening.swap(true, Ordering::SeqCst) {
             return;
         }
-        let stale = self.stale.clone();
-        let changes = self.changes.clone();
+        let heard = Heard {
+            names_stale: self.names_stale.clone(),
+            graph_stale: self.graph_stale.clone(),
+            changes: self.changes.clone(),
+            log: self.log.clone(),
+        };
         let pool = pool.clone();
         let (ready, listening) = tokio::sync::oneshot::channel::<()>();
         let mut ready = Some(ready);
@@ -292,8 +417,7 @@ impl SnapshotCache {
                 let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
                     Ok(l) => l,
                     Err(_) => {
-                        stale.store(true, Ordering::SeqCst);
-                        changes.fetch_add(1, Ordering::SeqCst);
+                        heard.change(Change::All);
                         if pool.is_closed() {
                             break;
                         }
@@ -312,16 +436,15 @@ impl SnapshotCache {
                         let _ = ready.send(());
                     }
                     // Changes may have been missed while reconnecting.
-                    None => {
-                        stale.store(true, Ordering::SeqCst);
-                        changes.fetch_add(1, Ordering::SeqCst);
-                    }
+                    None => heard.change(Change::All),
                 }
                 // A change, or a reconnect after which changes may have
-                // been missed: either way, stale.
-                while listener.try_recv().await.is_ok() {
-                    stale.store(true, Ordering::SeqCst);
-                    changes.fetch_add(1, Ordering::SeqCst);
+                // been missed.
+                while let Ok(notification) = listener.try_recv().await {
+                    match notification {
+                        Some(n) => heard.change(Change::parse(n.payload())),
+                        None => heard.change(Change::All),
+                    }
                 }
                 if pool.is_closed() {
                     break;
@@ -332,6 +455,72 @@ impl SnapshotCache {
         // (or after two seconds, when the listener can't connect).
         let _ = tokio::time::timeout(Duration::from_secs(2), listening).await;
     }
+}
+
+/// What the listener updates when it hears of a change.
+struct Heard {
+    names_stale: Arc<AtomicBool>,
+    graph_stale: Arc<AtomicBool>,
+    changes: Arc<AtomicU64>,
+    log: Arc<std::sync::Mutex<ChangeLog>>,
+}
+
+impl Heard {
+    fn change(&self, change: Change) {
+        if change == Change::All {
+            self.names_stale.store(true, Ordering::SeqCst);
+        }
+        self.graph_stale.store(true, Ordering::SeqCst);
+        let mut log = self.log.lock().expect("change log");
+        let generation = self.changes.fetch_add(1, Ordering::SeqCst) + 1;
+        log.entries.push_back((generation, change));
+        while log.entries.len() > MAX_LOGGED {
+            if let Some((g, _)) = log.entries.pop_front() {
+                log.floor = g;
+            }
+        }
+    }
+}
+
+/// Reads names and edges in one consistent view and builds both.
+async fn build_all(pool: &PgPool) -> Result<Snapshot, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let names: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, kind, lower(name) FROM entities")
+            .fetch_all(&mut *tx)
+            .await?;
+    let edges = edges(&mut tx).await?;
+    tx.commit().await?;
+    tokio::task::spawn_blocking(move || Snapshot {
+        names: Arc::new(NameIndex::build(names)),
+        graph: Arc::new(Graph::build(&edges)),
+        built: Instant::now(),
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("building the catalog snapshot failed: {e}")))
+}
+
+async fn build_graph(pool: &PgPool) -> Result<Graph, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let edges = edges(&mut tx).await?;
+    tx.commit().await?;
+    tokio::task::spawn_blocking(move || Graph::build(&edges))
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("building the dependency graph failed: {e}")))
+}
+
+async fn edges(conn: &mut sqlx::PgConnection) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT CASE WHEN r.type = 'dependsOn' THEN r.source_id ELSE t.id END,
+                CASE WHEN r.type = 'dependsOn' THEN t.id ELSE r.source_id END
+         FROM relations r JOIN entities t ON t.ref = r.target_ref
+         WHERE r.type IN ('dependsOn', 'dependencyOf')",
+    )
+    .fetch_all(conn)
+    .await
 }
 
 #[cfg(test)]

@@ -106,6 +106,57 @@ impl EntityRow {
     }
 }
 
+/// What a piece of work read from the catalog: the entities, or "the
+/// catalog as a whole" (a search by title, a fuzzy match, a count). The
+/// answer cache keeps an answer while nothing it read has changed.
+#[derive(Debug, Default, Clone)]
+pub struct Reads {
+    pub ids: std::collections::HashSet<i64>,
+    pub whole_catalog: bool,
+    /// When what was read stops being true by itself (the next on-call
+    /// hand-off, a provider answer's age limit).
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+tokio::task_local! {
+    static READS: std::cell::RefCell<Reads>;
+}
+
+/// Runs `work`, noting what it reads through this module.
+pub async fn recording<F: std::future::Future>(work: F) -> (F::Output, Reads) {
+    READS
+        .scope(std::cell::RefCell::new(Reads::default()), async {
+            let out = work.await;
+            let reads = READS.with(|r| r.take());
+            (out, reads)
+        })
+        .await
+}
+
+/// Notes that these entities were read (no-op when nobody records).
+pub fn record(ids: impl IntoIterator<Item = i64>) {
+    let _ = READS.try_with(|r| r.borrow_mut().ids.extend(ids));
+}
+
+/// Notes that what was read stops being true at `at` (time-dependent
+/// answers such as who is on call).
+pub fn record_expiry(at: chrono::DateTime<chrono::Utc>) {
+    let _ = READS.try_with(|r| {
+        let mut r = r.borrow_mut();
+        r.valid_until = Some(r.valid_until.map_or(at, |t| t.min(at)));
+    });
+}
+
+/// Notes that the answer depends on the catalog as a whole.
+pub fn record_whole_catalog() {
+    let _ = READS.try_with(|r| r.borrow_mut().whole_catalog = true);
+}
+
+fn recorded(rows: Vec<EntityRow>) -> Vec<EntityRow> {
+    record(rows.iter().map(|r| r.id));
+    rows
+}
+
 fn kind_names(kinds: &[Kind]) -> Vec<String> {
     kinds.iter().map(|k| k.as_str().to_string()).collect()
 }
@@ -127,6 +178,7 @@ pub async fn find_by_name(
         .bind(kind_names(kinds))
         .fetch_all(pool)
         .await
+        .map(recorded)
 }
 
 /// The entity with this canonical ref.
@@ -136,7 +188,11 @@ pub async fn find_by_ref(pool: &PgPool, key: &str) -> Result<Option<EntityRow>, 
         crate::entity_columns!(),
         " FROM entities e WHERE e.ref = lower($1)"
     );
-    sqlx::query_as(sql).bind(key).fetch_optional(pool).await
+    let row: Option<EntityRow> = sqlx::query_as(sql).bind(key).fetch_optional(pool).await?;
+    if let Some(r) = &row {
+        record([r.id]);
+    }
+    Ok(row)
 }
 
 /// Entities whose title is `title`, case-insensitively, or that list it
@@ -151,11 +207,14 @@ pub async fn find_by_title(
             OR (e.annotations ? 'usher.dev/aliases'
                 AND lower($1) = ANY(SELECT lower(trim(a)) FROM unnest(string_to_array(e.annotations->>'usher.dev/aliases', ',')) a)))
          ORDER BY e.kind, e.namespace LIMIT 25");
+    // Another entity may take this title later, unseen by the rows read.
+    record_whole_catalog();
     sqlx::query_as(sql)
         .bind(title)
         .bind(kind_names(kinds))
         .fetch_all(pool)
         .await
+        .map(recorded)
 }
 
 /// Entities by id, in the order of `ids`.
@@ -167,7 +226,7 @@ pub async fn find_by_ids(pool: &PgPool, ids: &[i64]) -> Result<Vec<EntityRow>, s
     );
     let mut rows: Vec<EntityRow> = sqlx::query_as(sql).bind(ids).fetch_all(pool).await?;
     rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
-    Ok(rows)
+    Ok(recorded(rows))
 }
 
 /// The people of a team: members declared either way (the user's
@@ -184,11 +243,13 @@ pub async fn team_members(pool: &PgPool, group: &EntityRow) -> Result<Vec<Entity
              WHERE r.source_id = $2 AND r.type = 'hasMember')
          ORDER BY e.active DESC, coalesce(e.display_name, e.name)"
     );
+    record([group.id]);
     sqlx::query_as(sql)
         .bind(&group.key)
         .bind(group.id)
         .fetch_all(pool)
         .await
+        .map(recorded)
 }
 
 /// A link of an entity.
@@ -200,6 +261,7 @@ pub struct LinkRow {
 }
 
 pub async fn links(pool: &PgPool, entity_id: i64) -> Result<Vec<LinkRow>, sqlx::Error> {
+    record([entity_id]);
     sqlx::query_as("SELECT category, title, url FROM links WHERE entity_id = $1 ORDER BY position")
         .bind(entity_id)
         .fetch_all(pool)

@@ -41,7 +41,7 @@ pub async fn complete(
                 .collect());
         }
     };
-    let snapshot = core.snapshot.get(&core.pool).await?;
+    let snapshot = core.snapshot.names(&core.pool).await?;
     Ok(snapshot
         .names
         .complete(text, kinds, MAX_CHOICES)

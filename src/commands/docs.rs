@@ -133,16 +133,21 @@ pub fn repository_url(service: &EntityRow) -> Option<String> {
 }
 
 async fn provided_apis(core: &Core, service: &EntityRow) -> Result<Vec<String>, sqlx::Error> {
-    let apis: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT r.target_ref, a.spec_type FROM relations r LEFT JOIN entities a ON a.ref = r.target_ref
+    let apis: Vec<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        "SELECT r.target_ref, a.spec_type, a.id FROM relations r LEFT JOIN entities a ON a.ref = r.target_ref
          WHERE r.source_id = $1 AND r.type = 'providesApi' ORDER BY r.target_ref",
     )
     .bind(service.id)
     .fetch_all(&core.pool)
     .await?;
+    store::record(apis.iter().filter_map(|a| a.2));
+    if apis.iter().any(|a| a.2.is_none()) {
+        // An API not in the catalog yet may be added later.
+        store::record_whole_catalog();
+    }
     Ok(apis
         .into_iter()
-        .map(|(key, kind)| {
+        .map(|(key, kind, _)| {
             let name = EntityRef::from_key(&key).map(|r| r.short()).unwrap_or(key);
             match kind {
                 Some(k) => format!("{name} ({k})"),

@@ -5,6 +5,7 @@
 //! Each command module follows the same shape: `OPTIONS` (the option names
 //! it reads, checked against its definition by a test) and `run`.
 
+pub mod cache;
 pub mod complete;
 pub mod definitions;
 pub mod deps;
@@ -44,6 +45,7 @@ pub struct Core {
     pub snapshot: Arc<SnapshotCache>,
     pub oncall: Arc<OnCallService>,
     pub clock: Arc<dyn Clock>,
+    pub answers: Arc<cache::AnswerCache>,
 }
 
 impl Core {
@@ -51,15 +53,20 @@ impl Core {
         Core {
             pool,
             oncall: Arc::new(OnCallService::new(config.oncall.clone())),
+            answers: Arc::new(cache::AnswerCache::new(std::time::Duration::from_secs(
+                config.chat.answer_cache_secs,
+            ))),
             config,
             snapshot: Arc::new(SnapshotCache::default()),
             clock: Arc::new(SystemClock),
         }
     }
 
-    /// The same core, on another clock (tests).
+    /// The same core, on another clock (tests). Answers are not reused
+    /// on a clock that isn't the system's.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self.answers = Arc::new(cache::AnswerCache::new(std::time::Duration::ZERO));
         self
     }
 
@@ -133,7 +140,26 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
     if let Some(refusal) = check_permission(core, request, &parsed) {
         return refusal;
     }
-    let result = dispatch(core, request, &parsed).await;
+    let cacheable = core.answers.cacheable(&parsed);
+    if cacheable {
+        match core.answers.get(request, &core.snapshot) {
+            cache::Lookup::Fresh(reply) => return finish(request, reply),
+            cache::Lookup::Aging(reply, permit) => {
+                let (core, again) = (core.clone(), request.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    answer_and_keep(&core, &again).await
+                });
+                return finish(request, reply);
+            }
+            cache::Lookup::Miss => {}
+        }
+    }
+    let result = if cacheable {
+        answer_and_keep(core, request).await
+    } else {
+        dispatch(core, request, &parsed).await
+    };
     let reply = match result {
         Ok(reply) => reply,
         Err(err) => {
@@ -148,10 +174,33 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "answered"
     );
+    finish(request, reply)
+}
+
+/// The last touch every answer gets: what guests from other
+/// organisations may not see is taken out.
+fn finish(request: &Request, reply: Reply) -> Reply {
     if request.actor.external {
         return reply.without_people();
     }
     reply
+}
+
+/// Answers a read-only question and keeps the answer, with what it read
+/// and the catalog generation it was made from (taken before reading, so
+/// a change committed meanwhile makes it stale).
+async fn answer_and_keep(core: &Core, request: &Request) -> CommandResult {
+    let parsed = match parse::parse(&request.text) {
+        Ok(p) => p,
+        Err(e) => return Ok(Reply::text(e.to_string())),
+    };
+    let generation = core.snapshot.generation(&core.pool).await;
+    let (result, reads) = crate::catalog::store::recording(dispatch(core, request, &parsed)).await;
+    if let Ok(reply) = &result {
+        core.answers
+            .put(request, &parsed.command.name, generation, reads, reply);
+    }
+    result
 }
 
 async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandResult {

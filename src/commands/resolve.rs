@@ -42,7 +42,9 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
     if let Some(found) = pick(titled, kinds) {
         return Ok(found);
     }
-    let snapshot = core.snapshot.get(pool).await?;
+    // "Did you mean": any new or renamed entity could change it.
+    store::record_whole_catalog();
+    let snapshot = core.snapshot.names(pool).await?;
     let threshold = core.config.chat.fuzzy_threshold as f32;
     let limit = core.config.chat.suggestions.max(1);
     let ids: Vec<i64> = snapshot

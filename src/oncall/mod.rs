@@ -266,13 +266,14 @@ impl OnCallService {
         }
     }
 
-    fn cached(&self, key: &str) -> Option<OnCall> {
+    /// A remembered provider answer, and its age.
+    fn cached(&self, key: &str) -> Option<(OnCall, Duration)> {
         let ttl = Duration::from_secs(self.config.cache_secs);
         let cache = self.cache.lock().ok()?;
         cache
             .get(key)
             .filter(|(at, _)| at.elapsed() < ttl)
-            .map(|(_, answer)| answer.clone())
+            .map(|(at, answer)| (answer.clone(), at.elapsed()))
     }
 
     fn remember(&self, key: &str, answer: &OnCall) {
@@ -295,14 +296,27 @@ impl OnCallService {
                 let Some(rotation) = load_rotation(pool, team_ref, now).await? else {
                     return Ok(Lookup::NotConfigured);
                 };
-                return Ok(Lookup::Answer(
-                    native_answer(pool, team_ref, &rotation, now).await?,
-                ));
+                let answer = native_answer(pool, team_ref, &rotation, now).await?;
+                // True until the next hand-off.
+                let hand_offs = answer
+                    .levels
+                    .iter()
+                    .flat_map(|l| l.responders.iter().filter_map(|r| r.until))
+                    .chain(answer.next.iter().filter_map(|n| n.1));
+                if let Some(first) = hand_offs.min() {
+                    crate::catalog::store::record_expiry(first);
+                }
+                return Ok(Lookup::Answer(answer));
             }
             Source::PagerDuty { service_id } => (format!("pagerduty:{service_id}"), source.clone()),
             Source::Opsgenie { schedule, .. } => (format!("opsgenie:{schedule}"), source.clone()),
         };
-        if let Some(answer) = self.cached(&key) {
+        // A provider's answer is as good as its cache says.
+        let provider_answer_lasts = chrono::Duration::seconds(self.config.cache_secs as i64);
+        if let Some((answer, age)) = self.cached(&key) {
+            crate::catalog::store::record_expiry(
+                now + provider_answer_lasts - chrono::Duration::from_std(age).unwrap_or_default(),
+            );
             return Ok(Lookup::Answer(answer));
         }
         let budget = Duration::from_millis(self.config.timeout_ms);
@@ -320,6 +334,7 @@ impl OnCallService {
         .await;
         let (error, transient) = match fetched {
             Ok(Ok(mut answer)) => {
+                crate::catalog::store::record_expiry(now + provider_answer_lasts);
                 link_people(pool, &mut answer).await?;
                 self.remember(&key, &answer);
                 sqlx::query(
@@ -353,6 +368,8 @@ impl OnCallService {
             ),
         };
         if transient {
+            // Asked again soon: the provider may be back.
+            crate::catalog::store::record_expiry(now + chrono::Duration::seconds(30));
             tracing::warn!(target = %key, error = %error, "on-call provider failed");
         } else {
             tracing::debug!(target = %key, error = %error, "on-call provider refused");

@@ -138,3 +138,134 @@ async fn typos_ambiguity_and_gaps_get_helpful_answers() {
     .to_plain();
     assert!(text.contains("There's no service called"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reused_answers_end_with_the_next_catalog_change() {
+    let db = demo_db().await;
+    let core = db.core();
+    let first = ask(&core, "owner payments-api").await;
+    assert!(
+        first.to_plain().starts_with("Payments API"),
+        "{}",
+        first.to_plain()
+    );
+    // Asked again: the same answer, from memory.
+    assert_eq!(ask(&core, "owner payments-api").await, first);
+    // Another process changes the catalog: the next answer is new.
+    sqlx::query("UPDATE entities SET title = 'Payments Gateway' WHERE ref = 'component:default/payments-api'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut changed = false;
+    for _ in 0..40 {
+        if ask(&core, "owner payments-api")
+            .await
+            .to_plain()
+            .starts_with("Payments Gateway")
+        {
+            changed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(changed, "the change was seen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_to_one_service_keeps_the_answers_about_others() {
+    let db = demo_db().await;
+    let core = db.core();
+    let first = ask(&core, "owner payments-api").await;
+    // A change nobody is told of (triggers off), to see whether the next
+    // answer comes from memory.
+    let mut conn = db.pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE entities SET title = 'Quietly Renamed' WHERE ref = 'component:default/payments-api'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    // Another service changes, in place: payments-api's answer stands.
+    sqlx::query(
+        "UPDATE entities SET description = 'changed' WHERE ref = 'component:default/checkout-api'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(ask(&core, "owner payments-api").await, first, "kept");
+    // A person changes: every answer may, so it is made again.
+    sqlx::query(
+        "UPDATE entities SET display_name = 'Amara O.' WHERE ref = 'user:default/amara.okafor'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let mut renewed = false;
+    for _ in 0..40 {
+        if ask(&core, "owner payments-api")
+            .await
+            .to_plain()
+            .starts_with("Quietly Renamed")
+        {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(renewed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_changes_say_what_changed() {
+    let db = demo_db().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&db.pool)
+        .await
+        .unwrap();
+    listener.listen("usher_catalog").await.unwrap();
+    let id: i64 =
+        sqlx::query_scalar("SELECT id FROM entities WHERE ref = 'component:default/payments-api'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+
+    // No row changed: nothing said.
+    sqlx::query("UPDATE entities SET title = title WHERE false")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE entities SET description = 'x' WHERE ref = 'component:default/payments-api'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        next_payload(&mut listener).await.as_deref(),
+        Some(format!("u:{id}").as_str())
+    );
+    sqlx::query("UPDATE entities SET email = 'x@y' WHERE ref = 'group:default/team-payments'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(next_payload(&mut listener).await.as_deref(), Some("*"));
+    sqlx::query("DELETE FROM entities WHERE ref = 'component:default/payments-api'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(next_payload(&mut listener).await.as_deref(), Some("*"));
+}
+
+async fn next_payload(listener: &mut sqlx::postgres::PgListener) -> Option<String> {
+    tokio::time::timeout(std::time::Duration::from_secs(2), listener.recv())
+        .await
+        .ok()
+        .map(|n| n.unwrap().payload().to_string())
+}
