@@ -52,7 +52,10 @@ pub async fn run(
     generated: &Generated,
     iterations: usize,
 ) -> Result<Vec<(String, Percentiles)>, sqlx::Error> {
-    let core = Core::new(pool.clone(), Arc::new(Config::default()));
+    // The core's own work: no answers kept between runs.
+    let mut config = Config::default();
+    config.chat.answer_cache_secs = 0;
+    let core = Core::new(pool.clone(), Arc::new(config));
     // Warm the snapshot (built once per catalog change).
     core.snapshot.get(pool).await?;
     let mut rng = Rng::new(11);

@@ -40,6 +40,13 @@ impl Harness {
     }
 
     async fn start_with(toml: &str, settings: impl Fn(&FakeSlack) -> SlackSettings) -> Harness {
+        let harness = Harness::launch(toml, settings).await;
+        harness.wait_ready().await;
+        harness
+    }
+
+    /// Starts serving without waiting for Slack to be reachable.
+    async fn launch(toml: &str, settings: impl Fn(&FakeSlack) -> SlackSettings) -> Harness {
         let db = demo_db().await;
         let fake = FakeSlack::start().await;
         people(&fake);
@@ -62,16 +69,14 @@ impl Harness {
         let task = tokio::spawn(server.run_until(async move {
             let _ = stopped.await;
         }));
-        let harness = Harness {
+        Harness {
             db,
             fake,
             base,
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
-        };
-        harness.wait_ready().await;
-        harness
+        }
     }
 
     /// Until `/readyz` says Slack is connected (auth.test answered).
@@ -1264,4 +1269,52 @@ async fn the_usher_binary_serves_slack_from_its_environment() {
         log.contains("workspaces"),
         "the missing allowlist is warned about: {log}"
     );
+}
+
+#[tokio::test]
+async fn a_bad_token_at_start_never_stops_usher_from_serving() {
+    let h = Harness::launch("", |fake| {
+        // The first auth.test is refused, as with a revoked token.
+        fake.fail("auth.test", Failure::Error("invalid_auth"), 1);
+        SlackSettings {
+            signing_secret: Some(SIGNING_SECRET.into()),
+            bot_token: Some("xoxb-test-token".into()),
+            app_token: None,
+            api_url: fake.api_url(),
+        }
+    })
+    .await;
+    let mut seen = Value::Null;
+    for _ in 0..40 {
+        let r = h
+            .http
+            .get(format!("{}/readyz", h.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "usher itself stays ready");
+        seen = r.json().await.unwrap();
+        if seen["slack"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("invalid_auth"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["slack"]["ready"], json!(false), "{seen}");
+    assert!(
+        seen["slack"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("retrying"),
+        "{seen}"
+    );
+    // Commands are still answered meanwhile.
+    let answer = h.command("/usher", "owner payments-api", "U01JONAS").await;
+    assert!(answer.to_string().contains("Payments"), "{answer}");
+    // And usher tries again, with backoff, until Slack answers.
+    h.wait_ready().await;
+    assert!(h.fake.calls_of("auth.test").len() >= 2);
+    h.stop().await;
 }
