@@ -24,6 +24,7 @@ pub struct Config {
     pub dialogs: DialogsConfig,
     pub outbox: OutboxConfig,
     pub slack: SlackConfig,
+    pub discord: DiscordConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -314,6 +315,18 @@ pub enum ActionConfig {
         #[serde(default)]
         private: bool,
     },
+    /// Creates the service's Discord text channel in `guild_id` (under
+    /// `category_id` when given) and records it on the service.
+    DiscordChannel {
+        #[serde(default)]
+        name: Option<String>,
+        guild_id: String,
+        #[serde(default)]
+        category_id: Option<String>,
+        /// The channel is `<prefix><service name>`.
+        #[serde(default = "default_channel_prefix")]
+        prefix: String,
+    },
 }
 
 fn default_channel_prefix() -> String {
@@ -348,6 +361,7 @@ impl ActionConfig {
             ActionConfig::GitlabProject { name, .. } => (name, "gitlab_project"),
             ActionConfig::PagerdutyService { name, .. } => (name, "pagerduty_service"),
             ActionConfig::SlackChannel { name, .. } => (name, "slack_channel"),
+            ActionConfig::DiscordChannel { name, .. } => (name, "discord_channel"),
         };
         name.clone().unwrap_or_else(|| default.to_string())
     }
@@ -406,6 +420,49 @@ impl Default for SlackConfig {
             max_body_bytes: 256 * 1024,
             people_sync_schedule: "30 * * * *".into(),
             identity_ttl_secs: 3600,
+            channel_interval_ms: 1000,
+        }
+    }
+}
+
+/// Discord: which servers (guilds) usher serves and how it answers there.
+/// The secrets (public key, bot token) come from the environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Guild ids usher answers; anyone else gets a polite refusal. Empty:
+    /// every guild the bot is in (warned at start).
+    pub guilds: Vec<String>,
+    /// The root application command.
+    pub command: String,
+    /// An answer ready within this many milliseconds is the response
+    /// itself; later ones are deferred and sent as a follow-up.
+    pub inline_ms: u64,
+    /// Requests larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// Gateway shards in all (0: as many as Discord recommends).
+    pub shard_count: u32,
+    /// The shards this process runs (empty: all), so replicas can split
+    /// a large bot.
+    pub shards: Vec<u32>,
+    /// Asks for the privileged GUILD_MEMBERS intent (enable it in the
+    /// developer portal first): members who leave a guild are marked
+    /// inactive. Off by default.
+    pub guild_members_intent: bool,
+    /// Messages to one channel at most this often.
+    pub channel_interval_ms: u64,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            guilds: Vec::new(),
+            command: "usher".into(),
+            inline_ms: 2000,
+            max_body_bytes: 256 * 1024,
+            shard_count: 0,
+            shards: Vec::new(),
+            guild_members_intent: false,
             channel_interval_ms: 1000,
         }
     }
@@ -646,6 +703,18 @@ impl Config {
                     }
                     vec![]
                 }
+                ActionConfig::DiscordChannel { prefix, .. } => {
+                    if prefix.len() > 40
+                        || !prefix.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                        })
+                    {
+                        return Err(format!(
+                            "actions[{i}].prefix: '{prefix}' must be lower-case letters, digits, - or _ (at most 40)"
+                        ));
+                    }
+                    vec![]
+                }
             };
             for (key, url) in urls {
                 if reqwest::Url::parse(url).is_err() {
@@ -672,6 +741,69 @@ impl Config {
                 return Err(format!(
                     "slack.workspaces[{i}]: '{team}' is not a Slack team id (T…)"
                 ));
+            }
+        }
+        let d = &self.discord;
+        let command_name = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 32
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        };
+        if !command_name(&d.command) {
+            return Err(format!(
+                "discord.command: '{}' must be 1–32 lower-case letters, digits, - or _ (no slash), e.g. usher",
+                d.command
+            ));
+        }
+        if !(100..=2800).contains(&d.inline_ms) {
+            return Err("discord.inline_ms: must be 100–2800, inside Discord's 3 seconds".into());
+        }
+        if d.max_body_bytes < 4096 {
+            return Err("discord.max_body_bytes: must be at least 4096".into());
+        }
+        let snowflake =
+            |v: &str| !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit());
+        for (i, guild) in d.guilds.iter().enumerate() {
+            if !snowflake(guild) {
+                return Err(format!(
+                    "discord.guilds[{i}]: '{guild}' is not a Discord guild id (digits; Server Settings → Widget, or Copy Server ID)"
+                ));
+            }
+        }
+        if let Some(bad) = d
+            .shards
+            .iter()
+            .find(|s| d.shard_count > 0 && **s >= d.shard_count)
+        {
+            return Err(format!(
+                "discord.shards: shard {bad} is not below discord.shard_count ({})",
+                d.shard_count
+            ));
+        }
+        if !d.shards.is_empty() && d.shard_count == 0 {
+            return Err(
+                "discord.shards: set discord.shard_count too, so every replica agrees on the split"
+                    .into(),
+            );
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            if let ActionConfig::DiscordChannel {
+                guild_id,
+                category_id,
+                ..
+            } = action
+            {
+                if !snowflake(guild_id) {
+                    return Err(format!(
+                        "actions[{i}].guild_id: '{guild_id}' is not a Discord guild id"
+                    ));
+                }
+                if let Some(c) = category_id.as_deref().filter(|c| !snowflake(c)) {
+                    return Err(format!(
+                        "actions[{i}].category_id: '{c}' is not a Discord channel id"
+                    ));
+                }
             }
         }
         if self.dialogs.idle_minutes < 1 {

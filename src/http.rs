@@ -25,6 +25,8 @@ pub struct AppState {
     pub shutting_down: Arc<AtomicBool>,
     /// Slack's state, when Slack is on.
     pub slack: Option<Arc<crate::platforms::slack::SlackStatus>>,
+    /// Discord's state, when Discord is on.
+    pub discord: Option<Arc<crate::platforms::discord::DiscordStatus>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -70,6 +72,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             // Details only: a platform that is down doesn't make usher
             // unready (it keeps serving the others and retries).
             "slack": state.slack.as_ref().map(|s| s.get()).unwrap_or_else(|| json!({ "ready": false, "detail": "off" })),
+            "discord": state.discord.as_ref().map(|s| s.get()).unwrap_or_else(|| json!({ "ready": false, "detail": "off" })),
         })),
     )
 }

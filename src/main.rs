@@ -66,6 +66,18 @@ enum CommandsCommand {
         #[arg(long)]
         socket_mode: bool,
     },
+    /// Print Discord's application command registration JSON.
+    DiscordJson,
+    /// Register the application commands with Discord (a bulk overwrite:
+    /// running it again changes nothing). Needs DISCORD_BOT_TOKEN and
+    /// DISCORD_APPLICATION_ID.
+    RegisterDiscord {
+        /// Register in one guild (instant) instead of globally.
+        #[arg(long, value_name = "ID")]
+        guild: Option<u64>,
+    },
+    /// Print the URL that invites the bot to a server (DISCORD_APPLICATION_ID).
+    DiscordInvite,
 }
 
 #[derive(Subcommand, Debug)]
@@ -296,6 +308,70 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             print!("{}", manifest(&config.slack.command, delivery));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Commands(CommandsCommand::DiscordJson) => {
+            print!(
+                "{}",
+                usher::platforms::discord::registration::commands_pretty(&config.discord.command)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Commands(CommandsCommand::DiscordInvite) => {
+            let settings = usher::platforms::discord::DiscordSettings::from_env();
+            let Some(id) = settings.application_id else {
+                bail!(
+                    "set DISCORD_APPLICATION_ID (Developer Portal → your application → General Information → Application ID)"
+                );
+            };
+            println!(
+                "{}",
+                usher::platforms::discord::registration::invite_url(&id.to_string())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Commands(CommandsCommand::RegisterDiscord { guild }) => {
+            use usher::platforms::discord::{DiscordSettings, api::Api, registration};
+            let settings = DiscordSettings::from_env();
+            let (Some(token), Some(app_id)) = (&settings.bot_token, settings.application_id) else {
+                bail!(
+                    "set DISCORD_BOT_TOKEN and DISCORD_APPLICATION_ID (Developer Portal → your application → Bot, and General Information)"
+                );
+            };
+            let api = Api::new(token, &settings.api_url, Some(app_id));
+            let commands = registration::commands(&config.discord.command);
+            let mut wait = std::time::Duration::ZERO;
+            for _ in 0..5 {
+                tokio::time::sleep(wait).await;
+                match api.overwrite_commands(app_id, guild, &commands).await {
+                    Ok(answer) => {
+                        let names: Vec<String> = answer
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|c| c["name"].as_str().map(|n| format!("/{n}")))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        println!(
+                            "registered {} command(s) {}: {}",
+                            names.len(),
+                            match guild {
+                                Some(g) => format!("in guild {g}"),
+                                None => "globally (Discord may take up to an hour to show changes)"
+                                    .into(),
+                            },
+                            names.join(", ")
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Err(usher::platforms::discord::api::ApiError::RateLimited(after)) => {
+                        eprintln!("Discord asks to wait {:.1} s; waiting", after.as_secs_f64());
+                        wait = after;
+                    }
+                    Err(e) => bail!("registering the commands failed: {e}"),
+                }
+            }
+            bail!("Discord kept rate-limiting the registration; try again in a minute")
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::config::{Config, Env};
 use crate::db::Database;
 use crate::http::{self, AppState};
 use crate::oncall::{OnCallService, paging};
+use crate::platforms::discord::{self, DiscordSettings};
 use crate::platforms::slack::{self, SlackSettings};
 
 /// A bound, not yet running server (tests bind port 0 and read the port).
@@ -27,6 +28,7 @@ pub struct Server {
     db: Database,
     config: Arc<Config>,
     slack: SlackSettings,
+    discord: DiscordSettings,
 }
 
 impl Server {
@@ -39,12 +41,19 @@ impl Server {
             db,
             config,
             slack: SlackSettings::from_env(),
+            discord: DiscordSettings::from_env(),
         })
     }
 
     /// Slack's secrets and API URL, instead of the environment's (tests).
     pub fn with_slack(mut self, settings: SlackSettings) -> Self {
         self.slack = settings;
+        self
+    }
+
+    /// Discord's secrets and API URL, instead of the environment's (tests).
+    pub fn with_discord(mut self, settings: DiscordSettings) -> Self {
+        self.discord = settings;
         self
     }
 
@@ -80,10 +89,32 @@ impl Server {
             platform_tasks.extend(tasks);
             app = Some(slack_app);
         }
+        let discord = discord::start(&core, self.discord.clone(), waker.clone(), stop_rx.clone())?;
+        let mut discord_routes = None;
+        let mut discord_status = None;
+        if let Some(discord::Started {
+            app: discord_app,
+            verifier,
+            tasks,
+        }) = discord
+        {
+            let sender = Arc::new(discord::sender::DiscordSender::new(discord_app.clone()));
+            for kind in discord::sender::kinds(discord_app.has_token) {
+                // Where both platforms could deliver a message to teams and
+                // people, the one already configured (Slack) keeps it.
+                if !senders.kinds().iter().any(|k| k == kind) {
+                    senders = senders.with(kind, sender.clone());
+                }
+            }
+            platform_tasks.extend(tasks);
+            discord_status = Some(discord_app.status.clone());
+            discord_routes = verifier.map(|v| discord::http::routes(discord_app.clone(), v));
+        }
         let state = AppState {
             pool: self.db.pool.clone(),
             shutting_down: shutting_down.clone(),
             slack: app.as_ref().map(|a| a.status.clone()),
+            discord: discord_status,
         };
         let worker = Worker::new(self.db.pool.clone(), senders, self.config.outbox.clone())
             .with_waker(waker);
@@ -107,11 +138,13 @@ impl Server {
 
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "usher is serving");
-        tracing::info!("Discord: off (not configured yet in this version)");
         let mut http_stop = stop_rx.clone();
         let mut router = http::router(state);
         if let (Some(slack_app), Some(secret)) = (&app, &self.slack.signing_secret) {
             router = router.merge(slack::http::routes(slack_app.clone(), secret));
+        }
+        if let Some(routes) = discord_routes {
+            router = router.merge(routes);
         }
         let app = router;
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {

@@ -31,12 +31,16 @@ pub fn kind_of(action: &ActionConfig) -> &'static str {
         ActionConfig::GitlabProject { .. } => "action.gitlab_project",
         ActionConfig::PagerdutyService { .. } => "action.pagerduty_service",
         ActionConfig::SlackChannel { .. } => SLACK_CHANNEL_KIND,
+        ActionConfig::DiscordChannel { .. } => DISCORD_CHANNEL_KIND,
     }
 }
 
 /// The Slack channel step runs in the Slack adapter (it needs the Slack
 /// client), so it is not among [`KINDS`].
 pub const SLACK_CHANNEL_KIND: &str = "action.slack_channel";
+
+/// The Discord channel step runs in the Discord adapter, likewise.
+pub const DISCORD_CHANNEL_KIND: &str = "action.discord_channel";
 
 /// Every action kind (for registering the sender).
 pub const KINDS: [&str; 4] = [
@@ -212,6 +216,9 @@ impl AutomationSender {
             } => self.pagerduty(job, escalation_policy).await,
             ActionConfig::SlackChannel { .. } => Err(SendError::Permanent(
                 "Slack channels are made by the Slack adapter".into(),
+            )),
+            ActionConfig::DiscordChannel { .. } => Err(SendError::Permanent(
+                "Discord channels are made by the Discord adapter".into(),
             )),
         }
     }

@@ -21,6 +21,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("page.toml", include_str!("../../commands/page.toml")),
     ("help.toml", include_str!("../../commands/help.toml")),
     ("dialog.toml", include_str!("../../commands/dialog.toml")),
+    ("me.toml", include_str!("../../commands/me.toml")),
 ];
 
 /// Who may run a command.

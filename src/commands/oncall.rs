@@ -17,7 +17,7 @@ use super::resolve::{self, Resolved};
 use super::{CommandResult, Core, render};
 
 pub const OPTIONS: &[&str] = &[
-    "target", "team", "people", "length", "handoff", "tz", "start", "person", "from", "to",
+    "service", "team", "people", "length", "handoff", "tz", "start", "person", "from", "to",
 ];
 
 /// What the catalog and the provider say about an entity's on-call.
@@ -141,7 +141,7 @@ pub fn page_button(entity: &EntityRow, view: &OnCallView) -> Option<Element> {
 }
 
 pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
-    let query = args.text("target").unwrap_or_default();
+    let query = args.text("service").unwrap_or_default();
     let kinds = [
         Kind::Component,
         Kind::Api,

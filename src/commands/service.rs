@@ -10,10 +10,10 @@ use super::parse::Args;
 use super::resolve::{self, Resolved};
 use super::{CommandResult, Core, docs, render};
 
-pub const OPTIONS: &[&str] = &["name"];
+pub const OPTIONS: &[&str] = &["service"];
 
 pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
-    let query = args.text("name").unwrap_or_default();
+    let query = args.text("service").unwrap_or_default();
     let service = match resolve::resolve(core, query, &Kind::OWNED).await? {
         Resolved::One(row) => *row,
         other => {

@@ -7,6 +7,8 @@ mod catalog_import;
 mod commands;
 mod console;
 mod creation;
+mod discord;
+mod fake_discord;
 mod fake_slack;
 mod fakes;
 mod local_postgres;

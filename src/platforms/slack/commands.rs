@@ -147,7 +147,7 @@ async fn answer_now(
     }
     let share = shareable(&reply).then_some(request.text.as_str());
     let rendered = render::message(&reply, share);
-    if let Err(e) = super::values::store(&app.core.pool, &rendered.long_values).await {
+    if let Err(e) = crate::platforms::values::store(&app.core.pool, &rendered.long_values).await {
         tracing::warn!(error = %e, "Slack: storing long button values failed");
     }
     SlackCommandEventResponse::new(rendered.content()).with_response_type(response_type(&reply))
@@ -164,7 +164,7 @@ pub async fn open_form(
         return Err("usher has no SLACK_BOT_TOKEN to open forms with".into());
     };
     let (view, long) = render::modal(reply, state);
-    super::values::store(&app.core.pool, &long)
+    crate::platforms::values::store(&app.core.pool, &long)
         .await
         .map_err(|e| e.to_string())?;
     api.views_open(trigger_id, view)
@@ -181,7 +181,7 @@ pub async fn respond(
     response_type: SlackMessageResponseType,
     replace_original: bool,
 ) -> Result<(), sqlx::Error> {
-    super::values::store(&app.core.pool, &rendered.long_values).await?;
+    crate::platforms::values::store(&app.core.pool, &rendered.long_values).await?;
     let body = json!({
         "text": rendered.text,
         "blocks": rendered.blocks,

@@ -17,9 +17,9 @@ use slack_morphism::prelude::*;
 use super::SlackApp;
 use super::commands::{open_form, respond, respond_raw, response_type, shareable};
 use super::render::{self, ANSWER, FormState, LINK, NOOP, SHARE, TYPEAHEAD};
-use super::values;
 use crate::chat::{Platform, Reply, Request};
 use crate::commands::{self, complete, definitions::Completion};
+use crate::platforms::values;
 
 /// Handles one interaction; what Slack gets back at once.
 pub async fn handle(app: &Arc<SlackApp>, event: SlackInteractionEvent) -> SlackInteractionResponse {

@@ -22,17 +22,17 @@ pub mod manifest;
 pub mod render;
 pub mod sender;
 pub mod socket;
-pub mod values;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{Notify, watch};
 
 use crate::actions::outbox::{self, NewJob};
 use crate::commands::Core;
 use crate::config::SlackConfig;
+use crate::platforms::values;
 use api::Api;
 use identity::Identity;
 
@@ -81,20 +81,7 @@ impl SlackSettings {
 }
 
 /// What `/readyz` says about Slack.
-#[derive(Debug, Default)]
-pub struct SlackStatus {
-    inner: RwLock<Value>,
-}
-
-impl SlackStatus {
-    pub fn set(&self, value: Value) {
-        *self.inner.write().expect("status lock") = value;
-    }
-
-    pub fn get(&self) -> Value {
-        self.inner.read().expect("status lock").clone()
-    }
-}
+pub type SlackStatus = crate::platforms::Status;
 
 /// The Slack adapter: everything the handlers share.
 pub struct SlackApp {

@@ -10,13 +10,13 @@
 //!
 //! Buttons and selects carry the command line they run as their value; a
 //! line too long for the value is stored in Postgres and the value is its
-//! hash (see [`super::values`]).
+//! hash (see [`crate::platforms::values`]).
 
 use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 
-use super::values;
 use crate::chat::{Block, ButtonStyle, Element, Field, Form, Reply, Span, Text, Visibility};
+use crate::platforms::values;
 
 pub const MAX_MESSAGE_BLOCKS: usize = 50;
 pub const MAX_MODAL_BLOCKS: usize = 100;

@@ -103,7 +103,7 @@ impl SlackSender {
             .api
             .as_ref()
             .ok_or_else(|| ApiError::Transport("SLACK_BOT_TOKEN is not set".into()))?;
-        super::values::store(&self.app.core.pool, &rendered.long_values)
+        crate::platforms::values::store(&self.app.core.pool, &rendered.long_values)
             .await
             .map_err(|e| ApiError::Transport(e.to_string()))?;
         self.pace(channel).await;
@@ -219,7 +219,7 @@ impl SlackSender {
         let (target, reply) = if job.kind == NOTIFY_KIND {
             (
                 Target::Team(job.destination.clone()),
-                notice_reply(&job.payload),
+                crate::platforms::messages::notice_reply(&job.payload),
             )
         } else {
             let target = match job.destination.split_once(':') {
@@ -529,44 +529,6 @@ async fn team_info(pool: &sqlx::PgPool, team: &str) -> Result<TeamInfo, sqlx::Er
             lead: None,
         },
     })
-}
-
-/// The message about vulnerable packages in a team's services.
-fn notice_reply(payload: &Value) -> Reply {
-    let package = payload["package"].as_str().unwrap_or("a package");
-    let services = payload["services"].as_array().cloned().unwrap_or_default();
-    let mut lines = Text::new();
-    for (i, s) in services.iter().take(20).enumerate() {
-        if i > 0 {
-            lines = lines.add_plain("\n");
-        }
-        let versions: Vec<String> = s["versions"]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        lines = lines
-            .add_plain("• ")
-            .add_bold(s["name"].as_str().unwrap_or("?").to_string());
-        if !versions.is_empty() {
-            lines = lines.add_plain(format!(" uses {}", versions.join(", ")));
-        }
-    }
-    if services.len() > 20 {
-        lines = lines.add_plain(format!("\n… and {} more", services.len() - 20));
-    }
-    let requested = payload["requested_by"].as_str().unwrap_or("someone");
-    let query = payload["query"].as_str().unwrap_or_default();
-    Reply::new()
-        .header(format!("Security: {package} in your services"))
-        .section(lines)
-        .context(Text::plain(format!(
-            "Sent by {requested} via usher (`search {query}`). Please upgrade and update the SBOM."
-        )))
-        .public()
 }
 
 /// A valid Slack channel name: lower case, `-` for anything else, 80 max.

@@ -1,7 +1,9 @@
 //! The values buttons and select options carry: the command line they run.
-//! Slack caps a button's value at 2000 characters and an option's at 150;
-//! a longer line is stored in Postgres under its hash and the element
-//! carries `v:<hash>`. The hash is of the line itself, so every replica
+//! Platforms cap them (Slack: 2000 characters for a button's value, 150 for
+//! an option's; Discord: 100 for a `custom_id` or an option's value); a
+//! longer line is stored in Postgres under its hash and the element
+//! carries `v:<hash>`. (The table is `slack_values` because Slack came
+//! first; Discord shares it.) The hash is of the line itself, so every replica
 //! stores the same row for the same line, and storing twice is harmless.
 
 use sha2::{Digest, Sha256};

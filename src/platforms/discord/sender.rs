@@ -1,0 +1,437 @@
+//! The Discord sender: delivers outbox jobs — late answers (edits of a
+//! deferred response), messages to teams' channels and people's DMs
+//! (pages, vulnerable-package notices, link notices), reports to admins,
+//! and the `discord_channel` step of a new service.
+//!
+//! Posts to one channel are spaced `channel_interval_ms` apart. A 429
+//! waits its `retry_after` without counting as a failed attempt (nothing is
+//! dropped for being told to slow down). Errors retrying can't fix
+//! (unknown channel, missing access, cannot DM the user …) go to the dead
+//! letters at once — the outbox then reports them to the admins — and a
+//! message meant for a team's channel goes to the team lead's DM instead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::api::{ApiError, snowflake};
+use super::render::{self, is_snowflake};
+use super::{DiscordApp, interactions};
+use crate::actions::automation::{self, DISCORD_CHANNEL_KIND};
+use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
+use crate::chat::{Reply, Span, Text};
+use crate::commands::search::NOTIFY_KIND;
+use crate::oncall::paging::CHAT_KIND;
+
+/// The kinds this sender delivers: late answers always (the interaction
+/// token is the credential); the rest with a bot token.
+pub fn kinds(with_token: bool) -> Vec<&'static str> {
+    if with_token {
+        vec![
+            interactions::FOLLOWUP_KIND,
+            CHAT_KIND,
+            NOTIFY_KIND,
+            ADMIN_REPORT_KIND,
+            DISCORD_CHANNEL_KIND,
+        ]
+    } else {
+        vec![interactions::FOLLOWUP_KIND]
+    }
+}
+
+pub struct DiscordSender {
+    app: Arc<DiscordApp>,
+    last_post: Mutex<HashMap<u64, Instant>>,
+}
+
+impl DiscordSender {
+    pub fn new(app: Arc<DiscordApp>) -> Self {
+        DiscordSender {
+            app,
+            last_post: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits until `channel` may have another message.
+    async fn pace(&self, channel: u64) {
+        let interval = Duration::from_millis(self.app.config.channel_interval_ms);
+        let wait = {
+            let mut last = self.last_post.lock().expect("pacing lock");
+            let now = Instant::now();
+            let at = last
+                .get(&channel)
+                .map(|t| *t + interval)
+                .filter(|due| *due > now)
+                .unwrap_or(now);
+            last.insert(channel, at);
+            if last.len() > 10_000 {
+                last.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+            }
+            at.saturating_duration_since(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn post(&self, channel: u64, rendered: &render::Rendered) -> Result<(), ApiError> {
+        crate::platforms::values::store(&self.app.core.pool, &rendered.long_values)
+            .await
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let mut body = rendered.body.clone();
+        // Channel messages are never ephemeral.
+        if let Some(map) = body.as_object_mut() {
+            map.remove("flags");
+        }
+        self.pace(channel).await;
+        self.app.api.post_message(channel, &body).await.map(|_| ())
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), SendError> {
+        match job.kind.as_str() {
+            interactions::FOLLOWUP_KIND => self.follow_up(job).await,
+            CHAT_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
+            ADMIN_REPORT_KIND => self.report_to_admins(job).await,
+            DISCORD_CHANNEL_KIND => self.make_channel(job).await,
+            other => Err(SendError::Permanent(format!(
+                "the Discord sender doesn't deliver {other}"
+            ))),
+        }
+    }
+
+    /// Edits the deferred response with the answer.
+    async fn follow_up(&self, job: &Job) -> Result<(), SendError> {
+        let application_id = snowflake(&job.payload["application_id"])
+            .ok_or_else(|| SendError::Permanent("no application id".into()))?;
+        let token = job.payload["token"].as_str().unwrap_or_default();
+        let mut body = job.payload["body"].clone();
+        if let Some(map) = body.as_object_mut() {
+            // An edit keeps the deferred response's visibility.
+            map.remove("flags");
+        }
+        self.app
+            .api
+            .edit_original(application_id, token, &body)
+            .await
+            .map_err(|e| e.to_send_error())
+    }
+
+    async fn to_team_or_person(&self, job: &Job) -> Result<(), SendError> {
+        let (target, reply) = if job.kind == NOTIFY_KIND {
+            (
+                Target::Team(job.destination.clone()),
+                crate::platforms::messages::notice_reply(&job.payload),
+            )
+        } else {
+            let target = match job.destination.split_once(':') {
+                Some(("channel", team)) => Target::Team(team.to_string()),
+                Some(("dm", person)) => Target::Person(person.to_string()),
+                _ => {
+                    return Err(SendError::Permanent(format!(
+                        "unknown destination {}",
+                        job.destination
+                    )));
+                }
+            };
+            (target, self.chat_reply(&job.payload).await)
+        };
+        let mut rendered = render::message(&reply, None);
+        if job.payload["mention"].is_string() {
+            // A page pings the person mentioned.
+            rendered.body["allowed_mentions"] = json!({ "parse": ["users"] });
+        }
+        match &target {
+            Target::Person(person) => self.to_person(person, &rendered).await,
+            Target::Team(team) => {
+                let (name, channel, lead) = team_info(&self.app.core.pool, team)
+                    .await
+                    .map_err(|e| SendError::Retry(e.to_string()))?;
+                let Some(channel) = channel else {
+                    return self
+                        .to_lead_instead(
+                            job,
+                            &name,
+                            lead,
+                            &rendered,
+                            "the team has no Discord channel in the catalog",
+                        )
+                        .await;
+                };
+                match self.post(channel, &rendered).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.is_permanent() => {
+                        let why = format!("posting to channel {channel} failed: {e}");
+                        self.to_lead_instead(job, &name, lead, &rendered, &why)
+                            .await
+                    }
+                    Err(e) => Err(e.to_send_error()),
+                }
+            }
+        }
+    }
+
+    async fn to_person(&self, person: &str, rendered: &render::Rendered) -> Result<(), SendError> {
+        let id = self
+            .app
+            .identity
+            .discord_id_of(person)
+            .await
+            .map_err(|e| SendError::Retry(e.to_string()))?
+            .and_then(|id| id.parse::<u64>().ok())
+            .ok_or_else(|| {
+                SendError::Permanent(format!(
+                    "{person} has no Discord account usher knows (no discord.com/user-id, no `me link`)"
+                ))
+            })?;
+        let channel = self
+            .app
+            .api
+            .dm_channel(id)
+            .await
+            .map_err(|e| e.to_send_error())?;
+        self.post(channel, rendered)
+            .await
+            .map_err(|e| e.to_send_error())
+    }
+
+    /// The channel can't take it: queue the message for the team lead's
+    /// DM, and fail permanently (the admins hear of it).
+    async fn to_lead_instead(
+        &self,
+        job: &Job,
+        team: &str,
+        lead: Option<String>,
+        rendered: &render::Rendered,
+        why: &str,
+    ) -> Result<(), SendError> {
+        if let Some(lead) = lead {
+            let summary = rendered.body["embeds"][0]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let text = format!(
+                "I couldn't deliver this to your team's channel ({why}), so it comes to you as the lead of {team}:\n\n{summary}"
+            );
+            self.app
+                .enqueue(NewJob {
+                    kind: CHAT_KIND.into(),
+                    destination: format!("dm:{lead}"),
+                    payload: json!({ "text": text, "fallback_for": job.id }),
+                    idempotency_key: format!("lead-fallback:{}", job.id),
+                })
+                .await
+                .map_err(|e| SendError::Retry(e.to_string()))?;
+        }
+        Err(SendError::Permanent(why.to_string()))
+    }
+
+    async fn chat_reply(&self, payload: &Value) -> Reply {
+        let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
+        if let Some(person) = payload["mention"].as_str() {
+            let id = self.app.identity.discord_id_of(person).await.ok().flatten();
+            let name = person.rsplit('/').next().unwrap_or(person).to_string();
+            text = text.add_plain(" ").add_span(Span::Person {
+                name,
+                slack_id: None,
+                discord_id: id,
+            });
+        }
+        Reply::new().section(text).public()
+    }
+
+    /// Tells each admin (by DM) that a job went to the dead letters.
+    async fn report_to_admins(&self, job: &Job) -> Result<(), SendError> {
+        let admins = self.app.core.config.admins.people.clone();
+        if admins.is_empty() {
+            tracing::warn!(payload = %job.payload, "a message could not be delivered, and no admins are configured to tell");
+            return Ok(());
+        }
+        let p = &job.payload;
+        let reply = Reply::new()
+            .header("⚠ usher couldn't deliver a message")
+            .section(Text::plain(format!(
+                "A {} to {} failed after {} attempt(s): {}",
+                p["kind"].as_str().unwrap_or("message"),
+                p["destination"].as_str().unwrap_or("?"),
+                p["attempts"].as_i64().unwrap_or(1),
+                p["error"].as_str().unwrap_or("unknown error"),
+            )))
+            .context(Text::plain(format!(
+                "Fix the cause, then `usher outbox retry {}` sends it again.",
+                p["job"].as_i64().unwrap_or_default()
+            )));
+        let rendered = render::message(&reply, None);
+        let mut delivered = 0;
+        let mut last_error = None;
+        for admin in &admins {
+            let Ok(Some(person)) =
+                crate::catalog::store::find_person(&self.app.core.pool, admin).await
+            else {
+                continue;
+            };
+            match self.to_person(&person.key, &rendered).await {
+                Ok(()) => delivered += 1,
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match (delivered, last_error) {
+            (0, Some(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn make_channel(&self, job: &Job) -> Result<(), SendError> {
+        let pool = &self.app.core.pool;
+        automation::mark_step(pool, job, "running", None, None).await;
+        let result = self.make_channel_steps(job).await;
+        match &result {
+            Ok(url) => automation::mark_step(pool, job, "done", None, Some(url.clone())).await,
+            Err(SendError::Permanent(why)) => {
+                automation::mark_step(pool, job, "failed", Some(why.clone()), None).await
+            }
+            Err(SendError::Retry(why)) if job.attempts + 1 >= job.max_attempts => {
+                automation::mark_step(pool, job, "failed", Some(why.clone()), None).await
+            }
+            Err(SendError::Retry(why) | SendError::RetryAfter(_, why)) => {
+                automation::mark_step(pool, job, "running", Some(format!("retrying: {why}")), None)
+                    .await
+            }
+        }
+        result.map(|_| ())
+    }
+
+    async fn make_channel_steps(&self, job: &Job) -> Result<String, SendError> {
+        let action_name = job.payload["action"].as_str().unwrap_or_default();
+        let Some(crate::config::ActionConfig::DiscordChannel {
+            guild_id,
+            category_id,
+            prefix,
+            ..
+        }) = self
+            .app
+            .core
+            .config
+            .actions
+            .iter()
+            .find(|a| a.name() == action_name)
+            .cloned()
+        else {
+            return Err(SendError::Permanent(format!(
+                "the action {action_name} is no longer configured"
+            )));
+        };
+        let guild: u64 = guild_id.parse().map_err(|_| {
+            SendError::Permanent(format!("guild_id '{guild_id}' is not a Discord id"))
+        })?;
+        let service = job.payload["service"].as_str().unwrap_or_default();
+        let name = channel_name(&prefix, job.payload["name"].as_str().unwrap_or_default());
+        let recorded: Option<String> =
+            sqlx::query_scalar("SELECT discord_channel FROM entities WHERE ref = $1")
+                .bind(service)
+                .fetch_optional(&self.app.core.pool)
+                .await
+                .map_err(|e| SendError::Retry(e.to_string()))?
+                .flatten()
+                .filter(|c: &String| is_snowflake(c));
+        let channel = match recorded {
+            Some(id) => id,
+            None => {
+                // Made by an earlier attempt that crashed before recording it?
+                let existing = self
+                    .app
+                    .api
+                    .guild_channels(guild)
+                    .await
+                    .map_err(|e| e.to_send_error())?
+                    .as_array()
+                    .and_then(|channels| {
+                        channels
+                            .iter()
+                            .find(|c| c["name"] == json!(name) && c["type"] == json!(0))
+                            .and_then(|c| c["id"].as_str().map(str::to_string))
+                    });
+                let id = match existing {
+                    Some(id) => id,
+                    None => {
+                        let mut body = json!({
+                            "name": name,
+                            "type": 0,
+                            "topic": format!("{service} — made by usher for the new service"),
+                        });
+                        if let Some(category) = &category_id {
+                            body["parent_id"] = json!(category);
+                        }
+                        let made = self
+                            .app
+                            .api
+                            .create_channel(guild, &body)
+                            .await
+                            .map_err(|e| e.to_send_error())?;
+                        made["id"].as_str().map(str::to_string).ok_or_else(|| {
+                            SendError::Retry("no channel id in Discord's answer".into())
+                        })?
+                    }
+                };
+                automation::annotate_service(
+                    &self.app.core.pool,
+                    service,
+                    "discord.com/channel-id",
+                    &id,
+                )
+                .await?;
+                id
+            }
+        };
+        Ok(format!("https://discord.com/channels/{guild}/{channel}"))
+    }
+}
+
+impl Sender for DiscordSender {
+    fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
+        Box::pin(self.run(job))
+    }
+}
+
+enum Target {
+    Team(String),
+    Person(String),
+}
+
+/// A team's display name, Discord channel and lead.
+async fn team_info(
+    pool: &sqlx::PgPool,
+    team: &str,
+) -> Result<(String, Option<u64>, Option<String>), sqlx::Error> {
+    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT coalesce(nullif(title, ''), name), discord_channel, lead_ref
+         FROM entities WHERE ref = $1",
+    )
+    .bind(team.to_lowercase())
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        Some((name, channel, lead)) => (name, channel.and_then(|c| c.parse().ok()), lead),
+        None => (team.to_string(), None, None),
+    })
+}
+
+/// A Discord channel name: lower case, letters, digits and dashes.
+pub fn channel_name(prefix: &str, service: &str) -> String {
+    let raw = format!("{prefix}{service}").to_lowercase();
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    name.trim_matches('-').chars().take(100).collect()
+}

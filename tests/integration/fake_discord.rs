@@ -1,0 +1,214 @@
+//! A local Discord REST API (`/api/v10/…`) that records every call and can
+//! answer 429 with `retry_after` or a permanent error, for serenity's routes
+//! pointed at it through `DISCORD_API_URL`. Also signs interactions with a
+//! test Ed25519 key, as Discord does.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{Value, json};
+
+/// The test application's key pair (a fixed seed).
+pub fn signing_key() -> SigningKey {
+    SigningKey::from_bytes(&[7u8; 32])
+}
+
+/// `DISCORD_PUBLIC_KEY` for [`signing_key`].
+pub fn public_key_hex() -> String {
+    hex::encode(signing_key().verifying_key().to_bytes())
+}
+
+/// (`X-Signature-Ed25519`, `X-Signature-Timestamp`) for a body.
+pub fn sign(timestamp: i64, body: &str) -> (String, String) {
+    let ts = timestamp.to_string();
+    let message = [ts.as_bytes(), body.as_bytes()].concat();
+    (hex::encode(signing_key().sign(&message).to_bytes()), ts)
+}
+
+pub const APP_ID: &str = "1100000000000000001";
+pub const GUILD: &str = "1200000000000000001";
+pub const CHANNEL: &str = "1300000000000000001";
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub auth: Option<String>,
+}
+
+/// How to answer instead of succeeding.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// 429 with `retry_after` seconds.
+    RateLimited(f64),
+    /// A JSON error `{code, message}` with this HTTP status.
+    Error(u16, i64, &'static str),
+}
+
+#[derive(Default)]
+struct State_ {
+    calls: Vec<Call>,
+    /// By path suffix ("messages", "@original", …).
+    failures: HashMap<String, VecDeque<Failure>>,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+pub struct FakeDiscord {
+    state: Arc<Mutex<State_>>,
+    pub port: u16,
+}
+
+impl FakeDiscord {
+    pub async fn start() -> FakeDiscord {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakeDiscord {
+            state: Arc::default(),
+            port: listener.local_addr().unwrap().port(),
+        };
+        let app = Router::new().fallback(handle).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    /// `DISCORD_API_URL`.
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Answers the next `n` calls whose path ends with `suffix` with `failure`.
+    pub fn fail(&self, suffix: &str, failure: Failure, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        let q = s.failures.entry(suffix.to_string()).or_default();
+        for _ in 0..n {
+            q.push_back(failure.clone());
+        }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn calls_to(&self, suffix: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.path.ends_with(suffix))
+            .collect()
+    }
+
+    pub async fn wait_for<T>(
+        &self,
+        what: &str,
+        mut found: impl FnMut(&FakeDiscord) -> Option<T>,
+    ) -> T {
+        for _ in 0..200 {
+            if let Some(t) = found(self) {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the fake Discord never saw {what}: {:#?}", self.calls());
+    }
+}
+
+async fn handle(State(fake): State<FakeDiscord>, request: Request) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let auth = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = axum::body::to_bytes(request.into_body(), 10 << 20)
+        .await
+        .unwrap_or_default();
+    let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let (failure, id) = {
+        let mut s = fake.state.lock().unwrap();
+        s.calls.push(Call {
+            method: method.clone(),
+            path: path.clone(),
+            body: body.clone(),
+            auth,
+        });
+        s.next_id += 1;
+        let id = 1_900_000_000_000_000_000u64 + s.next_id;
+        let failure = s
+            .failures
+            .iter_mut()
+            .find(|(suffix, q)| path.ends_with(suffix.as_str()) && !q.is_empty())
+            .and_then(|(_, q)| q.pop_front());
+        (failure, id)
+    };
+    match failure {
+        Some(Failure::RateLimited(secs)) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({ "message": "You are being rate limited.", "retry_after": secs, "global": false })),
+            )
+                .into_response();
+        }
+        Some(Failure::Error(status, code, message)) => {
+            return (
+                StatusCode::from_u16(status).unwrap(),
+                Json(json!({ "code": code, "message": message })),
+            )
+                .into_response();
+        }
+        None => {}
+    }
+    let Some(route) = path.strip_prefix("/api/v10") else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
+    let answer = match (method.as_str(), parts.as_slice()) {
+        ("GET", ["users", "@me"]) => {
+            json!({ "id": "1400000000000000001", "username": "usher", "bot": true })
+        }
+        ("POST", ["users", "@me", "channels"]) => {
+            json!({ "id": format!("15{}", &body["recipient_id"].as_str().unwrap_or("0")[2..]), "type": 1 })
+        }
+        ("POST", ["channels", channel, "messages"]) => {
+            json!({ "id": id.to_string(), "channel_id": channel, "content": body["content"] })
+        }
+        ("PATCH", ["webhooks", _, _, "messages", "@original"]) => json!({ "id": id.to_string() }),
+        ("POST", ["webhooks", _, _]) => json!({ "id": id.to_string() }),
+        ("POST", ["interactions", _, _, "callback"]) => {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        ("PUT", ["applications", _, "commands"])
+        | ("PUT", ["applications", _, "guilds", _, "commands"]) => {
+            // As Discord: the commands back, with ids.
+            Value::Array(
+                body.as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|mut c| {
+                        c["id"] = json!(id.to_string());
+                        c
+                    })
+                    .collect(),
+            )
+        }
+        ("GET", ["guilds", _, "channels"]) => json!([]),
+        ("POST", ["guilds", guild, "channels"]) => {
+            json!({ "id": id.to_string(), "guild_id": guild, "name": body["name"], "type": 0 })
+        }
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "code": 0, "message": "404: Not Found" })),
+            )
+                .into_response();
+        }
+    };
+    Json(answer).into_response()
+}
