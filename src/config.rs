@@ -916,7 +916,7 @@ mod tests {
             .join("\n");
         let uncommented = format!("{}{actions}\n{}", &text[..start], &text[end..]);
         let config = Config::from_toml(&uncommented).unwrap();
-        assert_eq!(config.actions.len(), 5);
+        assert_eq!(config.actions.len(), 6);
         assert_eq!(config.slack.command, "/usher");
     }
 

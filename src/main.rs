@@ -112,9 +112,13 @@ enum BenchCommand {
     /// Signed `/usher owner …` slash commands against usher serve: achieved
     /// rate, p50/p99/p99.9/max latency and errors.
     Slack(SlackBenchArgs),
+    /// Send Ed25519-signed Discord interactions (`/usher owner`, and
+    /// autocomplete) to usher serve and print rate, latency and errors.
+    Discord(SlackBenchArgs),
 }
 
-/// `usher bench slack` options.
+/// `usher bench slack` and `usher bench discord` options (for Discord,
+/// --secret is the seed of the bench key pair, --team is unused).
 #[derive(Args, Debug)]
 struct SlackBenchArgs {
     /// A running usher serve (with its SLACK_SIGNING_SECRET); without
@@ -884,14 +888,25 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
             result?;
             Ok(ExitCode::SUCCESS)
         }
-        BenchCommand::Slack(args) => bench_slack(env, config, args).await,
+        BenchCommand::Slack(args) => bench_slack(env, config, args, false).await,
+        BenchCommand::Discord(args) => bench_slack(env, config, args, true).await,
     }
 }
 
 /// `usher bench slack`: against --url, or a scene of its own.
-async fn bench_slack(env: &Env, config: &Config, args: SlackBenchArgs) -> anyhow::Result<ExitCode> {
+async fn bench_slack(
+    env: &Env,
+    config: &Config,
+    args: SlackBenchArgs,
+    discord: bool,
+) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use usher::bench::slack::{LoadSpec, load, refresh_while};
+    use usher::bench::slack::{LoadKind, LoadSpec, load, refresh_while};
+    let kind = if discord {
+        LoadKind::DiscordOwner
+    } else {
+        LoadKind::Slack
+    };
     let SlackBenchArgs {
         url,
         secret,
@@ -911,6 +926,7 @@ async fn bench_slack(env: &Env, config: &Config, args: SlackBenchArgs) -> anyhow
         let spec = LoadSpec {
             url,
             signing_secret: secret,
+            kind,
             concurrency,
             duration,
             names,
@@ -957,7 +973,12 @@ async fn bench_slack(env: &Env, config: &Config, args: SlackBenchArgs) -> anyhow
         )
         .await?
         .with_slack(usher::platforms::slack::SlackSettings {
-            signing_secret: Some(secret.clone()),
+            signing_secret: (!discord).then(|| secret.clone()),
+            ..Default::default()
+        })
+        .with_discord(usher::platforms::discord::DiscordSettings {
+            public_key: discord.then(|| usher::bench::discord::public_key_hex(&secret)),
+            api_url: "http://127.0.0.1:9".into(),
             ..Default::default()
         });
         let base = format!("http://127.0.0.1:{}", server.port());
@@ -968,6 +989,7 @@ async fn bench_slack(env: &Env, config: &Config, args: SlackBenchArgs) -> anyhow
         let spec = LoadSpec {
             url: base,
             signing_secret: secret,
+            kind,
             concurrency,
             duration,
             names,
@@ -987,6 +1009,17 @@ async fn bench_slack(env: &Env, config: &Config, args: SlackBenchArgs) -> anyhow
             duration.as_secs(),
             load(&spec).await
         );
+        if discord {
+            let complete = LoadSpec {
+                kind: LoadKind::DiscordAutocomplete,
+                ..spec.clone()
+            };
+            println!(
+                "  autocomplete of a service name (its first 4 letters), {} s: {}",
+                duration.as_secs(),
+                load(&complete).await
+            );
+        }
         if refresh {
             let stop_refresh = Arc::new(AtomicBool::new(false));
             let refresher = tokio::spawn(refresh_while(

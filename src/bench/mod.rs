@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod commands;
+pub mod discord;
 pub mod generate;
 pub mod slack;
 

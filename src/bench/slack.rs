@@ -19,12 +19,25 @@ use sha2::Sha256;
 use super::Percentiles;
 use super::generate::Rng;
 
+/// Which requests to send.
+#[derive(Debug, Clone)]
+pub enum LoadKind {
+    /// `/usher owner <service>` as a Slack slash command.
+    Slack,
+    /// `/usher owner <service>` as a Discord application command.
+    DiscordOwner,
+    /// Discord autocomplete of the service name (its first letters).
+    DiscordAutocomplete,
+}
+
 /// What to send.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
     /// `http://host:port` of `usher serve`.
     pub url: String,
+    /// Slack's signing secret, or the hex seed of the Discord Ed25519 key.
     pub signing_secret: String,
+    pub kind: LoadKind,
     pub concurrency: usize,
     pub duration: Duration,
     /// The services asked about, at random.
@@ -105,7 +118,15 @@ pub async fn load(spec: &LoadSpec) -> LoadResult {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("the HTTP client builds");
-    let url = format!("{}/slack/commands", spec.url.trim_end_matches('/'));
+    let path = match spec.kind {
+        LoadKind::Slack => "/slack/commands",
+        _ => "/discord/interactions",
+    };
+    let url = format!("{}{path}", spec.url.trim_end_matches('/'));
+    let discord_key = match spec.kind {
+        LoadKind::Slack => None,
+        _ => Some(super::discord::signing_key(&spec.signing_secret)),
+    };
     let deadline = Instant::now() + spec.duration;
     let started = Instant::now();
     let names = Arc::new(spec.names.clone());
@@ -113,6 +134,7 @@ pub async fn load(spec: &LoadSpec) -> LoadResult {
     let each_once = spec.each_once;
     let mut tasks = Vec::new();
     for worker in 0..spec.concurrency {
+        let (kind, discord_key) = (spec.kind.clone(), discord_key.clone());
         let (client, url, names, secret, team, next) = (
             client.clone(),
             url.clone(),
@@ -138,22 +160,44 @@ pub async fn load(spec: &LoadSpec) -> LoadResult {
                     break;
                 };
                 n += 1;
-                let body = body(&team, &format!("owner {name}"), n);
                 let ts = chrono::Utc::now().timestamp();
+                let request = match (&kind, &discord_key) {
+                    (LoadKind::Slack, _) | (_, None) => {
+                        let body = body(&team, &format!("owner {name}"), n);
+                        client
+                            .post(&url)
+                            .header("content-type", "application/x-www-form-urlencoded")
+                            .header("x-slack-request-timestamp", ts.to_string())
+                            .header("x-slack-signature", sign(&secret, ts, &body))
+                            .body(body)
+                    }
+                    (kind, Some(key)) => {
+                        let body = super::discord::body(
+                            matches!(kind, LoadKind::DiscordAutocomplete),
+                            name,
+                            n,
+                        );
+                        let (signature, ts) = super::discord::sign(key, ts, &body);
+                        client
+                            .post(&url)
+                            .header("content-type", "application/json")
+                            .header("x-signature-ed25519", signature)
+                            .header("x-signature-timestamp", ts)
+                            .body(body)
+                    }
+                };
+                let expected: &[u8] = match kind {
+                    LoadKind::Slack => b"\"blocks\"",
+                    LoadKind::DiscordOwner => b"\"embeds\"",
+                    LoadKind::DiscordAutocomplete => b"\"choices\"",
+                };
                 let sent = Instant::now();
-                let result = client
-                    .post(&url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("x-slack-request-timestamp", ts.to_string())
-                    .header("x-slack-signature", sign(&secret, ts, &body))
-                    .body(body)
-                    .send()
-                    .await;
+                let result = request.send().await;
                 let outcome = match result {
                     Ok(r) if r.status().is_success() => match r.bytes().await {
-                        Ok(b) if b.windows(8).any(|w| w == b"\"blocks\"") => Ok(()),
+                        Ok(b) if b.windows(expected.len()).any(|w| w == expected) => Ok(()),
                         Ok(b) => Err(format!(
-                            "an answer without blocks: {}",
+                            "an unexpected answer: {}",
                             String::from_utf8_lossy(&b[..b.len().min(200)])
                         )),
                         Err(e) => Err(e.to_string()),

@@ -67,6 +67,9 @@ struct Entry {
 pub struct NameIndex {
     entries: Vec<Entry>,
     postings: HashMap<Trigram, Vec<u32>>,
+    /// Entries by lower-cased name, for prefix search by bisection (the
+    /// completion of every keystroke must not scan the catalog).
+    sorted: Vec<(String, u32)>,
 }
 
 /// A suggestion: the entity's id, its name, and the similarity.
@@ -97,7 +100,72 @@ impl NameIndex {
                 trigrams: grams.len().min(u16::MAX as usize) as u16,
             });
         }
-        NameIndex { entries, postings }
+        let mut sorted: Vec<(String, u32)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.to_lowercase(), i as u32))
+            .collect();
+        sorted.sort_unstable();
+        NameIndex {
+            entries,
+            postings,
+            sorted,
+        }
+    }
+
+    /// Names starting with `text` (lower case), at most `cap` of them.
+    fn starting_with(&self, text: &str, kinds: &[Kind], cap: usize) -> Vec<&str> {
+        let from = self
+            .sorted
+            .partition_point(|(name, _)| name.as_str() < text);
+        self.sorted[from..]
+            .iter()
+            .take_while(|(name, _)| name.starts_with(text))
+            .map(|(_, i)| &self.entries[*i as usize])
+            .filter(|e| kinds.contains(&e.kind))
+            .take(cap)
+            .map(|e| e.name.as_str())
+            .collect()
+    }
+
+    /// Names containing `text` elsewhere than at the start, at most `cap`:
+    /// candidates from the posting list of the text's rarest inner
+    /// trigram, checked; a scan only for texts of one or two characters.
+    fn containing(&self, text: &str, kinds: &[Kind], cap: usize) -> Vec<&str> {
+        let chars: Vec<char> = text.chars().collect();
+        let inner: Vec<Trigram> = if chars.iter().all(|c| c.is_alphanumeric()) {
+            chars.windows(3).map(|w| pack(w[0], w[1], w[2])).collect()
+        } else {
+            Vec::new()
+        };
+        let matches = |e: &&Entry| {
+            kinds.contains(&e.kind)
+                && !e.name.to_lowercase().starts_with(text)
+                && e.name.to_lowercase().contains(text)
+        };
+        if inner.is_empty() {
+            return self
+                .entries
+                .iter()
+                .filter(matches)
+                .take(cap)
+                .map(|e| e.name.as_str())
+                .collect();
+        }
+        let Some(rarest) = inner
+            .iter()
+            .map(|t| self.postings.get(t).map(Vec::as_slice).unwrap_or(&[]))
+            .min_by_key(|p| p.len())
+        else {
+            return Vec::new();
+        };
+        rarest
+            .iter()
+            .map(|i| &self.entries[*i as usize])
+            .filter(matches)
+            .take(cap)
+            .map(|e| e.name.as_str())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -125,15 +193,14 @@ impl NameIndex {
             all.dedup();
             return all.into_iter().take(limit).map(str::to_string).collect();
         }
-        let mut prefix: Vec<&str> = Vec::new();
-        let mut inside: Vec<&str> = Vec::new();
-        for e in self.entries.iter().filter(wanted) {
-            if e.name.starts_with(&text) {
-                prefix.push(&e.name);
-            } else if inside.len() < limit * 4 && e.name.contains(&text) {
-                inside.push(&e.name);
-            }
-        }
+        // Shortest first among the first thousand prefix matches (a
+        // one-letter text matches most of a large catalog).
+        let mut prefix = self.starting_with(&text, kinds, 1000);
+        let mut inside = if prefix.len() >= limit {
+            Vec::new()
+        } else {
+            self.containing(&text, kinds, limit * 4)
+        };
         prefix.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
         inside.sort_unstable_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
         for name in prefix.into_iter().chain(inside) {
@@ -143,6 +210,12 @@ impl NameIndex {
             if !out.iter().any(|n| n == name) {
                 out.push(name.to_string());
             }
+        }
+        // Similar names (a typo) only when the text matched little: the
+        // trigram pass costs milliseconds on a large catalog, too much
+        // for every keystroke.
+        if out.len() >= 3 {
+            return out;
         }
         for m in self.similar(&text, kinds, 0.2, limit) {
             if out.len() >= limit {

@@ -778,3 +778,148 @@ fn every_discord_fixture_parses() {
     }
     assert!(parsed >= 6, "{parsed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn me_link_asks_confirms_and_cannot_take_someone_else() {
+    let h = Harness::start(GUILDS).await;
+    let email = "priya.nair@acme-shop.example";
+    let ask = h
+        .interact(&slash(
+            GUEST,
+            "usher",
+            sub("me-link", json!([opt("email", email)])),
+        ))
+        .await;
+    let text = text_of(&ask);
+    assert!(text.contains("Priya"), "{text}");
+    let (_, confirm) = buttons(&ask)
+        .into_iter()
+        .find(|(l, _)| l.starts_with("Yes"))
+        .expect("a confirm button");
+    // Nothing is linked before the click.
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_links")
+        .fetch_one(&h.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+    let done = h.interact(&click(GUEST, &confirm)).await;
+    assert!(text_of(&done).contains("Linked"), "{}", text_of(&done));
+    // At once, the account is Priya.
+    let me = h
+        .interact(&slash(GUEST, "usher", sub("me", json!([]))))
+        .await;
+    assert!(text_of(&me).contains("Priya"), "{}", text_of(&me));
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'me.link'")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    let told: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE destination = 'dm:user:default/priya.nair'",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(told, 1, "Priya is told about the link");
+    // Someone else can't take Priya over.
+    let other = "1600000000000000077";
+    let again = h
+        .interact(&slash(
+            other,
+            "usher",
+            sub("me-link", json!([opt("email", email)])),
+        ))
+        .await;
+    assert!(
+        text_of(&again).contains("already linked"),
+        "{}",
+        text_of(&again)
+    );
+    let forced = h
+        .interact(&click(other, &format!("r:0:me link {email} --confirm")))
+        .await;
+    assert!(
+        text_of(&forced).contains("already linked"),
+        "{}",
+        text_of(&forced)
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_never_stops_usher_from_serving() {
+    let db = demo_db().await;
+    let fake = FakeDiscord::start().await;
+    fake.fail(
+        "/users/@me",
+        Failure::Error(401, 0, "401: Unauthorized"),
+        1000,
+    );
+    let env = Env {
+        database_url: None,
+        data_dir: std::env::temp_dir(),
+        listen: "127.0.0.1:0".into(),
+    };
+    let server = Server::bind(
+        &env,
+        Database::from_pool(db.new_pool().await),
+        Arc::new(Config::default()),
+    )
+    .await
+    .unwrap()
+    .with_discord(DiscordSettings {
+        public_key: Some(public_key_hex()),
+        bot_token: Some("revoked-token".into()),
+        application_id: Some(APP_ID.parse().unwrap()),
+        api_url: fake.api_url(),
+    });
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let mut seen = Value::Null;
+    for _ in 0..60 {
+        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "usher itself stays ready");
+        seen = r.json().await.unwrap();
+        if seen["discord"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("401"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["discord"]["ready"], json!(false), "{seen}");
+    assert!(
+        seen["discord"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("retrying"),
+        "{seen}"
+    );
+    // Interactions are still answered.
+    let body = slash(
+        JONAS,
+        "usher",
+        sub("owner", json!([opt("service", "payments-api")])),
+    )
+    .to_string();
+    let (signature, ts) = sign(chrono::Utc::now().timestamp(), &body);
+    let r = http
+        .post(format!("{base}/discord/interactions"))
+        .header("x-signature-ed25519", signature)
+        .header("x-signature-timestamp", ts)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["data"]["embeds"][0]["title"], "Payments API");
+    let _ = stop.send(());
+    let _ = task.await;
+}
