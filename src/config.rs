@@ -25,6 +25,7 @@ pub struct Config {
     pub outbox: OutboxConfig,
     pub slack: SlackConfig,
     pub discord: DiscordConfig,
+    pub hygiene: HygieneConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -364,6 +365,54 @@ impl ActionConfig {
             ActionConfig::DiscordChannel { name, .. } => (name, "discord_channel"),
         };
         name.clone().unwrap_or_else(|| default.to_string())
+    }
+}
+
+/// Catalog hygiene: which rules apply to which services, and how owners
+/// are reminded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HygieneConfig {
+    /// When rounds run (crontab), in `timezone` unless a team has its own.
+    pub schedule: String,
+    /// The organisation's default time zone (IANA name).
+    pub timezone: String,
+    /// Services not changed or confirmed for this many days are "stale".
+    pub stale_days: i64,
+    /// A finding already reported is not repeated for this many days.
+    pub repeat_days: i64,
+    /// Without a team channel, the digest goes to the team's `lead` or
+    /// to its `members` by DM.
+    pub fallback: String,
+    /// Services listed in a digest before "and N more".
+    pub max_services: usize,
+    /// Per rule (by id): `enabled`, and the tiers / lifecycles it applies
+    /// to (a service matching either; both empty: every service).
+    pub rules: std::collections::BTreeMap<String, RuleConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub tiers: Option<Vec<String>>,
+    #[serde(default)]
+    pub lifecycles: Option<Vec<String>>,
+}
+
+impl Default for HygieneConfig {
+    fn default() -> Self {
+        HygieneConfig {
+            schedule: "0 10 * * 1-5".into(),
+            timezone: "UTC".into(),
+            stale_days: 180,
+            repeat_days: 7,
+            fallback: "lead".into(),
+            max_services: 8,
+            rules: Default::default(),
+        }
     }
 }
 
@@ -804,6 +853,27 @@ impl Config {
                         "actions[{i}].category_id: '{c}' is not a Discord channel id"
                     ));
                 }
+            }
+        }
+        crate::schedule::Schedule::parse(&self.hygiene.schedule, &self.hygiene.timezone)
+            .map_err(|why| format!("hygiene.schedule / hygiene.timezone: {why}"))?;
+        if !["lead", "members"].contains(&self.hygiene.fallback.as_str()) {
+            return Err(format!(
+                "hygiene.fallback: '{}' must be lead or members",
+                self.hygiene.fallback
+            ));
+        }
+        if self.hygiene.stale_days < 1 || self.hygiene.repeat_days < 0 {
+            return Err(
+                "hygiene.stale_days must be at least 1, hygiene.repeat_days at least 0".into(),
+            );
+        }
+        for id in self.hygiene.rules.keys() {
+            if crate::hygiene::rules::find(id).is_none() {
+                return Err(format!(
+                    "hygiene.rules.{id}: no such rule; the rules are {}",
+                    crate::hygiene::rules::ids()
+                ));
             }
         }
         if self.dialogs.idle_minutes < 1 {

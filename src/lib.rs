@@ -28,6 +28,7 @@ pub mod db;
 pub mod demo;
 pub mod dialogs;
 pub mod http;
+pub mod hygiene;
 pub mod oncall;
 pub mod periodic;
 pub mod platforms;

@@ -53,6 +53,21 @@ enum Command {
     /// What the chat platforms need to know about usher's commands.
     #[command(subcommand)]
     Commands(CommandsCommand),
+    /// Catalog hygiene reminders: run a round of digests to owning teams.
+    Nag(NagArgs),
+}
+
+#[derive(Args, Debug)]
+struct NagArgs {
+    /// Run one round now, whatever the schedule and quiet days say.
+    #[arg(long)]
+    once: bool,
+    /// Print each team's digest and where it would go; send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only this team (name or group:ns/name).
+    #[arg(long, value_name = "TEAM")]
+    team: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -313,6 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", manifest(&config.slack.command, delivery));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Nag(args) => nag(&env, &config, args).await,
         Command::Commands(CommandsCommand::DiscordJson) => {
             print!(
                 "{}",
@@ -378,6 +394,69 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bail!("Discord kept rate-limiting the registration; try again in a minute")
         }
     }
+}
+
+/// `usher nag --once [--dry-run] [--team T]`.
+async fn nag(env: &Env, config: &Config, args: NagArgs) -> anyhow::Result<ExitCode> {
+    use usher::hygiene::digest;
+    if !args.once {
+        bail!(
+            "usher serve runs rounds on hygiene.schedule; `usher nag --once` runs one now (add --dry-run to only print it)"
+        );
+    }
+    let db = open(env).await?;
+    let team = match &args.team {
+        Some(t) => {
+            let key = usher::catalog::model::EntityRef::parse(
+                t,
+                Some(usher::catalog::model::Kind::Group),
+                "default",
+            )
+            .map(|r| r.key())
+            .map_err(|e| anyhow::anyhow!("--team {t}: {e}"))?;
+            let known: Option<String> =
+                sqlx::query_scalar("SELECT ref FROM entities WHERE ref = $1 AND kind = 'group'")
+                    .bind(&key)
+                    .fetch_optional(&db.pool)
+                    .await?;
+            if known.is_none() {
+                db.close().await;
+                eprintln!(
+                    "usher: --team {t}: no such team in the catalog (`usher console` then `team {t}` suggests names)"
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Some(key)
+        }
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let digests = digest::build(&db.pool, config, team.as_deref(), !args.dry_run).await?;
+    if args.dry_run {
+        for d in &digests {
+            println!(
+                "=== {} ({} findings) → {}",
+                d.team,
+                d.findings.len(),
+                d.destination.describe()
+            );
+            println!("{}\n", d.reply.to_plain());
+        }
+        println!(
+            "{} digest(s) built in {:.2} s; nothing sent (--dry-run).",
+            digests.len(),
+            started.elapsed().as_secs_f64()
+        );
+    } else {
+        let round = format!("once:{}", chrono::Utc::now().format("%Y-%m-%dT%H:%M"));
+        let outcome = digest::send_round(&db.pool, config, &round, &digests).await?;
+        println!(
+            "round {round}: {} digest(s) queued, {} unchanged since the last (not re-sent), {} already sent this round, {} with no destination (reported to the admins). `usher outbox list` shows them.",
+            outcome.sent, outcome.unchanged, outcome.already, outcome.undeliverable
+        );
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn open(env: &Env) -> anyhow::Result<Database> {
@@ -864,6 +943,29 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
                 )
                 .await?;
                 println!("{figures}");
+                // Hygiene: every rule over the whole catalog, then the digests.
+                let started = std::time::Instant::now();
+                let findings = usher::hygiene::evaluate(
+                    &scratch.db.pool,
+                    &config.hygiene,
+                    &usher::hygiene::Scope::default(),
+                )
+                .await?;
+                let evaluated = started.elapsed();
+                let digests =
+                    usher::hygiene::digest::build(&scratch.db.pool, config, None, false).await?;
+                let built = started.elapsed() - evaluated;
+                let (_, peak) = usher::bench::memory_mb();
+                println!(
+                    "hygiene: {} rules over {} services in {:.2} s ({} findings); {} team digests built in {:.2} s ({:.0}/s); peak RSS so far {peak:.0} MB",
+                    usher::hygiene::rules::all().len(),
+                    generated.services,
+                    evaluated.as_secs_f64(),
+                    findings.len(),
+                    digests.len(),
+                    built.as_secs_f64(),
+                    digests.len() as f64 / built.as_secs_f64().max(1e-9),
+                );
                 if packages > 0 {
                     let started = std::time::Instant::now();
                     let rows =

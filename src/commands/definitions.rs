@@ -22,6 +22,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("help.toml", include_str!("../../commands/help.toml")),
     ("dialog.toml", include_str!("../../commands/dialog.toml")),
     ("me.toml", include_str!("../../commands/me.toml")),
+    ("hygiene.toml", include_str!("../../commands/hygiene.toml")),
 ];
 
 /// Who may run a command.

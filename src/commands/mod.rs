@@ -12,6 +12,7 @@ pub mod deps;
 pub mod dialog;
 pub mod docs;
 pub mod help;
+pub mod hygiene;
 pub mod me;
 pub mod oncall;
 pub mod owner;
@@ -101,8 +102,8 @@ pub type CommandResult = Result<Reply, CommandError>;
 /// The commands this router runs, by definition name. A test checks it
 /// against `commands/`.
 pub const HANDLED: &[&str] = &[
-    "deps", "dialog", "docs", "help", "me", "oncall", "owner", "page", "search", "service",
-    "stats", "team",
+    "deps", "dialog", "docs", "help", "hygiene", "me", "oncall", "owner", "page", "search",
+    "service", "stats", "team",
 ];
 
 /// The option names a command's code reads, to check against its
@@ -121,6 +122,7 @@ pub fn options_read(command: &str) -> &'static [&'static str] {
         "stats" => stats::OPTIONS,
         "team" => team::OPTIONS,
         "me" => me::OPTIONS,
+        "hygiene" => hygiene::OPTIONS,
         _ => &[],
     }
 }
@@ -226,6 +228,7 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
             _ => oncall::run(core, request, args).await,
         },
         "page" => page::run(core, request, args).await,
+        "hygiene" => hygiene::run(core, request, args).await,
         "me" => match parsed.sub.map(|s| s.name.as_str()) {
             Some("link") => me::link(core, request, args).await,
             _ => me::run(core, request).await,

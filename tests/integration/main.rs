@@ -11,6 +11,7 @@ mod discord;
 mod fake_discord;
 mod fake_slack;
 mod fakes;
+mod hygiene;
 mod local_postgres;
 mod oncall;
 mod outbox;

@@ -323,6 +323,13 @@ impl SlackSender {
 
     /// `chat.message` payload: text, and the person to mention.
     async fn chat_reply(&self, payload: &Value) -> Reply {
+        // A whole reply (a hygiene digest), rendered as it is.
+        if let Some(reply) = payload
+            .get("reply")
+            .and_then(|r| serde_json::from_value::<Reply>(r.clone()).ok())
+        {
+            return reply;
+        }
         let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
         if let Some(person) = payload["mention"].as_str() {
             let id = self.app.identity.slack_id_of(person).await.ok().flatten();

@@ -1,0 +1,21 @@
+-- Catalog hygiene: what was reported to whom and when (a finding isn't
+-- repeated within hygiene.repeat_days), and one row per team per round
+-- (the round's claim: two processes make one digest).
+CREATE TABLE hygiene_reported (
+    subject          text NOT NULL,   -- the service's name, or the file
+    rule             text NOT NULL,
+    team_ref         text NOT NULL,
+    last_reported_at timestamptz NOT NULL,
+    PRIMARY KEY (subject, rule, team_ref)
+);
+
+CREATE TABLE hygiene_digests (
+    team_ref      text NOT NULL,
+    round         text NOT NULL,
+    findings_hash text NOT NULL,
+    findings      integer NOT NULL,
+    destination   text,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (team_ref, round)
+);
+CREATE INDEX hygiene_digests_latest ON hygiene_digests (team_ref, created_at DESC);

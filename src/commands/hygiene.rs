@@ -1,0 +1,232 @@
+//! `hygiene [service|team]`: scorecards — which rules a service passes, a
+//! team's services with something to fix (the worst first), or the whole
+//! catalog by rule.
+
+use std::collections::BTreeMap;
+
+use crate::catalog::model::Kind;
+use crate::chat::{Action, ButtonStyle, Element, Field, Reply, Request, Text};
+use crate::hygiene::{self, Scope, rules};
+
+use super::parse::Args;
+use super::resolve::{self, Resolved};
+use super::{CommandResult, Core};
+
+pub const OPTIONS: &[&str] = &["target"];
+
+/// Services listed in a team's scorecard before "and N more".
+const SHOWN: usize = 12;
+
+pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
+    crate::catalog::store::record_whole_catalog();
+    let query = args.text("target").unwrap_or_default().trim().to_string();
+    if query.is_empty() {
+        return everyone(core).await;
+    }
+    let mut kinds: Vec<Kind> = Kind::OWNED.to_vec();
+    kinds.push(Kind::Group);
+    match resolve::resolve(core, &query, &kinds).await? {
+        Resolved::One(row) if row.kind == "group" => {
+            let name = row
+                .title
+                .clone()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| row.name.clone());
+            team(core, &row.key, &name).await
+        }
+        Resolved::One(row) if row.kind == "component" => service(core, row.id).await,
+        Resolved::One(row) => Ok(Reply::text(format!(
+            "{} is a {}; hygiene checks services (components) and teams.",
+            row.name, row.kind
+        ))),
+        other => Ok(resolve::unresolved_reply(
+            &other,
+            &query,
+            "hygiene",
+            "service or team",
+        )),
+    }
+}
+
+async fn service(core: &Core, id: i64) -> CommandResult {
+    let scope = Scope {
+        team: None,
+        service_id: Some(id),
+    };
+    let cards = hygiene::scorecards(&core.pool, &core.config.hygiene, &scope).await?;
+    let Some(card) = cards.into_iter().next() else {
+        return Ok(Reply::text(
+            "That service has no scorecard yet. Try again in a moment.",
+        ));
+    };
+    let mut text = Text::new();
+    for (i, rule) in card.applied.iter().enumerate() {
+        if i > 0 {
+            text = text.add_plain("\n");
+        }
+        if card.broken.iter().any(|b| b.id == rule.id) {
+            text = text
+                .add_plain(format!("{} ", rule.severity.icon()))
+                .add_plain(format!("{} — ", rule.message))
+                .add_italic(rule.hint);
+        } else {
+            text = text.add_plain(format!("✅ {}", passed(rule.id)));
+        }
+    }
+    let mut reply = Reply::new()
+        .header(format!(
+            "{}: {} of {} checks pass",
+            card.title,
+            card.passing(),
+            card.applied.len()
+        ))
+        .section(text);
+    if let Some(owner) = &card.owner {
+        reply = reply.context(Text::plain(format!(
+            "Owner: {owner} · rules and what they apply to: [hygiene.rules] in usher.toml"
+        )));
+    }
+    Ok(reply.actions(vec![Element::Button {
+        label: format!("Open {}", card.service),
+        action: Action::run(format!("service {}", card.service)),
+        style: ButtonStyle::Default,
+    }]))
+}
+
+/// How a passed rule reads.
+fn passed(id: &str) -> &'static str {
+    match id {
+        "owner-missing" => "has an owner",
+        "owner-unknown" => "the owner is a known team",
+        "owner-no-members" => "the owning team has members",
+        "owner-people-left" => "the owning team has active people",
+        "oncall-missing" => "has on-call",
+        "import-failed" => "its descriptor imports cleanly",
+        "runbook-missing" => "has a runbook",
+        "depends-on-deprecated" => "depends on nothing deprecated",
+        "stale" => "changed or confirmed recently",
+        "docs-missing" => "has docs",
+        "repo-missing" => "has a repository link",
+        "description-missing" => "has a description",
+        "tier-missing" => "has a tier",
+        "lifecycle-missing" => "has a lifecycle",
+        _ => "passes",
+    }
+}
+
+async fn team(core: &Core, key: &str, name: &str) -> CommandResult {
+    let scope = Scope {
+        team: Some(key.to_string()),
+        service_id: None,
+    };
+    let cards = hygiene::scorecards(&core.pool, &core.config.hygiene, &scope).await?;
+    if cards.is_empty() {
+        return Ok(Reply::text(format!("{name} owns no services.")));
+    }
+    let (checks, passing): (usize, usize) = cards.iter().fold((0, 0), |(c, p), card| {
+        (c + card.applied.len(), p + card.passing())
+    });
+    let mut failing: Vec<&hygiene::Scorecard> =
+        cards.iter().filter(|c| !c.broken.is_empty()).collect();
+    failing.sort_by(|a, b| {
+        let worst = |c: &hygiene::Scorecard| c.broken.iter().map(|r| r.severity).max();
+        worst(b)
+            .cmp(&worst(a))
+            .then(b.broken.len().cmp(&a.broken.len()))
+            .then(a.service.cmp(&b.service))
+    });
+    let mut reply = Reply::new()
+        .header(format!("{name}: catalog check-up"))
+        .section(Text::plain(format!(
+            "{} of {} services pass every check; {passing} of {checks} checks pass ({}%).",
+            cards.len() - failing.len(),
+            cards.len(),
+            passing * 100 / checks.max(1)
+        )));
+    let mut text = Text::new();
+    for (i, card) in failing.iter().take(SHOWN).enumerate() {
+        if i > 0 {
+            text = text.add_plain("\n");
+        }
+        let mut broken = card.broken.clone();
+        broken.sort_by_key(|r| std::cmp::Reverse(r.severity));
+        text = text
+            .add_plain(format!("{} ", broken[0].severity.icon()))
+            .add_bold(card.service.clone())
+            .add_plain(format!(
+                ": {}",
+                broken
+                    .iter()
+                    .map(|r| r.message)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+    }
+    if !failing.is_empty() {
+        reply = reply.section(text);
+    }
+    if failing.len() > SHOWN {
+        reply = reply.context(Text::plain(format!(
+            "… and {} more services with something to fix — `hygiene <service>` for one.",
+            failing.len() - SHOWN
+        )));
+    }
+    let buttons: Vec<Element> = failing
+        .iter()
+        .take(5)
+        .map(|c| Element::Button {
+            label: format!("Check {}", c.service),
+            action: Action::run(format!("hygiene {}", c.service)),
+            style: ButtonStyle::Default,
+        })
+        .collect();
+    Ok(reply.actions(buttons))
+}
+
+async fn everyone(core: &Core) -> CommandResult {
+    let cards = hygiene::scorecards(&core.pool, &core.config.hygiene, &Scope::default()).await?;
+    let mut by_rule: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut by_team: BTreeMap<String, usize> = BTreeMap::new();
+    for card in &cards {
+        for rule in &card.applied {
+            by_rule.entry(rule.id).or_default().0 += 1;
+        }
+        for rule in &card.broken {
+            by_rule.entry(rule.id).or_default().1 += 1;
+            *by_team
+                .entry(card.owner.clone().unwrap_or_else(|| "(no owner)".into()))
+                .or_default() += 1;
+        }
+    }
+    let mut fields = Vec::new();
+    for rule in rules::all() {
+        if let Some((applied, broken)) = by_rule.get(rule.id).filter(|(a, _)| *a > 0) {
+            fields.push(Field {
+                label: format!("{} {}", rule.severity.icon(), rule.id),
+                value: Text::plain(format!("{broken} of {applied} services")),
+            });
+        }
+    }
+    let mut teams: Vec<(String, usize)> = by_team.into_iter().collect();
+    teams.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let clean = cards.iter().filter(|c| c.broken.is_empty()).count();
+    let mut reply = Reply::new()
+        .header("Catalog check-up")
+        .section(Text::plain(format!(
+            "{clean} of {} services pass every check.",
+            cards.len()
+        )))
+        .fields(fields);
+    if !teams.is_empty() {
+        reply = reply.context(Text::plain(format!(
+            "Most to fix: {}",
+            teams
+                .iter()
+                .take(5)
+                .map(|(t, n)| format!("{} ({n})", t.rsplit('/').next().unwrap_or(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(reply)
+}

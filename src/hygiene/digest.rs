@@ -1,0 +1,362 @@
+//! Digests: one message per owning team per round, never one per finding —
+//! grouped by service, the worst first, one screen at most (then "and N
+//! more — `hygiene <team>`") — and the round that sends them.
+//!
+//! A round is exactly once per team: the digest's row in `hygiene_digests`
+//! (team, round) and its outbox job (idempotency key `hygiene:<team>:<round>`)
+//! are written in one transaction, so two processes running the same round,
+//! or one resuming after a crash, make one digest. A finding reported less
+//! than `repeat_days` ago is not repeated, and a digest whose findings are
+//! those of the team's last digest is not sent again.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use sqlx::PgPool;
+
+use super::{Finding, Scope, evaluate, worst};
+use crate::actions::outbox::{self, ADMIN_REPORT_KIND, NewJob};
+use crate::chat::{Action, ButtonStyle, Element, Reply, Text};
+use crate::config::Config;
+use crate::oncall::paging::CHAT_KIND;
+
+/// Where a team's digest goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// The team's channel (Slack or Discord).
+    Channel(String),
+    /// Direct messages to these people.
+    People(Vec<String>),
+    /// Nowhere: why.
+    Nowhere(String),
+}
+
+impl Destination {
+    /// The outbox destinations.
+    pub fn targets(&self, team: &str) -> Vec<String> {
+        match self {
+            Destination::Channel(_) => vec![format!("channel:{team}")],
+            Destination::People(people) => people.iter().map(|p| format!("dm:{p}")).collect(),
+            Destination::Nowhere(_) => Vec::new(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Destination::Channel(c) => format!("the team channel {c}"),
+            Destination::People(p) => format!("direct messages to {}", p.join(", ")),
+            Destination::Nowhere(why) => format!("NOT DELIVERABLE: {why}"),
+        }
+    }
+}
+
+/// A team's digest.
+#[derive(Debug, Clone)]
+pub struct TeamDigest {
+    pub team: String,
+    pub team_name: String,
+    pub findings: Vec<Finding>,
+    pub destination: Destination,
+    pub reply: Reply,
+}
+
+impl TeamDigest {
+    /// Identifies the set of findings (to skip an unchanged digest).
+    pub fn hash(&self) -> String {
+        let mut keys: Vec<String> = self
+            .findings
+            .iter()
+            .map(|f| format!("{}|{}", f.service, f.rule.id))
+            .collect();
+        keys.sort();
+        hex::encode(Sha256::digest(keys.join("\n").as_bytes()))[..32].to_string()
+    }
+}
+
+/// A team's name, Slack channel, Discord channel and lead.
+type TeamRow = (String, Option<String>, Option<String>, Option<String>);
+
+/// Where a team is reached.
+pub async fn destination(
+    pool: &PgPool,
+    config: &Config,
+    team: &str,
+) -> Result<(String, Destination), sqlx::Error> {
+    let row: Option<TeamRow> = sqlx::query_as(
+        "SELECT coalesce(nullif(title, ''), name), slack_channel, discord_channel, lead_ref
+         FROM entities WHERE ref = $1 AND kind = 'group'",
+    )
+    .bind(team)
+    .fetch_optional(pool)
+    .await?;
+    let Some((name, slack, discord, lead)) = row else {
+        return Ok((
+            team.to_string(),
+            Destination::Nowhere(format!(
+                "{team} is not a team in the catalog (fix the services' spec.owner)"
+            )),
+        ));
+    };
+    if let Some(channel) = slack.or(discord) {
+        return Ok((name, Destination::Channel(channel)));
+    }
+    let people: Vec<String> = if config.hygiene.fallback == "members" {
+        sqlx::query_scalar(
+            "SELECT u.ref FROM entities u WHERE u.kind = 'user' AND u.active AND u.deactivated_at IS NULL
+               AND u.id IN (SELECT r.source_id FROM relations r WHERE r.target_ref = $1 AND r.type = 'memberOf'
+                            UNION
+                            SELECT m.id FROM entities g JOIN relations r ON r.source_id = g.id AND r.type = 'hasMember'
+                            JOIN entities m ON m.ref = r.target_ref WHERE g.ref = $1)
+             ORDER BY u.ref",
+        )
+        .bind(team)
+        .fetch_all(pool)
+        .await?
+    } else {
+        lead.into_iter().collect()
+    };
+    if people.is_empty() {
+        let why = if config.hygiene.fallback == "members" {
+            "the team has no channel (slack.com/channel-id or discord.com/channel-id) and no active members"
+        } else {
+            "the team has no channel (slack.com/channel-id or discord.com/channel-id) and no lead"
+        };
+        return Ok((name, Destination::Nowhere(why.into())));
+    }
+    Ok((name, Destination::People(people)))
+}
+
+/// The digest message.
+pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: usize) -> Reply {
+    let mut by_service: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
+    for f in findings {
+        by_service.entry(f.service.clone()).or_default().push(f);
+    }
+    let mut services: Vec<(String, Vec<&Finding>)> = by_service.into_iter().collect();
+    // The worst first, then the most findings, then by name.
+    services.sort_by(|(a, fa), (b, fb)| {
+        worst(fb)
+            .cmp(&worst(fa))
+            .then(fb.len().cmp(&fa.len()))
+            .then(a.cmp(b))
+    });
+    let team_short = team.rsplit('/').next().unwrap_or(team).to_string();
+    let mut reply = Reply::new()
+        .header(format!("Catalog check-up: {team_name}"))
+        .section(Text::plain(format!(
+            "{} thing{} to fix in {} service{}. Fixing them keeps `owner`, `oncall` and `docs` answers right for everyone who asks.",
+            findings.len(),
+            if findings.len() == 1 { "" } else { "s" },
+            services.len(),
+            if services.len() == 1 { "" } else { "s" },
+        )));
+    for (service, mut list) in services.iter().take(max_services).cloned() {
+        list.sort_by_key(|f| std::cmp::Reverse(f.rule.severity));
+        let mut text = Text::new().add_bold(list[0].title.clone());
+        if list[0].title != service {
+            text = text
+                .add_plain(" (")
+                .add_code(service.clone())
+                .add_plain(")");
+        }
+        for f in &list {
+            text = text.add_plain(format!(
+                "\n{} {} — {}",
+                f.rule.severity.icon(),
+                f.rule.message,
+                f.rule.hint
+            ));
+            for d in f.details.iter().take(3) {
+                text = text.add_plain("\n    ").add_code(d.clone());
+            }
+            if f.details.len() > 3 {
+                text = text.add_plain(format!("\n    … and {} more", f.details.len() - 3));
+            }
+        }
+        reply = reply.section(text);
+        if list[0].service_id.is_some() {
+            reply = reply.actions(vec![Element::Button {
+                label: format!("Open {service}"),
+                action: Action::run(format!("service {service}")),
+                style: ButtonStyle::Default,
+            }]);
+        }
+    }
+    if services.len() > max_services {
+        reply = reply.context(Text::plain(format!(
+            "… and {} more services — `hygiene {team_short}` lists them all.",
+            services.len() - max_services
+        )));
+    } else {
+        reply = reply.context(Text::plain(format!(
+            "`hygiene {team_short}` shows the team's scorecard."
+        )));
+    }
+    reply.public()
+}
+
+/// The digests a round would send (after dedupe), by team.
+pub async fn build(
+    pool: &PgPool,
+    config: &Config,
+    team: Option<&str>,
+    dedupe: bool,
+) -> Result<Vec<TeamDigest>, sqlx::Error> {
+    let scope = Scope {
+        team: team.map(str::to_string),
+        service_id: None,
+    };
+    let findings = evaluate(pool, &config.hygiene, &scope).await?;
+    let recent: std::collections::HashSet<(String, String, String)> = if dedupe {
+        sqlx::query_as::<_, (String, String, String)>(
+            "SELECT subject, rule, team_ref FROM hygiene_reported
+             WHERE last_reported_at > now() - make_interval(days => $1::int)",
+        )
+        .bind(config.hygiene.repeat_days as i32)
+        .fetch_all(pool)
+        .await?
+        .into_iter()
+        .collect()
+    } else {
+        Default::default()
+    };
+    let mut by_team: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+    for f in findings {
+        let team = f.owner.clone().unwrap_or_else(|| "(no owner)".to_string());
+        if recent.contains(&(f.service.clone(), f.rule.id.to_string(), team.clone())) {
+            continue;
+        }
+        by_team.entry(team).or_default().push(f);
+    }
+    let mut out = Vec::new();
+    for (team, findings) in by_team {
+        let (team_name, destination) = if team == "(no owner)" {
+            (
+                team.clone(),
+                Destination::Nowhere(
+                    "these services have no owner to remind; the admins get them".into(),
+                ),
+            )
+        } else {
+            destination(pool, config, &team).await?
+        };
+        let reply = render(&team, &team_name, &findings, config.hygiene.max_services);
+        out.push(TeamDigest {
+            team,
+            team_name,
+            findings,
+            destination,
+            reply,
+        });
+    }
+    Ok(out)
+}
+
+/// What a round did.
+#[derive(Debug, Default, Clone)]
+pub struct RoundOutcome {
+    pub sent: usize,
+    pub unchanged: usize,
+    pub already: usize,
+    pub undeliverable: usize,
+}
+
+/// Sends a round's digests through the outbox (see the module docs).
+pub async fn send_round(
+    pool: &PgPool,
+    config: &Config,
+    round: &str,
+    digests: &[TeamDigest],
+) -> Result<RoundOutcome, sqlx::Error> {
+    let mut outcome = RoundOutcome::default();
+    for digest in digests {
+        let hash = digest.hash();
+        let last: Option<String> = sqlx::query_scalar(
+            "SELECT findings_hash FROM hygiene_digests WHERE team_ref = $1 AND round <> $2
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(&digest.team)
+        .bind(round)
+        .fetch_optional(pool)
+        .await?;
+        if last.as_deref() == Some(hash.as_str()) {
+            outcome.unchanged += 1;
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        let claimed = sqlx::query(
+            "INSERT INTO hygiene_digests (team_ref, round, findings_hash, findings, destination)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(&digest.team)
+        .bind(round)
+        .bind(&hash)
+        .bind(digest.findings.len() as i32)
+        .bind(digest.destination.describe())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            outcome.already += 1;
+            continue;
+        }
+        let targets = digest.destination.targets(&digest.team);
+        if targets.is_empty() {
+            outcome.undeliverable += 1;
+            outbox::enqueue(
+                &mut tx,
+                &NewJob {
+                    kind: ADMIN_REPORT_KIND.into(),
+                    destination: "admins".into(),
+                    payload: json!({
+                        "kind": "catalog check-up digest",
+                        "destination": digest.team,
+                        "attempts": 0,
+                        "error": format!("{} ({} findings)", digest.destination.describe(), digest.findings.len()),
+                        "job": 0,
+                    }),
+                    idempotency_key: format!("hygiene-undeliverable:{}:{round}", digest.team),
+                },
+                config.outbox.max_attempts,
+            )
+            .await?;
+        } else {
+            outcome.sent += 1;
+        }
+        for target in targets {
+            outbox::enqueue(
+                &mut tx,
+                &NewJob {
+                    kind: CHAT_KIND.into(),
+                    destination: target.clone(),
+                    payload: json!({
+                        "text": digest.reply.to_plain(),
+                        "reply": digest.reply,
+                    }),
+                    idempotency_key: format!("hygiene:{}:{round}:{target}", digest.team),
+                },
+                config.outbox.max_attempts,
+            )
+            .await?;
+        }
+        let subjects: Vec<String> = digest.findings.iter().map(|f| f.service.clone()).collect();
+        let rules: Vec<String> = digest
+            .findings
+            .iter()
+            .map(|f| f.rule.id.to_string())
+            .collect();
+        sqlx::query(
+            "INSERT INTO hygiene_reported (subject, rule, team_ref, last_reported_at)
+             SELECT s, r, $3, now() FROM UNNEST($1::text[], $2::text[]) AS t(s, r)
+             ON CONFLICT (subject, rule, team_ref) DO UPDATE SET last_reported_at = now()",
+        )
+        .bind(&subjects)
+        .bind(&rules)
+        .bind(&digest.team)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}

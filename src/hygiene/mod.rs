@@ -1,0 +1,322 @@
+//! Catalog hygiene: the rules every service is checked against
+//! ([`rules`]), the findings for the whole catalog in one query
+//! ([`evaluate`]), scorecards, and the digests owners get ([`digest`]).
+//!
+//! A finding is (service, rule). The rules apply by tier and lifecycle as
+//! `[hygiene.rules.<id>]` says (defaults in [`rules`]); a deprecated service
+//! is only held to the ownership and import rules.
+
+pub mod digest;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+
+use crate::config::HygieneConfig;
+use rules::{Rule, Severity};
+
+/// One rule a service breaks.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub service_id: Option<i64>,
+    /// The service's name (or the file, for a descriptor that can't be read).
+    pub service: String,
+    pub title: String,
+    pub owner: Option<String>,
+    pub rule: &'static Rule,
+    /// `file:line: field: message` for import problems.
+    pub details: Vec<String>,
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Only services owned by this team (`group:ns/name`).
+    pub team: Option<String>,
+    /// Only this service.
+    pub service_id: Option<i64>,
+}
+
+/// The checks of one service: which rules applied and which it breaks.
+#[derive(Debug, Clone)]
+pub struct Scorecard {
+    pub service_id: i64,
+    pub service: String,
+    pub title: String,
+    pub owner: Option<String>,
+    pub applied: Vec<&'static Rule>,
+    pub broken: Vec<&'static Rule>,
+}
+
+impl Scorecard {
+    pub fn passing(&self) -> usize {
+        self.applied.len() - self.broken.len()
+    }
+}
+
+/// The rules that only ownership and imports are held to for deprecated
+/// services.
+const FOR_DEPRECATED: &[&str] = &[
+    "owner-missing",
+    "owner-unknown",
+    "owner-no-members",
+    "owner-people-left",
+    "import-failed",
+];
+
+/// Whether `rule` applies to a service of this tier and lifecycle.
+pub fn applies(
+    config: &HygieneConfig,
+    rule: &Rule,
+    tier: Option<&str>,
+    lifecycle: Option<&str>,
+) -> bool {
+    let custom = config.rules.get(rule.id);
+    if custom.and_then(|c| c.enabled) == Some(false) {
+        return false;
+    }
+    let lifecycle = lifecycle.map(|l| l.trim().to_lowercase());
+    if lifecycle.as_deref() == Some("deprecated") && !FOR_DEPRECATED.contains(&rule.id) {
+        return false;
+    }
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let tiers = custom
+        .and_then(|c| c.tiers.clone())
+        .unwrap_or_else(|| owned(rule.tiers));
+    let lifecycles = custom
+        .and_then(|c| c.lifecycles.clone())
+        .unwrap_or_else(|| owned(rule.lifecycles));
+    if tiers.is_empty() && lifecycles.is_empty() {
+        return true;
+    }
+    let tier = tier.map(rules::normalize_tier);
+    tiers.iter().any(|t| Some(rules::normalize_tier(t)) == tier)
+        || lifecycles
+            .iter()
+            .any(|l| Some(l.trim().to_lowercase()) == lifecycle)
+}
+
+type Row = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Vec<bool>,
+);
+
+/// Every service's scorecard in scope, from one query.
+pub async fn scorecards(
+    pool: &PgPool,
+    config: &HygieneConfig,
+    scope: &Scope,
+) -> Result<Vec<Scorecard>, sqlx::Error> {
+    let all = rules::all();
+    let predicates: Vec<String> = all.iter().map(|r| format!("({})", r.sql)).collect();
+    // Every part is a constant of `rules`.
+    let sql = format!(
+        "SELECT e.id, e.name, coalesce(nullif(e.title, ''), e.name), e.owner_ref, e.tier, e.lifecycle,
+                ARRAY[{}]
+         FROM entities e
+         WHERE e.kind = 'component'
+           AND ($2::text IS NULL OR e.owner_ref = $2)
+           AND ($3::bigint IS NULL OR e.id = $3)
+         ORDER BY e.name",
+        predicates.join(", ")
+    );
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(config.stale_days as i32)
+        .bind(&scope.team)
+        .bind(scope.service_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, title, owner, tier, lifecycle, broken)| {
+            let mut card = Scorecard {
+                service_id: id,
+                service: name,
+                title,
+                owner,
+                applied: Vec::new(),
+                broken: Vec::new(),
+            };
+            for (rule, is_broken) in all.iter().zip(broken) {
+                if applies(config, rule, tier.as_deref(), lifecycle.as_deref()) {
+                    card.applied.push(rule);
+                    if is_broken {
+                        card.broken.push(rule);
+                    }
+                }
+            }
+            card
+        })
+        .collect())
+}
+
+/// The findings in scope: every broken rule, with import problems spelled
+/// out, plus descriptors that couldn't be read at all (addressed to the
+/// owner they name).
+pub async fn evaluate(
+    pool: &PgPool,
+    config: &HygieneConfig,
+    scope: &Scope,
+) -> Result<Vec<Finding>, sqlx::Error> {
+    let cards = scorecards(pool, config, scope).await?;
+    let problems = import_problems(pool, scope).await?;
+    let mut findings = Vec::new();
+    for card in cards {
+        for rule in &card.broken {
+            let details = if rule.id == "import-failed" {
+                problems.get(&card.service).cloned().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            findings.push(Finding {
+                service_id: Some(card.service_id),
+                service: card.service.clone(),
+                title: card.title.clone(),
+                owner: card.owner.clone(),
+                rule,
+                details,
+            });
+        }
+    }
+    if scope.service_id.is_none()
+        && let Some(rule) = rules::find("import-failed")
+        && config.rules.get(rule.id).and_then(|c| c.enabled) != Some(false)
+    {
+        findings.extend(unreadable(pool, scope, rule).await?);
+    }
+    Ok(findings)
+}
+
+/// Import errors of catalog entities, by entity name.
+async fn import_problems(
+    pool: &PgPool,
+    scope: &Scope,
+) -> Result<BTreeMap<String, Vec<String>>, sqlx::Error> {
+    let rows: Vec<(String, String, Option<i32>, String, String)> = sqlx::query_as(
+        "SELECT e.name, p.file, p.line, p.field, p.message
+         FROM import_problems p JOIN entities e ON e.ref = p.entity_ref
+         WHERE p.severity = 'error' AND ($1::text IS NULL OR e.owner_ref = $1)
+           AND ($2::bigint IS NULL OR e.id = $2)
+         ORDER BY p.file, p.line",
+    )
+    .bind(&scope.team)
+    .bind(scope.service_id)
+    .fetch_all(pool)
+    .await?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, file, line, field, message) in rows {
+        out.entry(name)
+            .or_default()
+            .push(problem_line(&file, line, &field, &message));
+    }
+    Ok(out)
+}
+
+fn problem_line(file: &str, line: Option<i32>, field: &str, message: &str) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}: {field}: {message}"),
+        None => format!("{file}: {field}: {message}"),
+    }
+}
+
+/// An import problem: entity, file, line, owner, field, message.
+type ProblemRow = (
+    Option<String>,
+    String,
+    Option<i32>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// Descriptors with errors whose entity isn't in the catalog (it never
+/// imported): one finding per entity (or file), to the owner it names.
+async fn unreadable(
+    pool: &PgPool,
+    scope: &Scope,
+    rule: &'static Rule,
+) -> Result<Vec<Finding>, sqlx::Error> {
+    let rows: Vec<ProblemRow> = sqlx::query_as(
+        "SELECT p.entity_ref, p.file, p.line, p.owner_ref, p.field, p.message
+             FROM import_problems p
+             WHERE p.severity = 'error'
+               AND NOT EXISTS (SELECT 1 FROM entities e WHERE e.ref = p.entity_ref)
+               AND ($1::text IS NULL OR p.owner_ref = $1)
+             ORDER BY p.file, p.line",
+    )
+    .bind(&scope.team)
+    .fetch_all(pool)
+    .await?;
+    let mut by_subject: BTreeMap<(String, Option<String>), Vec<String>> = BTreeMap::new();
+    for (entity, file, line, owner, field, message) in rows {
+        let subject = entity
+            .map(|e| e.rsplit('/').next().unwrap_or(&e).to_string())
+            .unwrap_or_else(|| file.clone());
+        by_subject
+            .entry((subject, owner))
+            .or_default()
+            .push(problem_line(&file, line, &field, &message));
+    }
+    Ok(by_subject
+        .into_iter()
+        .map(|((subject, owner), details)| Finding {
+            service_id: None,
+            title: subject.clone(),
+            service: subject,
+            owner,
+            rule,
+            details,
+        })
+        .collect())
+}
+
+/// The worst severity among findings.
+pub fn worst(findings: &[&Finding]) -> Severity {
+    findings
+        .iter()
+        .map(|f| f.rule.severity)
+        .max()
+        .unwrap_or(Severity::Low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_apply_by_tier_or_lifecycle_and_configuration() {
+        let config = HygieneConfig::default();
+        let runbook = rules::find("runbook-missing").unwrap();
+        assert!(applies(&config, runbook, Some("1"), Some("experimental")));
+        assert!(applies(&config, runbook, Some("tier-2"), None));
+        assert!(applies(&config, runbook, Some("3"), Some("production")));
+        assert!(!applies(&config, runbook, Some("3"), Some("experimental")));
+        let docs = rules::find("docs-missing").unwrap();
+        assert!(applies(&config, docs, None, None));
+        assert!(!applies(&config, docs, None, Some("deprecated")));
+        let mut config = HygieneConfig::default();
+        config.rules.insert(
+            "docs-missing".into(),
+            crate::config::RuleConfig {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        );
+        assert!(!applies(&config, docs, None, None));
+    }
+
+    #[test]
+    fn every_rule_has_sql_and_unique_id() {
+        let mut ids = std::collections::HashSet::new();
+        for r in rules::all() {
+            assert!(!r.sql.is_empty() && r.sql != "false", "{}", r.id);
+            assert!(ids.insert(r.id));
+        }
+    }
+}

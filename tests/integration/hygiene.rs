@@ -1,0 +1,200 @@
+//! Catalog hygiene: the demo catalog's gaps, scorecards in chat, digests
+//! per team, exactly once per round across processes, dedupe, and import
+//! problems routed to the owner the descriptor names.
+
+use usher::config::Config;
+use usher::hygiene::{Scope, digest, evaluate};
+
+use crate::commands::{ask, demo_db};
+use crate::support::usher;
+
+#[tokio::test]
+async fn the_demo_catalogs_gaps_are_found_and_scored() {
+    let db = demo_db().await;
+    let config = Config::default();
+    let findings = evaluate(&db.pool, &config.hygiene, &Scope::default())
+        .await
+        .unwrap();
+    let has = |service: &str, rule: &str| {
+        findings
+            .iter()
+            .any(|f| f.service == service && f.rule.id == rule)
+    };
+    // Everyone on team-legacy has left.
+    assert!(has("legacy-billing", "owner-people-left"), "{findings:#?}");
+    assert!(!has("payments-api", "runbook-missing"));
+    assert!(findings.iter().any(|f| f.rule.id == "oncall-missing"));
+    let core = db.core();
+    let card = ask(&core, "hygiene payments-api").await.to_plain();
+    assert!(card.contains("14 of 14 checks pass"), "{card}");
+    let team = ask(&core, "hygiene team-legacy").await.to_plain();
+    assert!(team.contains("whose people have all left"), "{team}");
+    let all = ask(&core, "hygiene").await.to_plain();
+    assert!(
+        all.contains("owner-people-left") && all.contains("services pass every check"),
+        "{all}"
+    );
+}
+
+#[tokio::test]
+async fn nag_dry_run_prints_each_digest_and_where_it_goes() {
+    let db = demo_db().await;
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["nag", "--once", "--dry-run"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("=== group:default/team-payments") && text.contains("the team channel"),
+        "{text}"
+    );
+    assert!(text.contains("NOT DELIVERABLE"), "{text}");
+    assert!(text.contains("nothing sent"), "{text}");
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "a dry run sends nothing");
+    // One team only; an unknown team is a clear error.
+    let one = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["nag", "--once", "--dry-run", "--team", "team-payments"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&one.stdout);
+    assert_eq!(text.matches("===").count(), 1, "{text}");
+    let bad = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["nag", "--once", "--dry-run", "--team", "team-nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no such team"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_running_a_round_make_one_digest_per_team() {
+    let db = demo_db().await;
+    let config = Config::default();
+    let (a, b) = (db.new_pool().await, db.new_pool().await);
+    let (ca, cb) = (config.clone(), config.clone());
+    let round = "2026-11-26T10:00@UTC";
+    let first = tokio::spawn(async move {
+        let digests = digest::build(&a, &ca, None, true).await.unwrap();
+        digest::send_round(&a, &ca, round, &digests).await.unwrap()
+    });
+    let second = tokio::spawn(async move {
+        let digests = digest::build(&b, &cb, None, true).await.unwrap();
+        digest::send_round(&b, &cb, round, &digests).await.unwrap()
+    });
+    let (x, y) = (first.await.unwrap(), second.await.unwrap());
+    let teams: i64 = sqlx::query_scalar("SELECT count(*) FROM hygiene_digests WHERE round = $1")
+        .bind(round)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (x.sent + x.undeliverable + y.sent + y.undeliverable) as i64,
+        teams
+    );
+    let per_team: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT destination, count(*) FROM outbox WHERE kind = 'chat.message'
+         GROUP BY destination HAVING count(*) > 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(per_team.is_empty(), "doubled: {per_team:?}");
+    let payments: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE destination = 'channel:group:default/team-payments'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(payments, 1);
+    // The digest carries the whole reply for the chat platforms.
+    let payload: serde_json::Value = sqlx::query_scalar(
+        "SELECT payload FROM outbox WHERE destination = 'channel:group:default/team-payments'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(payload["reply"]["blocks"].is_array());
+    assert!(
+        payload["text"]
+            .as_str()
+            .unwrap()
+            .contains("Catalog check-up: Payments")
+    );
+    // Teams nobody can reach are reported to the admins, once.
+    let reports: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'admin.report'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(reports >= 1);
+    // The next round: nothing new to say within repeat_days.
+    let digests = digest::build(&db.pool, &config, None, true).await.unwrap();
+    assert!(digests.is_empty(), "{} digests", digests.len());
+    // A new gap is reported in the next round, alone.
+    sqlx::query(
+        "UPDATE entities SET description = NULL WHERE name = 'payments-api' AND kind = 'component'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let digests = digest::build(&db.pool, &config, None, true).await.unwrap();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].findings.len(), 1);
+    assert_eq!(digests[0].findings[0].rule.id, "description-missing");
+}
+
+#[tokio::test]
+async fn import_problems_go_to_the_owner_the_descriptor_names() {
+    let db = demo_db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("catalog-info.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: Bad Name!\nspec:\n  type: service\n  lifecycle: production\n  owner: team-payments\n",
+    )
+    .unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let config = Config::default();
+    let findings = evaluate(
+        &db.pool,
+        &config.hygiene,
+        &Scope {
+            team: Some("group:default/team-payments".into()),
+            service_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let failed = findings
+        .iter()
+        .find(|f| f.rule.id == "import-failed")
+        .unwrap_or_else(|| panic!("{findings:#?}"));
+    assert_eq!(failed.owner.as_deref(), Some("group:default/team-payments"));
+    assert!(
+        failed
+            .details
+            .iter()
+            .any(|d| d.contains("catalog-info.yaml:4")),
+        "{:?}",
+        failed.details
+    );
+}
