@@ -19,3 +19,15 @@ CREATE TABLE hygiene_digests (
     PRIMARY KEY (team_ref, round)
 );
 CREATE INDEX hygiene_digests_latest ON hygiene_digests (team_ref, created_at DESC);
+
+-- Findings set aside by the owners: snoozed until a time, or "doesn't
+-- apply" (until NULL) until withdrawn; with who and why.
+CREATE TABLE hygiene_suppressions (
+    service_id bigint NOT NULL REFERENCES entities (id) ON DELETE CASCADE,
+    rule       text NOT NULL,
+    until      timestamptz,
+    reason     text NOT NULL,
+    by_person  text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service_id, rule)
+);

@@ -12,7 +12,7 @@ use super::parse::Args;
 use super::resolve::{self, Resolved};
 use super::{CommandResult, Core};
 
-pub const OPTIONS: &[&str] = &["target"];
+pub const OPTIONS: &[&str] = &["target", "service", "rule", "for", "reason"];
 
 /// Services listed in a team's scorecard before "and N more".
 const SHOWN: usize = 12;
@@ -69,6 +69,11 @@ async fn service(core: &Core, id: i64) -> CommandResult {
                 .add_plain(format!("{} ", rule.severity.icon()))
                 .add_plain(format!("{} — ", rule.message))
                 .add_italic(rule.hint);
+        } else if card.set_aside.iter().any(|b| b.id == rule.id) {
+            text = text.add_plain(format!(
+                "⏸ {} — set aside (snoozed or doesn't apply)",
+                rule.message
+            ));
         } else {
             text = text.add_plain(format!("✅ {}", passed(rule.id)));
         }
@@ -229,4 +234,139 @@ async fn everyone(core: &Core) -> CommandResult {
         )));
     }
     Ok(reply)
+}
+
+/// `hygiene snooze | not-applicable | withdraw | confirm`: the owners set
+/// a finding aside (or take it back), or confirm a card is still right —
+/// members of the owning team and admins, audit-logged.
+pub async fn set_aside(core: &Core, request: &Request, sub: &str, args: &Args) -> CommandResult {
+    let query = args.text("service").unwrap_or_default().trim().to_string();
+    let service = match resolve::resolve(core, &query, &[Kind::Component]).await? {
+        Resolved::One(row) => *row,
+        other => {
+            return Ok(resolve::unresolved_reply(
+                &other, &query, "hygiene", "service",
+            ));
+        }
+    };
+    let Some(owner) = service.owner_ref.clone() else {
+        return Ok(Reply::text(format!(
+            "{} has no owner, so nobody can set its findings aside; give it an owner (spec.owner) first.",
+            service.name
+        )));
+    };
+    let team = crate::catalog::store::find_by_ref(&core.pool, &owner).await?;
+    let allowed = match &team {
+        Some(team) => super::oncall::may_manage(core, request, team).await?,
+        None => core.is_admin(request),
+    };
+    if !allowed {
+        return Ok(Reply::text(format!(
+            "Only members of {owner} (and usher admins) can do that for {}. Nothing changed.",
+            service.name
+        )));
+    }
+    let who = request.actor.audit_name();
+    let mut tx = core.pool.begin().await?;
+    let (what, details) = if sub == "confirm" {
+        sqlx::query("UPDATE entities SET confirmed_at = now() WHERE id = $1")
+            .bind(service.id)
+            .execute(&mut *tx)
+            .await?;
+        (
+            format!(
+                "Confirmed: {}'s card is still accurate. It won't be reported as stale for {} days.",
+                service.name, core.config.hygiene.stale_days
+            ),
+            serde_json::json!({}),
+        )
+    } else {
+        let rule_id = args.text("rule").unwrap_or_default().trim().to_string();
+        let Some(rule) = rules::find(&rule_id) else {
+            return Ok(Reply::text(format!(
+                "'{rule_id}' is not a rule. The rules are: {}.",
+                rules::ids()
+            )));
+        };
+        let reason = args.text("reason").unwrap_or_default().trim().to_string();
+        match sub {
+            "withdraw" => {
+                let gone = sqlx::query(
+                    "DELETE FROM hygiene_suppressions WHERE service_id = $1 AND rule = $2",
+                )
+                .bind(service.id)
+                .bind(rule.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if gone == 0 {
+                    return Ok(Reply::text(format!(
+                        "{} for {} wasn't set aside; nothing to withdraw.",
+                        rule.id, service.name
+                    )));
+                }
+                (
+                    format!(
+                        "{} applies to {} again from the next round.",
+                        rule.id, service.name
+                    ),
+                    serde_json::json!({ "rule": rule.id }),
+                )
+            }
+            "not-applicable" if reason.is_empty() => {
+                return Ok(Reply::text(format!(
+                    "Say why {} doesn't apply to {}: `hygiene not-applicable {} {} <reason>`.",
+                    rule.id, service.name, service.name, rule.id
+                )));
+            }
+            _ => {
+                let days: Option<i32> = match (sub, args.text("for")) {
+                    ("snooze", Some("30d")) => Some(30),
+                    ("snooze", _) => Some(7),
+                    _ => None,
+                };
+                let reason = if reason.is_empty() {
+                    format!("snoozed by {}", request.actor.display)
+                } else {
+                    reason
+                };
+                sqlx::query(
+                    "INSERT INTO hygiene_suppressions (service_id, rule, until, reason, by_person)
+                     VALUES ($1, $2, CASE WHEN $3::int IS NULL THEN NULL ELSE now() + make_interval(days => $3::int) END, $4, $5)
+                     ON CONFLICT (service_id, rule) DO UPDATE
+                     SET until = EXCLUDED.until, reason = EXCLUDED.reason, by_person = EXCLUDED.by_person, created_at = now()",
+                )
+                .bind(service.id)
+                .bind(rule.id)
+                .bind(days)
+                .bind(&reason)
+                .bind(&who)
+                .execute(&mut *tx)
+                .await?;
+                let what = match days {
+                    Some(d) => format!(
+                        "Snoozed for {d} days: {} {} ({reason}).",
+                        service.name, rule.message
+                    ),
+                    None => format!(
+                        "Noted: {} doesn't apply to {} ({reason}). `hygiene withdraw {} {}` takes it back.",
+                        rule.id, service.name, service.name, rule.id
+                    ),
+                };
+                (
+                    what,
+                    serde_json::json!({ "rule": rule.id, "days": days, "reason": reason }),
+                )
+            }
+        }
+    };
+    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4)")
+        .bind(&who)
+        .bind(format!("hygiene.{sub}"))
+        .bind(&service.key)
+        .bind(details)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Reply::text(what))
 }

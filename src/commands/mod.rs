@@ -228,7 +228,10 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
             _ => oncall::run(core, request, args).await,
         },
         "page" => page::run(core, request, args).await,
-        "hygiene" => hygiene::run(core, request, args).await,
+        "hygiene" => match parsed.sub.map(|s| s.name.as_str()) {
+            Some(sub) => hygiene::set_aside(core, request, sub, args).await,
+            None => hygiene::run(core, request, args).await,
+        },
         "me" => match parsed.sub.map(|s| s.name.as_str()) {
             Some("link") => me::link(core, request, args).await,
             _ => me::run(core, request).await,

@@ -284,7 +284,11 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
 }
 
 /// Whether the actor may manage a team's rotation: a member, or an admin.
-async fn may_manage(core: &Core, request: &Request, team: &EntityRow) -> Result<bool, sqlx::Error> {
+pub(crate) async fn may_manage(
+    core: &Core,
+    request: &Request,
+    team: &EntityRow,
+) -> Result<bool, sqlx::Error> {
     if core.is_admin(request) {
         return Ok(true);
     }

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 
 use super::{Finding, Scope, evaluate, worst};
 use crate::actions::outbox::{self, ADMIN_REPORT_KIND, NewJob};
-use crate::chat::{Action, ButtonStyle, Element, Reply, Text};
+use crate::chat::{Action, ButtonStyle, Element, Reply, SelectOption, Text};
 use crate::config::Config;
 use crate::oncall::paging::CHAT_KIND;
 
@@ -151,6 +151,8 @@ pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: u
             services.len(),
             if services.len() == 1 { "" } else { "s" },
         )));
+    let mut buttons: Vec<Element> = Vec::new();
+    let mut options: Vec<SelectOption> = Vec::new();
     for (service, mut list) in services.iter().take(max_services).cloned() {
         list.sort_by_key(|f| std::cmp::Reverse(f.rule.severity));
         let mut text = Text::new().add_bold(list[0].title.clone());
@@ -176,12 +178,55 @@ pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: u
         }
         reply = reply.section(text);
         if list[0].service_id.is_some() {
-            reply = reply.actions(vec![Element::Button {
-                label: format!("Open {service}"),
-                action: Action::run(format!("service {service}")),
-                style: ButtonStyle::Default,
-            }]);
+            if buttons.len() < 4 {
+                buttons.push(Element::Button {
+                    label: format!("Open {service}"),
+                    action: Action::run(format!("hygiene {service}")),
+                    style: ButtonStyle::Default,
+                });
+            }
+            for f in &list {
+                if f.rule.id == "stale" {
+                    buttons.insert(
+                        0,
+                        Element::Button {
+                            label: format!("Confirm {service} still accurate"),
+                            action: Action::run(format!("hygiene confirm {service}")),
+                            style: ButtonStyle::Primary,
+                        },
+                    );
+                    continue;
+                }
+                for (label, line) in [
+                    (
+                        "Snooze 7 days",
+                        format!("hygiene snooze {service} {} 7d", f.rule.id),
+                    ),
+                    (
+                        "Snooze 30 days",
+                        format!("hygiene snooze {service} {} 30d", f.rule.id),
+                    ),
+                    (
+                        "Doesn't apply",
+                        format!("hygiene not-applicable {service} {}", f.rule.id),
+                    ),
+                ] {
+                    options.push(SelectOption {
+                        label: format!("{label}: {service} — {}", f.rule.id),
+                        description: None,
+                        action: Action::run(line),
+                    });
+                }
+            }
         }
+    }
+    buttons.truncate(5);
+    reply = reply.actions(buttons);
+    if !options.is_empty() {
+        reply = reply.actions(vec![Element::Select {
+            placeholder: "Snooze or set aside a finding…".into(),
+            options,
+        }]);
     }
     if services.len() > max_services {
         reply = reply.context(Text::plain(format!(

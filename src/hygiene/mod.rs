@@ -46,7 +46,10 @@ pub struct Scorecard {
     pub title: String,
     pub owner: Option<String>,
     pub applied: Vec<&'static Rule>,
+    /// Broken and not set aside.
     pub broken: Vec<&'static Rule>,
+    /// Broken, but snoozed or marked not applicable by the owners.
+    pub set_aside: Vec<&'static Rule>,
 }
 
 impl Scorecard {
@@ -105,6 +108,7 @@ type Row = (
     Option<String>,
     Option<String>,
     Vec<bool>,
+    Vec<String>,
 );
 
 /// Every service's scorecard in scope, from one query.
@@ -114,18 +118,20 @@ pub async fn scorecards(
     scope: &Scope,
 ) -> Result<Vec<Scorecard>, sqlx::Error> {
     let all = rules::all();
-    let predicates: Vec<String> = all.iter().map(|r| format!("({})", r.sql)).collect();
+    let predicates: Vec<String> = all
+        .iter()
+        .map(|r| format!("coalesce(({}), false)", r.sql))
+        .collect();
     // Every part is a constant of `rules`.
-    let sql = format!(
-        "SELECT e.id, e.name, coalesce(nullif(e.title, ''), e.name), e.owner_ref, e.tier, e.lifecycle,
-                ARRAY[{}]
-         FROM entities e
-         WHERE e.kind = 'component'
-           AND ($2::text IS NULL OR e.owner_ref = $2)
-           AND ($3::bigint IS NULL OR e.id = $3)
-         ORDER BY e.name",
+    let columns = format!(
+        "e.id, e.name, coalesce(nullif(e.title, ''), e.name), e.owner_ref, e.tier, e.lifecycle,
+         ARRAY[{}],
+         ARRAY(SELECT x.rule FROM hygiene_suppressions x
+               WHERE x.service_id = e.id AND (x.until IS NULL OR x.until > now()))",
         predicates.join(", ")
     );
+    // Every part is a constant of `rules`.
+    let sql = rules::FROM.replace("{columns}", &columns);
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(config.stale_days as i32)
         .bind(&scope.team)
@@ -134,25 +140,30 @@ pub async fn scorecards(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, name, title, owner, tier, lifecycle, broken)| {
-            let mut card = Scorecard {
-                service_id: id,
-                service: name,
-                title,
-                owner,
-                applied: Vec::new(),
-                broken: Vec::new(),
-            };
-            for (rule, is_broken) in all.iter().zip(broken) {
-                if applies(config, rule, tier.as_deref(), lifecycle.as_deref()) {
-                    card.applied.push(rule);
-                    if is_broken {
-                        card.broken.push(rule);
+        .map(
+            |(id, name, title, owner, tier, lifecycle, broken, set_aside)| {
+                let mut card = Scorecard {
+                    service_id: id,
+                    service: name,
+                    title,
+                    owner,
+                    applied: Vec::new(),
+                    broken: Vec::new(),
+                    set_aside: Vec::new(),
+                };
+                for (rule, is_broken) in all.iter().zip(broken) {
+                    if applies(config, rule, tier.as_deref(), lifecycle.as_deref()) {
+                        card.applied.push(rule);
+                        if is_broken && set_aside.iter().any(|r| r == rule.id) {
+                            card.set_aside.push(rule);
+                        } else if is_broken {
+                            card.broken.push(rule);
+                        }
                     }
                 }
-            }
-            card
-        })
+                card
+            },
+        )
         .collect())
 }
 

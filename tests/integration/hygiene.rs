@@ -6,6 +6,7 @@ use usher::config::Config;
 use usher::hygiene::{Scope, digest, evaluate};
 
 use crate::commands::{ask, demo_db};
+use crate::oncall::ask_as;
 use crate::support::usher;
 
 #[tokio::test]
@@ -197,4 +198,91 @@ async fn import_problems_go_to_the_owner_the_descriptor_names() {
         "{:?}",
         failed.details
     );
+}
+
+#[tokio::test]
+async fn owners_snooze_set_aside_withdraw_and_confirm() {
+    let db = demo_db().await;
+    let core = db.core();
+    let jonas = crate::oncall::person("jonas.weber");
+    // Not a member of team-search: refused, nothing recorded.
+    let refused = ask_as(
+        &core,
+        crate::oncall::person("mei.tanaka"),
+        "hygiene snooze payouts runbook-missing 7d",
+    )
+    .await;
+    assert!(refused.contains("Only members of"), "{refused}");
+    let snoozed = ask_as(
+        &core,
+        jonas.clone(),
+        "hygiene snooze payouts runbook-missing 30d writing it this sprint",
+    )
+    .await;
+    assert!(snoozed.contains("Snoozed for 30 days"), "{snoozed}");
+    let card = ask(&core, "hygiene payouts").await.to_plain();
+    assert!(card.contains("⏸ has no runbook"), "{card}");
+    let findings = evaluate(&db.pool, &Config::default().hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.service == "payouts" && f.rule.id == "runbook-missing")
+    );
+    // Not applicable needs a reason.
+    let why = ask_as(
+        &core,
+        jonas.clone(),
+        "hygiene not-applicable payouts docs-missing",
+    )
+    .await;
+    assert!(why.contains("Say why"), "{why}");
+    let na = ask_as(
+        &core,
+        jonas.clone(),
+        "hygiene not-applicable payouts docs-missing internal batch job, the runbook is the docs",
+    )
+    .await;
+    assert!(na.contains("doesn't apply"), "{na}");
+    let back = ask_as(
+        &core,
+        jonas.clone(),
+        "hygiene withdraw payouts docs-missing",
+    )
+    .await;
+    assert!(back.contains("applies to payouts again"), "{back}");
+    let findings = evaluate(&db.pool, &Config::default().hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.service == "payouts" && f.rule.id == "docs-missing")
+    );
+    // Confirm resets staleness.
+    sqlx::query("UPDATE entities SET updated_at = now() - interval '400 days', confirmed_at = NULL WHERE name = 'payouts'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(
+        ask(&core, "hygiene payouts")
+            .await
+            .to_plain()
+            .contains("hasn't been changed or confirmed")
+    );
+    let confirmed = ask_as(&core, jonas, "hygiene confirm payouts").await;
+    assert!(confirmed.contains("still accurate"), "{confirmed}");
+    assert!(
+        ask(&core, "hygiene payouts")
+            .await
+            .to_plain()
+            .contains("✅ changed or confirmed recently")
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'hygiene.%'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 4);
 }

@@ -31,7 +31,7 @@ fn core_with(db: &TestDb, fake: &FakePaging, tweak: impl FnOnce(&mut Config)) ->
     core
 }
 
-fn person(key: &str) -> Actor {
+pub fn person(key: &str) -> Actor {
     Actor {
         person: Some(Person {
             key: format!("user:default/{key}"),
@@ -44,7 +44,7 @@ fn person(key: &str) -> Actor {
     }
 }
 
-async fn ask_as(core: &Core, actor: Actor, text: &str) -> String {
+pub async fn ask_as(core: &Core, actor: Actor, text: &str) -> String {
     let request = Request {
         actor,
         platform: Platform::Console,
