@@ -373,10 +373,17 @@ impl ActionConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HygieneConfig {
+    /// Whether `usher serve` runs rounds on the schedule (`usher nag
+    /// --once` works either way).
+    pub enabled: bool,
     /// When rounds run (crontab), in `timezone` unless a team has its own.
     pub schedule: String,
     /// The organisation's default time zone (IANA name).
     pub timezone: String,
+    /// Days without rounds (mon … sun), in the schedule's time zone.
+    pub quiet_days: Vec<String>,
+    /// Dates without rounds (YYYY-MM-DD), in the schedule's time zone.
+    pub holidays: Vec<String>,
     /// Services not changed or confirmed for this many days are "stale".
     pub stale_days: i64,
     /// A finding already reported is not repeated for this many days.
@@ -405,8 +412,11 @@ pub struct RuleConfig {
 impl Default for HygieneConfig {
     fn default() -> Self {
         HygieneConfig {
+            enabled: true,
             schedule: "0 10 * * 1-5".into(),
             timezone: "UTC".into(),
+            quiet_days: vec!["sat".into(), "sun".into()],
+            holidays: Vec::new(),
             stale_days: 180,
             repeat_days: 7,
             fallback: "lead".into(),
@@ -857,6 +867,22 @@ impl Config {
         }
         crate::schedule::Schedule::parse(&self.hygiene.schedule, &self.hygiene.timezone)
             .map_err(|why| format!("hygiene.schedule / hygiene.timezone: {why}"))?;
+        const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+        for (i, d) in self.hygiene.quiet_days.iter().enumerate() {
+            let d = d.trim().to_lowercase();
+            if d.len() < 3 || !DAYS.iter().any(|day| d.starts_with(day)) {
+                return Err(format!(
+                    "hygiene.quiet_days[{i}]: '{d}' is not a day (mon, tue, … sun)"
+                ));
+            }
+        }
+        for (i, h) in self.hygiene.holidays.iter().enumerate() {
+            if chrono::NaiveDate::parse_from_str(h.trim(), "%Y-%m-%d").is_err() {
+                return Err(format!(
+                    "hygiene.holidays[{i}]: '{h}' is not a date (YYYY-MM-DD)"
+                ));
+            }
+        }
         if !["lead", "members"].contains(&self.hygiene.fallback.as_str()) {
             return Err(format!(
                 "hygiene.fallback: '{}' must be lead or members",

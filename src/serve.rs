@@ -124,6 +124,12 @@ impl Server {
             oncall,
             stop_rx.clone(),
         ));
+        let hygiene_task = tokio::spawn(crate::hygiene::rounds::run(
+            self.db.pool.clone(),
+            self.config.clone(),
+            core.clock.clone(),
+            stop_rx.clone(),
+        ));
         let refresh_task = {
             let (pool, config, stop) = (self.db.pool.clone(), self.config.clone(), stop_rx.clone());
             tokio::spawn(async move {
@@ -161,6 +167,7 @@ impl Server {
             let _ = worker_task.await;
             let _ = refresh_task.await;
             let _ = snapshot_task.await;
+            let _ = hygiene_task.await;
             for task in platform_tasks {
                 let _ = task.await;
             }

@@ -286,3 +286,44 @@ async fn owners_snooze_set_aside_withdraw_and_confirm() {
             .unwrap();
     assert_eq!(audited, 4);
 }
+
+#[tokio::test]
+async fn scheduled_rounds_run_once_even_when_looked_at_twice() {
+    use chrono::TimeZone;
+    let db = demo_db().await;
+    let mut config = Config::default();
+    config.hygiene.timezone = "Europe/Berlin".into();
+    // Monday 30 November 2026, 10:00 in Berlin = 09:00 UTC.
+    let before = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap();
+    let after = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 30, 9, 30, 0)
+        .unwrap();
+    let first = usher::hygiene::rounds::run_due(&db.pool, &config, before, after)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].0.round, "2026-11-30T09:00Z");
+    assert!(first[0].1.sent > 0);
+    // A second process (or this one after a restart) looks at the same hour.
+    let again = usher::hygiene::rounds::run_due(&db.pool, &config, before, after)
+        .await
+        .unwrap();
+    assert_eq!(again[0].1.sent, 0);
+    let digests: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE idempotency_key LIKE 'hygiene:%:2026-11-30T09:00Z:%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(digests, first[0].1.sent as i64);
+    // Saturday is quiet.
+    let saturday = usher::hygiene::rounds::run_due(
+        &db.pool,
+        &config,
+        chrono::Utc.with_ymd_and_hms(2026, 12, 5, 0, 0, 0).unwrap(),
+        chrono::Utc.with_ymd_and_hms(2026, 12, 5, 23, 0, 0).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(saturday.is_empty());
+}
