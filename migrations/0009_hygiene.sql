@@ -31,3 +31,8 @@ CREATE TABLE hygiene_suppressions (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (service_id, rule)
 );
+
+-- How many digests in a row carried a finding, and when its team's lead
+-- (or parent team) was told it is being ignored.
+ALTER TABLE hygiene_reported ADD COLUMN times integer NOT NULL DEFAULT 1;
+ALTER TABLE hygiene_reported ADD COLUMN escalated_at timestamptz;

@@ -393,6 +393,10 @@ pub struct HygieneConfig {
     pub fallback: String,
     /// Services listed in a digest before "and N more".
     pub max_services: usize,
+    /// A finding carried by this many digests without being fixed or set
+    /// aside is escalated to the team's lead (or its parent team's
+    /// channel), once. 0: never.
+    pub escalate_after: i32,
     /// Per rule (by id): `enabled`, and the tiers / lifecycles it applies
     /// to (a service matching either; both empty: every service).
     pub rules: std::collections::BTreeMap<String, RuleConfig>,
@@ -421,6 +425,7 @@ impl Default for HygieneConfig {
             repeat_days: 7,
             fallback: "lead".into(),
             max_services: 8,
+            escalate_after: 3,
             rules: Default::default(),
         }
     }

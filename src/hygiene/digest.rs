@@ -7,7 +7,9 @@
 //! are written in one transaction, so two processes running the same round,
 //! or one resuming after a crash, make one digest. A finding reported less
 //! than `repeat_days` ago is not repeated, and a digest whose findings are
-//! those of the team's last digest is not sent again.
+//! those of a digest the team got within `repeat_days` is not sent again.
+//! A finding carried by `escalate_after` digests without a fix or a reason
+//! is escalated once to the team's lead (or its parent team's channel).
 
 use std::collections::BTreeMap;
 
@@ -59,6 +61,9 @@ pub struct TeamDigest {
     pub findings: Vec<Finding>,
     pub destination: Destination,
     pub reply: Reply,
+    /// Every open finding of the team, (subject, rule), reported recently
+    /// or not: what isn't here was fixed or set aside.
+    pub open: Vec<(String, String)>,
 }
 
 impl TeamDigest {
@@ -267,8 +272,12 @@ pub async fn build(
         Default::default()
     };
     let mut by_team: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+    let mut open: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for f in findings {
         let team = f.owner.clone().unwrap_or_else(|| "(no owner)".to_string());
+        open.entry(team.clone())
+            .or_default()
+            .push((f.service.clone(), f.rule.id.to_string()));
         if recent.contains(&(f.service.clone(), f.rule.id.to_string(), team.clone())) {
             continue;
         }
@@ -288,6 +297,7 @@ pub async fn build(
         };
         let reply = render(&team, &team_name, &findings, config.hygiene.max_services);
         out.push(TeamDigest {
+            open: open.remove(&team).unwrap_or_default(),
             team,
             team_name,
             findings,
@@ -319,10 +329,12 @@ pub async fn send_round(
         let hash = digest.hash();
         let last: Option<String> = sqlx::query_scalar(
             "SELECT findings_hash FROM hygiene_digests WHERE team_ref = $1 AND round <> $2
+               AND created_at > now() - make_interval(days => $3::int)
              ORDER BY created_at DESC LIMIT 1",
         )
         .bind(&digest.team)
         .bind(round)
+        .bind(config.hygiene.repeat_days as i32)
         .fetch_optional(pool)
         .await?;
         if last.as_deref() == Some(hash.as_str()) {
@@ -391,17 +403,122 @@ pub async fn send_round(
             .iter()
             .map(|f| f.rule.id.to_string())
             .collect();
+        // Fixed or set aside since: counting starts again.
+        let (open_subjects, open_rules): (Vec<String>, Vec<String>) =
+            digest.open.iter().cloned().unzip();
+        sqlx::query(
+            "DELETE FROM hygiene_reported h WHERE h.team_ref = $3
+               AND NOT EXISTS (SELECT 1 FROM UNNEST($1::text[], $2::text[]) AS o(s, r)
+                               WHERE o.s = h.subject AND o.r = h.rule)",
+        )
+        .bind(&open_subjects)
+        .bind(&open_rules)
+        .bind(&digest.team)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO hygiene_reported (subject, rule, team_ref, last_reported_at)
              SELECT s, r, $3, now() FROM UNNEST($1::text[], $2::text[]) AS t(s, r)
-             ON CONFLICT (subject, rule, team_ref) DO UPDATE SET last_reported_at = now()",
+             ON CONFLICT (subject, rule, team_ref) DO UPDATE
+             SET last_reported_at = now(), times = hygiene_reported.times + 1",
         )
         .bind(&subjects)
         .bind(&rules)
         .bind(&digest.team)
         .execute(&mut *tx)
         .await?;
+        if config.hygiene.escalate_after > 0 {
+            escalate(&mut tx, pool, config, round, digest).await?;
+        }
         tx.commit().await?;
     }
     Ok(outcome)
+}
+
+/// Findings carried by `escalate_after` digests without change go, once,
+/// to the team's lead — or, without one, to the parent team's channel.
+async fn escalate(
+    tx: &mut sqlx::PgConnection,
+    pool: &PgPool,
+    config: &Config,
+    round: &str,
+    digest: &TeamDigest,
+) -> Result<(), sqlx::Error> {
+    let ignored: Vec<(String, String, i32)> = sqlx::query_as(
+        "UPDATE hygiene_reported SET escalated_at = now()
+         WHERE team_ref = $1 AND times >= $2 AND escalated_at IS NULL
+         RETURNING subject, rule, times",
+    )
+    .bind(&digest.team)
+    .bind(config.hygiene.escalate_after)
+    .fetch_all(&mut *tx)
+    .await?;
+    if ignored.is_empty() {
+        return Ok(());
+    }
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT lead_ref, parent_ref FROM entities WHERE ref = $1")
+            .bind(&digest.team)
+            .fetch_optional(pool)
+            .await?;
+    let (lead, parent) = row.unwrap_or((None, None));
+    let destination = match (lead, parent) {
+        (Some(lead), _) => format!("dm:{lead}"),
+        (None, Some(parent)) => format!("channel:{parent}"),
+        (None, None) => "admins".to_string(),
+    };
+    let mut text = Text::new().add_plain(format!(
+        "{} has had {} finding{} in {} digests in a row without a fix or a reason:",
+        digest.team_name,
+        ignored.len(),
+        if ignored.len() == 1 { "" } else { "s" },
+        config.hygiene.escalate_after
+    ));
+    for (subject, rule, _) in ignored.iter().take(10) {
+        let message = super::rules::find(rule).map(|r| r.message).unwrap_or("");
+        text = text
+            .add_plain("\n• ")
+            .add_bold(subject.clone())
+            .add_plain(format!(" {message} ({rule})"));
+    }
+    if ignored.len() > 10 {
+        text = text.add_plain(format!("\n… and {} more", ignored.len() - 10));
+    }
+    let team_short = digest.team.rsplit('/').next().unwrap_or(&digest.team);
+    let reply = Reply::new()
+        .header(format!("Catalog check-up ignored: {}", digest.team_name))
+        .section(text)
+        .context(Text::plain(format!(
+            "`hygiene {team_short}` shows the scorecard. Snoozing or marking a finding as not applicable (with a reason) counts as an answer."
+        )))
+        .actions(vec![Element::Button {
+            label: format!("Open {team_short}'s scorecard"),
+            action: Action::run(format!("hygiene {team_short}")),
+            style: ButtonStyle::Primary,
+        }])
+        .public();
+    let (kind, payload) = if destination == "admins" {
+        (
+            ADMIN_REPORT_KIND,
+            json!({ "kind": "catalog check-up escalation", "destination": digest.team, "attempts": 0,
+                    "error": "the team has no lead and no parent team to escalate to", "job": 0 }),
+        )
+    } else {
+        (
+            CHAT_KIND,
+            json!({ "text": reply.to_plain(), "reply": reply }),
+        )
+    };
+    outbox::enqueue(
+        tx,
+        &NewJob {
+            kind: kind.into(),
+            destination,
+            payload,
+            idempotency_key: format!("hygiene-escalation:{}:{round}", digest.team),
+        },
+        config.outbox.max_attempts,
+    )
+    .await?;
+    Ok(())
 }

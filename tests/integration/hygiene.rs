@@ -327,3 +327,64 @@ async fn scheduled_rounds_run_once_even_when_looked_at_twice() {
     .unwrap();
     assert!(saturday.is_empty());
 }
+
+#[tokio::test]
+async fn ignored_findings_are_escalated_to_the_lead_once() {
+    let db = demo_db().await;
+    let mut config = Config::default();
+    config.hygiene.repeat_days = 0; // every round repeats what is still open
+    let team = Some("group:default/team-payments");
+    for round in ["r1", "r2", "r3", "r4"] {
+        let digests = digest::build(&db.pool, &config, team, true).await.unwrap();
+        digest::send_round(&db.pool, &config, round, &digests)
+            .await
+            .unwrap();
+        let escalations: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE idempotency_key LIKE 'hygiene-escalation:%'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        let expected = if round < "r3" { 0 } else { 1 };
+        assert_eq!(escalations, expected, "after {round}");
+    }
+    let (destination, payload): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT destination, payload FROM outbox WHERE idempotency_key LIKE 'hygiene-escalation:%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(destination, "dm:user:default/amara.okafor");
+    assert!(
+        payload["text"]
+            .as_str()
+            .unwrap()
+            .contains("3 digests in a row"),
+        "{payload}"
+    );
+    // A fixed finding starts counting again.
+    let before: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hygiene_reported WHERE subject = 'fraud-scorer' AND rule = 'tier-missing'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(before, 1);
+    sqlx::query(
+        "UPDATE entities SET tier = '3' WHERE name = 'fraud-scorer' AND kind = 'component'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let digests = digest::build(&db.pool, &config, team, true).await.unwrap();
+    digest::send_round(&db.pool, &config, "r5", &digests)
+        .await
+        .unwrap();
+    let after: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hygiene_reported WHERE subject = 'fraud-scorer' AND rule = 'tier-missing'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(after, 0);
+}
