@@ -201,7 +201,11 @@ const ONCALL_SQL: &str = "(e.pagerduty_service_id IS NULL AND e.pagerduty_integr
 /// 100,000 services.)
 pub const FROM: &str = "
 WITH s AS (
-    SELECT * FROM entities e
+    SELECT e.id, e.ref, e.name, e.title, e.owner_ref, e.tier, e.lifecycle, e.description,
+           e.techdocs_ref, e.github_slug, e.source_location, e.pagerduty_service_id,
+           e.pagerduty_integration_key, e.opsgenie_team, e.opsgenie_component_selector,
+           e.confirmed_at, e.updated_at
+    FROM entities e
     WHERE e.kind = 'component' AND ($2::text IS NULL OR e.owner_ref = $2) AND ($3::bigint IS NULL OR e.id = $3)),
 owners AS (SELECT DISTINCT owner_ref AS ref FROM s WHERE owner_ref IS NOT NULL),
 m AS (
