@@ -98,6 +98,7 @@ pub async fn annotate_service(
         "pagerduty.com/service-id" => "pagerduty_service_id",
         "github.com/project-slug" => "github_slug",
         "slack.com/channel-id" => "slack_channel",
+        "discord.com/channel-id" => "discord_channel",
         _ => "source_location",
     };
     // `column` is one of the constants above.

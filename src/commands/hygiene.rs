@@ -12,7 +12,9 @@ use super::parse::Args;
 use super::resolve::{self, Resolved};
 use super::{CommandResult, Core};
 
-pub const OPTIONS: &[&str] = &["target", "service", "rule", "for", "reason"];
+pub const OPTIONS: &[&str] = &[
+    "target", "service", "rule", "for", "reason", "field", "value",
+];
 
 /// Services listed in a team's scorecard before "and N more".
 const SHOWN: usize = 12;

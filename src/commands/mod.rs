@@ -13,6 +13,7 @@ pub mod dialog;
 pub mod docs;
 pub mod help;
 pub mod hygiene;
+pub mod hygiene_fix;
 pub mod me;
 pub mod oncall;
 pub mod owner;
@@ -229,6 +230,7 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
         },
         "page" => page::run(core, request, args).await,
         "hygiene" => match parsed.sub.map(|s| s.name.as_str()) {
+            Some("fix") => hygiene_fix::run(core, request, args).await,
             Some(sub) => hygiene::set_aside(core, request, sub, args).await,
             None => hygiene::run(core, request, args).await,
         },

@@ -183,11 +183,27 @@ pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: u
         }
         reply = reply.section(text);
         if list[0].service_id.is_some() {
+            const FIXABLE: [&str; 6] = [
+                "description-missing",
+                "tier-missing",
+                "lifecycle-missing",
+                "runbook-missing",
+                "docs-missing",
+                "repo-missing",
+            ];
             if buttons.len() < 4 {
-                buttons.push(Element::Button {
-                    label: format!("Open {service}"),
-                    action: Action::run(format!("hygiene {service}")),
-                    style: ButtonStyle::Default,
+                buttons.push(if list.iter().any(|f| FIXABLE.contains(&f.rule.id)) {
+                    Element::Button {
+                        label: format!("Fix {service}"),
+                        action: Action::run(format!("hygiene fix {service}")),
+                        style: ButtonStyle::Primary,
+                    }
+                } else {
+                    Element::Button {
+                        label: format!("Open {service}"),
+                        action: Action::run(format!("hygiene {service}")),
+                        style: ButtonStyle::Default,
+                    }
                 });
             }
             for f in &list {

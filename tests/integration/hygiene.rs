@@ -388,3 +388,81 @@ async fn ignored_findings_are_escalated_to_the_lead_once() {
     .unwrap();
     assert_eq!(after, 0);
 }
+
+#[tokio::test]
+async fn fix_now_writes_chat_services_and_proposes_yaml_for_described_ones() {
+    let db = demo_db().await;
+    let core = db.core();
+    let jonas = crate::oncall::person("jonas.weber");
+    // payouts as if it had been created in chat.
+    sqlx::query(
+        "UPDATE entities SET origin = 'chat' WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let menu = ask_as(&core, jonas.clone(), "hygiene fix payouts").await;
+    assert!(menu.contains("Link the runbook"), "{menu}");
+    let refused = ask_as(
+        &core,
+        crate::oncall::person("mei.tanaka"),
+        "hygiene fix payouts --field runbook https://runbooks.example.com/payouts",
+    )
+    .await;
+    assert!(refused.contains("Only members"), "{refused}");
+    let bad = ask_as(
+        &core,
+        jonas.clone(),
+        "hygiene fix payouts --field runbook not a url",
+    )
+    .await;
+    assert!(bad.contains("isn't a web address"), "{bad}");
+    let saved = ask_as(
+        &core,
+        jonas.clone(),
+        "hygiene fix payouts --field runbook https://runbooks.example.com/payouts",
+    )
+    .await;
+    assert!(saved.contains("Saved"), "{saved}");
+    let tier = ask_as(&core, jonas.clone(), "hygiene fix payouts --field tier").await;
+    assert!(
+        tier.contains("[1]") || tier.contains("→ hygiene fix payouts --field tier 1"),
+        "{tier}"
+    );
+    let findings = evaluate(&db.pool, &Config::default().hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(
+        !findings
+            .iter()
+            .any(|f| f.service == "payouts" && f.rule.id == "runbook-missing")
+    );
+    let raw: serde_json::Value = sqlx::query_scalar(
+        "SELECT raw FROM entities WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        raw["metadata"]["links"]
+            .to_string()
+            .contains("runbooks.example.com/payouts")
+    );
+    // A service described by a file: the change to make, not a write.
+    let proposed = ask_as(
+        &core,
+        jonas,
+        "hygiene fix ledger --field runbook https://runbooks.example.com/ledger",
+    )
+    .await;
+    assert!(
+        proposed.contains("type: runbook") && proposed.contains("payments.yaml"),
+        "{proposed}"
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'hygiene.fix'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}

@@ -1,0 +1,338 @@
+//! `hygiene fix <service> [--field F] [value]`: fill in what a service is
+//! missing, from the digest's "Fix" button or by hand.
+//!
+//! Where the truth lives decides what saving does. A service created in
+//! chat lives in usher's catalog: the value is written there (the row, its
+//! stored document and its links, in one transaction, audit-logged), and the
+//! finding is resolved at once. A service described by a catalog-info.yaml
+//! would get the value back from its file at the next import, so usher
+//! shows the exact YAML to add to that file instead.
+
+use serde_json::json;
+
+use crate::catalog::store::EntityRow;
+use crate::chat::{Action, ButtonStyle, Element, Form, Reply, Request, Text, TextInput};
+
+use super::parse::Args;
+use super::resolve::{self, Resolved};
+use super::{CommandResult, Core};
+use crate::catalog::model::Kind;
+
+/// A field that can be filled in, and the rule its absence breaks.
+struct Fixable {
+    field: &'static str,
+    rule: &'static str,
+    label: &'static str,
+    prompt: &'static str,
+    choices: &'static [&'static str],
+}
+
+const FIXABLE: &[Fixable] = &[
+    Fixable {
+        field: "description",
+        rule: "description-missing",
+        label: "Add a description",
+        prompt: "One sentence: what it does, for whom",
+        choices: &[],
+    },
+    Fixable {
+        field: "tier",
+        rule: "tier-missing",
+        label: "Set the tier",
+        prompt: "How critical is it? 1 = most",
+        choices: &["1", "2", "3", "4"],
+    },
+    Fixable {
+        field: "lifecycle",
+        rule: "lifecycle-missing",
+        label: "Set the lifecycle",
+        prompt: "Where is it in its life?",
+        choices: &["experimental", "production", "deprecated"],
+    },
+    Fixable {
+        field: "runbook",
+        rule: "runbook-missing",
+        label: "Link the runbook",
+        prompt: "The runbook's URL",
+        choices: &[],
+    },
+    Fixable {
+        field: "docs",
+        rule: "docs-missing",
+        label: "Link the docs",
+        prompt: "The docs' URL",
+        choices: &[],
+    },
+    Fixable {
+        field: "repo",
+        rule: "repo-missing",
+        label: "Link the repository",
+        prompt: "The repository's URL",
+        choices: &[],
+    },
+];
+
+pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
+    let query = args.text("service").unwrap_or_default().trim().to_string();
+    let service = match resolve::resolve(core, &query, &[Kind::Component]).await? {
+        Resolved::One(row) => *row,
+        other => {
+            return Ok(resolve::unresolved_reply(
+                &other,
+                &query,
+                "hygiene fix",
+                "service",
+            ));
+        }
+    };
+    if !may_fix(core, request, &service).await? {
+        return Ok(Reply::text(format!(
+            "Only members of {} (and usher admins) can change {}. Nothing changed.",
+            service.owner_ref.as_deref().unwrap_or("its owning team"),
+            service.name
+        )));
+    }
+    let scope = crate::hygiene::Scope {
+        team: None,
+        service_id: Some(service.id),
+    };
+    let card = crate::hygiene::scorecards(&core.pool, &core.config.hygiene, &scope)
+        .await?
+        .into_iter()
+        .next();
+    let broken: Vec<&str> = card
+        .map(|c| {
+            c.broken
+                .iter()
+                .chain(c.set_aside.iter())
+                .map(|r| r.id)
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(field) = args.text("field") else {
+        let buttons: Vec<Element> = FIXABLE
+            .iter()
+            .filter(|f| broken.contains(&f.rule))
+            .map(|f| Element::Button {
+                label: f.label.into(),
+                action: Action::run(format!("hygiene fix {} --field {}", service.name, f.field)),
+                style: ButtonStyle::Primary,
+            })
+            .collect();
+        if buttons.is_empty() {
+            return Ok(Reply::text(format!(
+                "{} lacks nothing usher can fill in from chat. `hygiene {}` shows its scorecard.",
+                service.name, service.name
+            )));
+        }
+        return Ok(Reply::new()
+            .section(Text::plain(format!(
+                "What to fill in for {}?",
+                service.name
+            )))
+            .actions(buttons));
+    };
+    let Some(fixable) = FIXABLE.iter().find(|f| f.field == field) else {
+        return Ok(Reply::text(
+            "Pick one of: description, tier, lifecycle, runbook, docs, repo.",
+        ));
+    };
+    let value = args.text("value").unwrap_or_default().trim().to_string();
+    let prefix = format!("hygiene fix {} --field {}", service.name, fixable.field);
+    if value.is_empty() {
+        return Ok(ask(&service, fixable, &prefix, None));
+    }
+    if let Err(why) = check(fixable, &value) {
+        return Ok(ask(&service, fixable, &prefix, Some(why)));
+    }
+    if service.origin == "chat" {
+        save(core, request, &service, fixable, &value).await?;
+        return Ok(Reply::new()
+            .section(
+                Text::new()
+                    .add_plain("Saved: ")
+                    .add_bold(service.name.clone())
+                    .add_plain(format!(" — {} is filled in.", fixable.field)),
+            )
+            .actions(vec![Element::Button {
+                label: "What else?".into(),
+                action: Action::run(format!("hygiene fix {}", service.name)),
+                style: ButtonStyle::Default,
+            }]));
+    }
+    let file = match (&service.source_file, service.source_line) {
+        (Some(f), Some(l)) => format!("{f} (the document at line {l})"),
+        (Some(f), None) => f.clone(),
+        _ => "its catalog-info.yaml".into(),
+    };
+    Ok(Reply::new()
+        .section(Text::plain(format!(
+            "{} is described in {file}; a change made only in usher would be undone by the next import. Add this to the file:",
+            service.name
+        )))
+        .section(Text::new().add_pre(yaml_change(fixable, &value)))
+        .context("usher picks it up at the next refresh (`usher catalog locations` shows when)."))
+}
+
+async fn may_fix(core: &Core, request: &Request, service: &EntityRow) -> Result<bool, sqlx::Error> {
+    if core.is_admin(request) {
+        return Ok(true);
+    }
+    let Some(owner) = &service.owner_ref else {
+        return Ok(false);
+    };
+    match crate::catalog::store::find_by_ref(&core.pool, owner).await? {
+        Some(team) => super::oncall::may_manage(core, request, &team).await,
+        None => Ok(false),
+    }
+}
+
+/// Asks for the value: choices as buttons, free text as a form.
+fn ask(service: &EntityRow, f: &Fixable, prefix: &str, error: Option<String>) -> Reply {
+    let mut reply = Reply::new().section(Text::plain(format!("{} — {}", service.name, f.prompt)));
+    if let Some(error) = &error {
+        reply = reply.hint(Text::plain(error.clone()));
+    }
+    if !f.choices.is_empty() {
+        return reply.actions(
+            f.choices
+                .iter()
+                .map(|c| Element::Button {
+                    label: (*c).into(),
+                    action: Action::run(format!("{prefix} {c}")),
+                    style: ButtonStyle::Default,
+                })
+                .collect(),
+        );
+    }
+    reply.form = Some(Form {
+        id: format!("fix:{}:{}", service.id, f.field),
+        title: format!("Fix {}", service.name),
+        text_input: Some(TextInput {
+            label: f.prompt.into(),
+            initial: None,
+        }),
+        error,
+        finished: false,
+    });
+    reply.expect_text(prefix.to_string())
+}
+
+fn check(f: &Fixable, value: &str) -> Result<(), String> {
+    if !f.choices.is_empty() && !f.choices.contains(&value) {
+        return Err(format!("Pick one of: {}.", f.choices.join(", ")));
+    }
+    match f.field {
+        "runbook" | "docs" | "repo" => match reqwest::Url::parse(value) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
+            _ => Err(format!(
+                "'{value}' isn't a web address; paste the https://… URL."
+            )),
+        },
+        "description" if value.chars().count() > 500 => Err(
+            "That's long for a description: one or two sentences (at most 500 characters).".into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The YAML to add to the descriptor.
+fn yaml_change(f: &Fixable, value: &str) -> String {
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    match f.field {
+        "description" => format!("metadata:\n  description: {quoted}"),
+        "tier" => format!("metadata:\n  annotations:\n    usher.dev/tier: \"{value}\""),
+        "lifecycle" => format!("spec:\n  lifecycle: {value}"),
+        "repo" => {
+            format!("metadata:\n  annotations:\n    backstage.io/source-location: url:{value}")
+        }
+        link => format!(
+            "metadata:\n  links:\n    - url: {value}\n      title: {}\n      type: {link}",
+            if link == "runbook" { "Runbook" } else { "Docs" }
+        ),
+    }
+}
+
+/// Writes the value into usher's catalog (a service created in chat).
+async fn save(
+    core: &Core,
+    request: &Request,
+    service: &EntityRow,
+    f: &Fixable,
+    value: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = core.pool.begin().await?;
+    match f.field {
+        "description" => {
+            sqlx::query(
+                "UPDATE entities SET description = $2, raw = jsonb_set(raw, '{metadata,description}', to_jsonb($2::text)), updated_at = now() WHERE id = $1",
+            )
+            .bind(service.id)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        "tier" => {
+            sqlx::query(
+                "UPDATE entities SET tier = $2,
+                    annotations = annotations || jsonb_build_object('usher.dev/tier', $2::text),
+                    raw = jsonb_set(raw, '{metadata,annotations}', coalesce(raw->'metadata'->'annotations', '{}') || jsonb_build_object('usher.dev/tier', $2::text)),
+                    updated_at = now() WHERE id = $1",
+            )
+            .bind(service.id)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        "lifecycle" => {
+            sqlx::query(
+                "UPDATE entities SET lifecycle = $2, raw = jsonb_set(raw, '{spec,lifecycle}', to_jsonb($2::text)), updated_at = now() WHERE id = $1",
+            )
+            .bind(service.id)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        "repo" => {
+            let location = format!("url:{value}");
+            sqlx::query(
+                "UPDATE entities SET source_location = $2,
+                    annotations = annotations || jsonb_build_object('backstage.io/source-location', $2::text),
+                    raw = jsonb_set(raw, '{metadata,annotations}', coalesce(raw->'metadata'->'annotations', '{}') || jsonb_build_object('backstage.io/source-location', $2::text)),
+                    updated_at = now() WHERE id = $1",
+            )
+            .bind(service.id)
+            .bind(&location)
+            .execute(&mut *tx)
+            .await?;
+        }
+        link => {
+            let title = if link == "runbook" { "Runbook" } else { "Docs" };
+            let entry = json!({ "url": value, "title": title, "type": link });
+            sqlx::query(
+                "INSERT INTO links (entity_id, position, category, title, url, icon)
+                 SELECT $1, coalesce(max(position) + 1, 0), $2, $3, $4, NULL FROM links WHERE entity_id = $1",
+            )
+            .bind(service.id)
+            .bind(link)
+            .bind(title)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE entities SET raw = jsonb_set(raw, '{metadata,links}', coalesce(raw->'metadata'->'links', '[]') || jsonb_build_array($2::jsonb)), updated_at = now() WHERE id = $1",
+            )
+            .bind(service.id)
+            .bind(entry)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'hygiene.fix', $2, $3)")
+        .bind(request.actor.audit_name())
+        .bind(&service.key)
+        .bind(json!({ "field": f.field, "value": value }))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
