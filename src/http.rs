@@ -33,7 +33,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// Prometheus text exposition.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        crate::metrics::render(&state.pool).await,
+    )
 }
 
 async fn healthz() -> impl IntoResponse {

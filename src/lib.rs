@@ -29,6 +29,7 @@ pub mod demo;
 pub mod dialogs;
 pub mod http;
 pub mod hygiene;
+pub mod metrics;
 pub mod oncall;
 pub mod periodic;
 pub mod platforms;

@@ -66,6 +66,7 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        crate::metrics::install();
         let shutting_down = Arc::new(AtomicBool::new(false));
         let (stop_tx, stop_rx) = watch::channel(false);
         let oncall = Arc::new(OnCallService::new(self.config.oncall.clone()));

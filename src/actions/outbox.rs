@@ -221,6 +221,15 @@ impl Worker {
             }
         };
         let attempts = job.attempts + 1;
+        crate::metrics::delivery(
+            &job.kind,
+            match &outcome {
+                Ok(()) => "delivered",
+                Err(SendError::RetryAfter(..)) => "rate_limited",
+                Err(SendError::Retry(_)) => "retry",
+                Err(SendError::Permanent(_)) => "permanent",
+            },
+        );
         match outcome {
             Ok(()) => {
                 sqlx::query(

@@ -165,6 +165,7 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
     } else {
         dispatch(core, request, &parsed).await
     };
+    let outcome = if result.is_ok() { "ok" } else { "error" };
     let reply = match result {
         Ok(reply) => reply,
         Err(err) => {
@@ -178,6 +179,12 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
     tracing::debug!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "answered"
+    );
+    crate::metrics::command(
+        request.platform.as_str(),
+        &parsed.path(),
+        outcome,
+        started.elapsed().as_secs_f64(),
     );
     finish(request, reply)
 }

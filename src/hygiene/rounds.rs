@@ -139,6 +139,30 @@ pub async fn run_due(
     Ok(done)
 }
 
+/// How often the hygiene gauges of `/metrics` are recomputed.
+const GAUGES_EVERY: Duration = Duration::from_secs(15 * 60);
+
+/// Findings by rule and by team, for `/metrics`.
+pub async fn refresh_gauges(pool: &PgPool, config: &Config) -> Result<(), sqlx::Error> {
+    let cards = super::scorecards(pool, &config.hygiene, &super::Scope::default()).await?;
+    let mut by_rule: std::collections::BTreeMap<&'static str, usize> =
+        super::rules::all().iter().map(|r| (r.id, 0)).collect();
+    let mut by_team: std::collections::BTreeMap<String, usize> = Default::default();
+    for card in &cards {
+        for rule in &card.broken {
+            *by_rule.entry(rule.id).or_default() += 1;
+            *by_team
+                .entry(card.owner.clone().unwrap_or_else(|| "(no owner)".into()))
+                .or_default() += 1;
+        }
+    }
+    crate::metrics::hygiene(
+        &by_rule.into_iter().collect::<Vec<_>>(),
+        &by_team.into_iter().collect::<Vec<_>>(),
+    );
+    Ok(())
+}
+
 /// Runs rounds as they come due, until `stop`.
 pub async fn run(
     pool: PgPool,
@@ -147,15 +171,25 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     if !config.hygiene.enabled {
-        tracing::info!("hygiene: scheduled rounds are off (hygiene.enabled = false)");
-        return;
+        tracing::info!(
+            "hygiene: scheduled rounds are off (hygiene.enabled = false); /metrics still gets the findings"
+        );
     }
     let mut checked = clock.now() - chrono::Duration::hours(1);
+    let mut gauges_at: Option<std::time::Instant> = None;
     loop {
+        if gauges_at.is_none_or(|t| t.elapsed() >= GAUGES_EVERY) {
+            gauges_at = Some(std::time::Instant::now());
+            if let Err(e) = refresh_gauges(&pool, &config).await {
+                tracing::warn!(error = %e, "hygiene: the metrics could not be refreshed");
+            }
+        }
         let now = clock.now();
-        match run_due(&pool, &config, checked, now).await {
-            Ok(_) => checked = now,
-            Err(e) => tracing::warn!(error = %e, "hygiene: a round failed; it is tried again"),
+        if config.hygiene.enabled {
+            match run_due(&pool, &config, checked, now).await {
+                Ok(_) => checked = now,
+                Err(e) => tracing::warn!(error = %e, "hygiene: a round failed; it is tried again"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(30)) => {}

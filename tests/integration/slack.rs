@@ -1319,3 +1319,57 @@ async fn a_bad_token_at_start_never_stops_usher_from_serving() {
     assert!(h.fake.calls_of("auth.test").len() >= 2);
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_commands_and_show_the_outbox() {
+    let h = Harness::start("").await;
+    h.command("/usher", "owner payments-api", "U01JONAS").await;
+    let text = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("usher_build_info{version=\""), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("usher_requests_total{")
+            && l.contains("platform=\"slack\"")
+            && l.contains("command=\"owner\"")
+            && l.contains("outcome=\"ok\"")),
+        "{text}"
+    );
+    assert!(text.contains("usher_request_seconds_bucket{"), "{text}");
+    assert!(
+        text.contains("usher_outbox_jobs{state=\"pending\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("usher_db_pool_connections{state=\"open\"}"),
+        "{text}"
+    );
+    // The hygiene gauges, once computed.
+    usher::hygiene::rounds::refresh_gauges(&h.db.pool, &Config::default())
+        .await
+        .unwrap();
+    let text = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("usher_hygiene_findings{rule=\"oncall-missing\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("usher_hygiene_team_findings{team=\"group:default/team-payments\"}"),
+        "{text}"
+    );
+    h.stop().await;
+}
