@@ -924,3 +924,51 @@ async fn a_rejected_token_never_stops_usher_from_serving() {
     let _ = stop.send(());
     let _ = task.await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hygiene_digest_arrives_as_an_embed_with_controls() {
+    let db = demo_db().await;
+    sqlx::query(
+        "UPDATE entities SET slack_channel = NULL, discord_channel = $1 WHERE ref = 'group:default/team-payments'",
+    )
+    .bind(CHANNEL)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let config = Config::default();
+    let digests =
+        usher::hygiene::digest::build(&db.pool, &config, Some("group:default/team-payments"), true)
+            .await
+            .unwrap();
+    usher::hygiene::digest::send_round(&db.pool, &config, "test-round", &digests)
+        .await
+        .unwrap();
+    let fake = FakeDiscord::start().await;
+    let app = DiscordApp::new(
+        db.core(),
+        DiscordSettings {
+            public_key: None,
+            bot_token: Some("test-bot-token".into()),
+            application_id: Some(APP_ID.parse().unwrap()),
+            api_url: fake.api_url(),
+        },
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let worker = Worker::new(
+        db.pool.clone(),
+        Senders::new().with("chat.message", Arc::new(DiscordSender::new(app))),
+        Default::default(),
+    );
+    while worker.run_one().await.unwrap() {}
+    let posts = fake.calls_to(&format!("/channels/{CHANNEL}/messages"));
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let body = &posts[0].body;
+    assert_eq!(body["embeds"][0]["title"], "Catalog check-up: Payments");
+    assert!(
+        body["flags"].is_null(),
+        "a channel message is not ephemeral"
+    );
+    let components = body["components"].to_string();
+    assert!(components.contains("Fix payouts"), "{components}");
+    assert!(components.contains("Snooze or set aside"), "{components}");
+}

@@ -466,3 +466,34 @@ async fn fix_now_writes_chat_services_and_proposes_yaml_for_described_ones() {
             .unwrap();
     assert_eq!(audited, 1);
 }
+
+#[tokio::test]
+async fn a_crash_between_claiming_and_queueing_leaves_the_round_to_run_again() {
+    let db = demo_db().await;
+    let config = Config::default();
+    let team = Some("group:default/team-payments");
+    // A process claims the team's round and dies before committing.
+    {
+        let mut tx = db.pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO hygiene_digests (team_ref, round, findings_hash, findings)
+             VALUES ('group:default/team-payments', 'crash-round', 'x', 1)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        // dropped: rolled back, as a crash would
+    }
+    let digests = digest::build(&db.pool, &config, team, true).await.unwrap();
+    let outcome = digest::send_round(&db.pool, &config, "crash-round", &digests)
+        .await
+        .unwrap();
+    assert_eq!(outcome.sent, 1);
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE idempotency_key LIKE 'hygiene:group:default/team-payments:crash-round:%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(queued, 1);
+}
