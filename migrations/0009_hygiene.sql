@@ -36,3 +36,12 @@ CREATE TABLE hygiene_suppressions (
 -- (or parent team) was told it is being ignored.
 ALTER TABLE hygiene_reported ADD COLUMN times integer NOT NULL DEFAULT 1;
 ALTER TABLE hygiene_reported ADD COLUMN escalated_at timestamptz;
+
+-- Pull requests usher opened with a fix for a described service.
+CREATE TABLE hygiene_proposals (
+    service_ref text NOT NULL,
+    field       text NOT NULL,
+    url         text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (service_ref, field)
+);

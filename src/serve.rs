@@ -205,7 +205,13 @@ pub fn action_senders(
     for kind in crate::actions::automation::KINDS {
         senders = senders.with(kind, automation.clone());
     }
-    senders
+    senders.with(
+        crate::hygiene::proposal::KIND,
+        Arc::new(crate::hygiene::proposal::ProposalSender::new(
+            pool.clone(),
+            config.clone(),
+        )),
+    )
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

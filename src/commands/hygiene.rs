@@ -61,6 +61,11 @@ async fn service(core: &Core, id: i64) -> CommandResult {
             "That service has no scorecard yet. Try again in a moment.",
         ));
     };
+    let proposals: Vec<(String, String)> =
+        sqlx::query_as("SELECT field, url FROM hygiene_proposals WHERE service_ref = $1")
+            .bind(&card_key(core, id).await?)
+            .fetch_all(&core.pool)
+            .await?;
     let mut text = Text::new();
     for (i, rule) in card.applied.iter().enumerate() {
         if i > 0 {
@@ -69,8 +74,18 @@ async fn service(core: &Core, id: i64) -> CommandResult {
         if card.broken.iter().any(|b| b.id == rule.id) {
             text = text
                 .add_plain(format!("{} ", rule.severity.icon()))
-                .add_plain(format!("{} — ", rule.message))
-                .add_italic(rule.hint);
+                .add_plain(format!("{} — ", rule.message));
+            match proposals
+                .iter()
+                .find(|(field, _)| rule.id == format!("{field}-missing"))
+            {
+                Some((_, url)) => {
+                    text = text
+                        .add_plain("fix proposed: ")
+                        .add_link("pull request", url.clone())
+                }
+                None => text = text.add_italic(rule.hint),
+            }
         } else if card.set_aside.iter().any(|b| b.id == rule.id) {
             text = text.add_plain(format!(
                 "⏸ {} — set aside (snoozed or doesn't apply)",
@@ -371,4 +386,11 @@ pub async fn set_aside(core: &Core, request: &Request, sub: &str, args: &Args) -
         .await?;
     tx.commit().await?;
     Ok(Reply::text(what))
+}
+
+async fn card_key(core: &Core, id: i64) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT ref FROM entities WHERE id = $1")
+        .bind(id)
+        .fetch_one(&core.pool)
+        .await
 }

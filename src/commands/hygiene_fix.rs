@@ -160,6 +160,23 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
                 style: ButtonStyle::Default,
             }]));
     }
+    if let Some(target) = service
+        .source_file
+        .as_deref()
+        .and_then(|f| crate::hygiene::proposal::target(f, &core.config.catalog.all_hosts()))
+    {
+        let token_set = std::env::var(&target.token_env).is_ok_and(|t| !t.is_empty());
+        if token_set {
+            propose(core, request, &service, fixable, &value).await?;
+            return Ok(Reply::new()
+                .section(Text::plain(format!(
+                    "Opening a pull request on {}/{} with this change to {} — the finding shows it until the merge is imported:",
+                    target.owner, target.repo, target.path
+                )))
+                .section(Text::new().add_pre(yaml_change(fixable, &value)))
+                .context("`hygiene <service>` shows the link once it's open."));
+        }
+    }
     let file = match (&service.source_file, service.source_line) {
         (Some(f), Some(l)) => format!("{f} (the document at line {l})"),
         (Some(f), None) => f.clone(),
@@ -329,6 +346,43 @@ async fn save(
         }
     }
     sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'hygiene.fix', $2, $3)")
+        .bind(request.actor.audit_name())
+        .bind(&service.key)
+        .bind(json!({ "field": f.field, "value": value }))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Queues the pull request (through the outbox), audit-logged.
+async fn propose(
+    core: &Core,
+    request: &Request,
+    service: &EntityRow,
+    f: &Fixable,
+    value: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = core.pool.begin().await?;
+    crate::actions::outbox::enqueue(
+        &mut tx,
+        &crate::actions::outbox::NewJob {
+            kind: crate::hygiene::proposal::KIND.into(),
+            destination: service.source_file.clone().unwrap_or_default(),
+            payload: json!({
+                "service": service.name,
+                "service_ref": service.key,
+                "field": f.field,
+                "value": value,
+                "source_file": service.source_file,
+                "source_line": service.source_line,
+                "requested_by": request.actor.display,
+            }),
+            idempotency_key: format!("hygiene-proposal:{}:{}:{value}", service.key, f.field),
+        },
+        core.config.outbox.max_attempts,
+    )
+    .await?;
+    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'hygiene.propose', $2, $3)")
         .bind(request.actor.audit_name())
         .bind(&service.key)
         .bind(json!({ "field": f.field, "value": value }))

@@ -7,6 +7,7 @@
 //! is only held to the ownership and import rules.
 
 pub mod digest;
+pub mod proposal;
 pub mod rounds;
 pub mod rules;
 

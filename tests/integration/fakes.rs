@@ -459,6 +459,9 @@ struct ForgeInner {
     pagerduty: Vec<(String, String)>,
     webhooks: Vec<serde_json::Value>,
     seen: Vec<Seen>,
+    /// Branches made (`owner/repo:branch`) and pull requests opened.
+    branches: Vec<String>,
+    pulls: Vec<serde_json::Value>,
 }
 
 /// A fake GitHub (`/gh`), GitLab (`/gl`), PagerDuty (`/pd`) and a webhook
@@ -481,6 +484,25 @@ impl FakeForge {
 
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A GitHub repository with one file.
+    pub fn put_github_file(&self, repo: &str, path: &str, content: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .github
+            .entry(repo.to_string())
+            .or_default()
+            .insert(path.to_string(), (content.to_string(), "sha0".into()));
+    }
+
+    pub fn branches(&self) -> Vec<String> {
+        self.inner.lock().unwrap().branches.clone()
+    }
+
+    pub fn pulls(&self) -> Vec<serde_json::Value> {
+        self.inner.lock().unwrap().pulls.clone()
     }
 
     pub fn fail_commits(&self, n: usize) {
@@ -582,8 +604,29 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
                     true => json_response(200, json!({"full_name": repo})),
                     false => json_response(404, json!({"message": "Not Found"})),
                 },
+                ("GET", Some(&"git"), Some(r)) if r.starts_with("ref/heads/") => {
+                    json_response(200, json!({"object": {"sha": "base-sha"}}))
+                }
+                ("POST", Some(&"git"), Some(&"refs")) => {
+                    let branch = format!("{repo}:{}", parsed["ref"].as_str().unwrap_or(""));
+                    if inner.branches.contains(&branch) {
+                        json_response(422, json!({"message": "Reference already exists"}))
+                    } else {
+                        inner.branches.push(branch);
+                        json_response(201, json!({}))
+                    }
+                }
+                ("POST", Some(&"pulls"), _) => {
+                    let n = inner.pulls.len() + 1;
+                    let url = format!("https://github.example.com/{repo}/pull/{n}");
+                    let mut pr = parsed.clone();
+                    pr["html_url"] = json!(url);
+                    inner.pulls.push(pr.clone());
+                    json_response(201, pr)
+                }
                 ("GET", Some(&"contents"), Some(file)) => {
-                    match inner.github.get(&repo).and_then(|f| f.get(*file)) {
+                    let file = file.split('?').next().unwrap_or(file);
+                    match inner.github.get(&repo).and_then(|f| f.get(file)) {
                         Some((content, sha)) => json_response(
                             200,
                             json!({"content": base64::engine::general_purpose::STANDARD.encode(content), "sha": sha}),

@@ -497,3 +497,91 @@ async fn a_crash_between_claiming_and_queueing_leaves_the_round_to_run_again() {
     .unwrap();
     assert_eq!(queued, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
+    use crate::fakes::{FORGE_GITHUB_TOKEN, FakeForge};
+    let db = demo_db().await;
+    let forge = FakeForge::start().await;
+    let file = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ledger\n  # the books\nspec:\n  type: service\n  lifecycle: production\n  owner: team-payments\n";
+    forge.put_github_file("acme-shop/ledger", "catalog-info.yaml", file);
+    let host = forge.base().trim_start_matches("http://").to_string();
+    sqlx::query("UPDATE entities SET source_file = $1, source_line = 1 WHERE name = 'ledger' AND kind = 'component'")
+        .bind(format!("{}/acme-shop/ledger/blob/main/catalog-info.yaml", forge.base()))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let toml = format!(
+        "[[catalog.hosts]]\ntype = \"github\"\nhost = \"{host}\"\napi_url = \"{}/gh\"\ntoken_env = \"FORGE_GITHUB_TOKEN\"\n",
+        forge.base()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = dir.path().join("usher.toml");
+    std::fs::write(&config_path, &toml).unwrap();
+    // Jonas asks in the console (the same core as chat).
+    let mut child = usher()
+        .env("DATABASE_URL", db.url())
+        .env("USHER_CONFIG", &config_path)
+        .env("FORGE_GITHUB_TOKEN", FORGE_GITHUB_TOKEN)
+        .args(["console", "--as", "jonas.weber"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(
+            stdin,
+            "hygiene fix ledger --field runbook https://runbooks.example.com/ledger"
+        )
+        .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Opening a pull request on acme-shop/ledger"),
+        "{text}"
+    );
+    // The outbox job opens it.
+    let config = Config::from_toml(&toml).unwrap();
+    let sender = usher::hygiene::proposal::ProposalSender::new(
+        db.pool.clone(),
+        std::sync::Arc::new(config.clone()),
+    )
+    .with_secrets(
+        [(
+            "FORGE_GITHUB_TOKEN".to_string(),
+            FORGE_GITHUB_TOKEN.to_string(),
+        )]
+        .into(),
+    );
+    let worker = usher::actions::outbox::Worker::new(
+        db.pool.clone(),
+        usher::actions::outbox::Senders::new()
+            .with(usher::hygiene::proposal::KIND, std::sync::Arc::new(sender)),
+        Default::default(),
+    );
+    while worker.run_one().await.unwrap() {}
+    assert_eq!(
+        forge.branches(),
+        ["acme-shop/ledger:refs/heads/usher/ledger-runbook"]
+    );
+    let pulls = forge.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert_eq!(pulls[0]["base"], "main");
+    let edited = forge
+        .github_file("acme-shop/ledger", "catalog-info.yaml")
+        .unwrap();
+    assert!(edited.contains("  # the books"), "comments kept: {edited}");
+    assert!(edited.contains("type: runbook"), "{edited}");
+    // The scorecard shows the proposal until the merge is imported.
+    let core = db.core_with(config);
+    let card = ask(&core, "hygiene ledger").await.to_plain();
+    assert!(
+        card.contains(
+            "fix proposed: pull request (https://github.example.com/acme-shop/ledger/pull/1)"
+        ),
+        "{card}"
+    );
+}

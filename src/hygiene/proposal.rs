@@ -1,0 +1,446 @@
+//! "Fix now" for a service described by a catalog-info.yaml on GitHub: the
+//! exact change, opened as a pull request (through the outbox, so a crash
+//! means a retry; branch and pull request are found again rather than made
+//! twice). The next import of the merged file resolves the finding.
+//!
+//! The change is made to the file's text — the service's document only,
+//! comments and layout kept — and checked by parsing the result before
+//! anything is sent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
+use crate::catalog::fetch::{HostConfig, HostKind};
+use crate::config::Config;
+
+pub const KIND: &str = "hygiene.proposal";
+
+/// Where a descriptor lives on GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub api: String,
+    pub owner: String,
+    pub repo: String,
+    pub branch: String,
+    pub path: String,
+    pub token_env: String,
+}
+
+/// The GitHub file behind a `…/blob/<branch>/<path>` URL on a known host.
+pub fn target(source_file: &str, hosts: &[HostConfig]) -> Option<Target> {
+    let url = reqwest::Url::parse(source_file).ok()?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => return None,
+    };
+    let config = hosts
+        .iter()
+        .find(|h| h.kind == HostKind::Github && h.host.eq_ignore_ascii_case(&host))?;
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    match segments.as_slice() {
+        [owner, repo, "blob", branch, path @ ..] if !path.is_empty() => Some(Target {
+            api: config.api_url.trim_end_matches('/').to_string(),
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+            branch: branch.to_string(),
+            path: path.join("/"),
+            token_env: config
+                .token_env
+                .clone()
+                .unwrap_or_else(|| "GITHUB_TOKEN".into()),
+        }),
+        _ => None,
+    }
+}
+
+fn indent_of(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+/// The file with `field` set to `value` in the document starting at line
+/// `doc_line` (1-based), checked by parsing it back.
+pub fn edit(text: &str, doc_line: usize, field: &str, value: &str) -> Result<String, String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = doc_line.saturating_sub(1).min(lines.len());
+    let end = lines[start..]
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, l)| l.starts_with("---"))
+        .map(|(i, _)| start + i)
+        .unwrap_or(lines.len());
+    let find = |key: &str, from: usize, to: usize, indent: usize| {
+        (from..to).find(|&i| {
+            indent_of(lines[i]) == indent && lines[i].trim_start().starts_with(&format!("{key}:"))
+        })
+    };
+    let block_end = |at: usize| {
+        let own = indent_of(lines[at]);
+        (at + 1..end)
+            .find(|&i| !lines[i].trim().is_empty() && indent_of(lines[i]) <= own)
+            .unwrap_or(end)
+    };
+    let child_indent = |at: usize| {
+        (at + 1..end)
+            .find(|&i| !lines[i].trim().is_empty())
+            .map(|i| indent_of(lines[i]))
+            .filter(|n| *n > indent_of(lines[at]))
+            .unwrap_or(indent_of(lines[at]) + 2)
+    };
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    let (after, insert): (usize, Vec<String>) = {
+        let metadata = find("metadata", start, end, 0).ok_or("the document has no metadata")?;
+        let ind = " ".repeat(child_indent(metadata));
+        let annotation = |key: &str| -> (usize, Vec<String>) {
+            match find("annotations", metadata + 1, block_end(metadata), ind.len()) {
+                Some(a) => (
+                    a,
+                    vec![format!("{}{key}: {quoted}", " ".repeat(child_indent(a)))],
+                ),
+                None => (
+                    metadata,
+                    vec![
+                        format!("{ind}annotations:"),
+                        format!("{ind}{ind}{key}: {quoted}"),
+                    ],
+                ),
+            }
+        };
+        match field {
+            "description" => (metadata, vec![format!("{ind}description: {quoted}")]),
+            "tier" => annotation("usher.dev/tier"),
+            "repo" => {
+                let location = serde_json::to_string(&format!("url:{value}")).unwrap_or_default();
+                match find("annotations", metadata + 1, block_end(metadata), ind.len()) {
+                    Some(a) => (
+                        a,
+                        vec![format!(
+                            "{}backstage.io/source-location: {location}",
+                            " ".repeat(child_indent(a))
+                        )],
+                    ),
+                    None => (
+                        metadata,
+                        vec![
+                            format!("{ind}annotations:"),
+                            format!("{ind}{ind}backstage.io/source-location: {location}"),
+                        ],
+                    ),
+                }
+            }
+            "lifecycle" => {
+                let spec = find("spec", start, end, 0).ok_or("the document has no spec")?;
+                let sind = " ".repeat(child_indent(spec));
+                (spec, vec![format!("{sind}lifecycle: {value}")])
+            }
+            "runbook" | "docs" => {
+                let title = if field == "runbook" {
+                    "Runbook"
+                } else {
+                    "Docs"
+                };
+                match find("links", metadata + 1, block_end(metadata), ind.len()) {
+                    Some(l) => {
+                        let item = " ".repeat(child_indent(l).max(ind.len()));
+                        (
+                            l,
+                            vec![
+                                format!("{item}- url: {quoted}"),
+                                format!("{item}  title: {title}"),
+                                format!("{item}  type: {field}"),
+                            ],
+                        )
+                    }
+                    None => (
+                        metadata,
+                        vec![
+                            format!("{ind}links:"),
+                            format!("{ind}  - url: {quoted}"),
+                            format!("{ind}    title: {title}"),
+                            format!("{ind}    type: {field}"),
+                        ],
+                    ),
+                }
+            }
+            other => return Err(format!("usher can't propose a change to {other}")),
+        }
+    };
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    for (k, line) in insert.into_iter().enumerate() {
+        out.insert(after + 1 + k, line);
+    }
+    let mut edited = out.join("\n");
+    if text.ends_with('\n') {
+        edited.push('\n');
+    }
+    // Check: the document parses and now says what was asked.
+    let doc_end = end + (out.len() - lines.len());
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out[start..doc_end].join("\n"))
+        .map_err(|e| format!("the edited document doesn't parse ({e})"))?;
+    let said = match field {
+        "description" => doc["metadata"]["description"].as_str() == Some(value),
+        "tier" => doc["metadata"]["annotations"]["usher.dev/tier"].as_str() == Some(value),
+        "repo" => {
+            doc["metadata"]["annotations"]["backstage.io/source-location"].as_str()
+                == Some(format!("url:{value}").as_str())
+        }
+        "lifecycle" => doc["spec"]["lifecycle"].as_str() == Some(value),
+        _ => doc["metadata"]["links"]
+            .as_sequence()
+            .is_some_and(|l| l.iter().any(|x| x["url"].as_str() == Some(value))),
+    };
+    if !said {
+        return Err("the edit didn't land where usher expected; make it by hand".into());
+    }
+    Ok(edited)
+}
+
+/// Opens the pull requests.
+pub struct ProposalSender {
+    pool: PgPool,
+    config: Arc<Config>,
+    http: reqwest::Client,
+    /// Tokens by variable name instead of the environment (tests).
+    secrets: Option<HashMap<String, String>>,
+}
+
+impl ProposalSender {
+    pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
+        ProposalSender {
+            pool,
+            config,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .user_agent("usher")
+                .build()
+                .expect("static settings"),
+            secrets: None,
+        }
+    }
+
+    pub fn with_secrets(mut self, secrets: HashMap<String, String>) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    async fn call(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), SendError> {
+        let mut request = self
+            .http
+            .request(method, url)
+            .bearer_auth(token)
+            .header("accept", "application/vnd.github+json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| SendError::Retry(format!("GitHub could not be reached: {e}")))?;
+        let status = response.status().as_u16();
+        let json = response.json().await.unwrap_or(Value::Null);
+        if status >= 500 || status == 429 {
+            return Err(SendError::Retry(format!("GitHub answered {status}")));
+        }
+        if status == 401 || status == 403 {
+            return Err(SendError::Permanent(format!(
+                "GitHub refused the token ({status}): {}",
+                json["message"].as_str().unwrap_or("")
+            )));
+        }
+        Ok((status, json))
+    }
+
+    async fn run(&self, job: &Job) -> Result<(), SendError> {
+        let p = &job.payload;
+        let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+        let (service, field, value) = (str_of("service"), str_of("field"), str_of("value"));
+        let Some(target) = target(&str_of("source_file"), &self.config.catalog.all_hosts()) else {
+            return Err(SendError::Permanent(
+                "the descriptor is not a GitHub file usher knows".into(),
+            ));
+        };
+        let token = match &self.secrets {
+            Some(map) => map.get(&target.token_env).cloned(),
+            None => std::env::var(&target.token_env).ok(),
+        }
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| SendError::Permanent(format!("{} is not set", target.token_env)))?;
+        let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
+        let branch = format!("usher/{service}-{field}");
+        let get = reqwest::Method::GET;
+        // The branch: made from the base, or already there from an earlier try.
+        let (status, base) = self
+            .call(
+                &token,
+                get.clone(),
+                &format!("{repo}/git/ref/heads/{}", target.branch),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            return Err(SendError::Permanent(format!(
+                "the branch {} wasn't found",
+                target.branch
+            )));
+        }
+        let (status, _) = self
+            .call(
+                &token,
+                reqwest::Method::POST,
+                &format!("{repo}/git/refs"),
+                Some(
+                    &json!({ "ref": format!("refs/heads/{branch}"), "sha": base["object"]["sha"] }),
+                ),
+            )
+            .await?;
+        if status != 201 && status != 422 {
+            return Err(SendError::Permanent(format!(
+                "making the branch failed ({status})"
+            )));
+        }
+        let (status, file) = self
+            .call(
+                &token,
+                get.clone(),
+                &format!("{repo}/contents/{}?ref={branch}", target.path),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            return Err(SendError::Permanent(format!(
+                "{} wasn't found ({status})",
+                target.path
+            )));
+        }
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(
+                file["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('\n', ""),
+            )
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
+        let line = p["source_line"].as_u64().unwrap_or(1) as usize;
+        let changed = match edit(&text, line, &field, &value) {
+            Ok(changed) => Some(changed),
+            // Already there (an earlier try got this far).
+            Err(_) if text.contains(&value) => None,
+            Err(why) => return Err(SendError::Permanent(why)),
+        };
+        if let Some(changed) = changed {
+            let (status, _) = self
+                .call(
+                    &token,
+                    reqwest::Method::PUT,
+                    &format!("{repo}/contents/{}", target.path),
+                    Some(&json!({
+                        "message": format!("{service}: set {field} (from usher, requested by {})", str_of("requested_by")),
+                        "content": base64::engine::general_purpose::STANDARD.encode(changed),
+                        "sha": file["sha"],
+                        "branch": branch,
+                    })),
+                )
+                .await?;
+            if !(200..300).contains(&status) {
+                return Err(SendError::Permanent(format!(
+                    "committing failed ({status})"
+                )));
+            }
+        }
+        let (status, pr) = self
+            .call(
+                &token,
+                reqwest::Method::POST,
+                &format!("{repo}/pulls"),
+                Some(&json!({
+                    "title": format!("{service}: set {field}"),
+                    "head": branch,
+                    "base": target.branch,
+                    "body": format!("usher's catalog check-up found that {service} has no {field}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
+                })),
+            )
+            .await?;
+        let url = if status == 201 {
+            pr["html_url"].as_str().unwrap_or_default().to_string()
+        } else {
+            let (_, open) = self
+                .call(
+                    &token,
+                    get,
+                    &format!("{repo}/pulls?head={}:{branch}&state=open", target.owner),
+                    None,
+                )
+                .await?;
+            open[0]["html_url"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    SendError::Permanent(format!("opening the pull request failed ({status})"))
+                })?
+        };
+        sqlx::query(
+            "INSERT INTO hygiene_proposals (service_ref, field, url) VALUES ($1, $2, $3)
+             ON CONFLICT (service_ref, field) DO UPDATE SET url = EXCLUDED.url, created_at = now()",
+        )
+        .bind(str_of("service_ref"))
+        .bind(&field)
+        .bind(&url)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| SendError::Retry(e.to_string()))?;
+        Ok(())
+    }
+}
+
+impl Sender for ProposalSender {
+    fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
+        Box::pin(self.run(job))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "# our service\napiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ledger\n  annotations:\n    github.com/project-slug: acme/ledger\n  links:\n    - url: https://dash.example.com\n      title: Dashboard\nspec:\n  type: service\n  owner: team-payments\n---\napiVersion: backstage.io/v1alpha1\nkind: API\nmetadata:\n  name: ledger-api\nspec:\n  type: openapi\n";
+
+    #[test]
+    fn edits_land_in_the_right_document_and_keep_the_rest() {
+        let out = edit(FILE, 2, "runbook", "https://runbooks.example.com/ledger").unwrap();
+        assert!(out.starts_with("# our service\n"));
+        assert!(out.contains("  links:\n    - url: \"https://runbooks.example.com/ledger\"\n      title: Runbook\n      type: runbook\n    - url: https://dash.example.com"));
+        let out = edit(FILE, 2, "tier", "2").unwrap();
+        assert!(
+            out.contains("  annotations:\n    usher.dev/tier: \"2\"\n    github.com/project-slug")
+        );
+        let out = edit(FILE, 2, "lifecycle", "production").unwrap();
+        assert!(out.contains("spec:\n  lifecycle: production\n  type: service"));
+        let out = edit(FILE, 2, "description", "Keeps the books: \"double-entry\"").unwrap();
+        assert!(out.contains("  description: \"Keeps the books: \\\"double-entry\\\"\""));
+        // The second document only.
+        let out = edit(FILE, 15, "description", "The ledger's API").unwrap();
+        let second = out.split("---").nth(1).unwrap();
+        assert!(second.contains("description: \"The ledger's API\""));
+        assert!(
+            !out.split("---")
+                .next()
+                .unwrap()
+                .contains("The ledger's API")
+        );
+    }
+}
