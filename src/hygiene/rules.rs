@@ -185,12 +185,16 @@ pub fn all() -> &'static [Rule] {
     })
 }
 
-/// No provider configured for the service or its team, and no usher
-/// rotation for its team.
-const ONCALL_SQL: &str = "(e.pagerduty_service_id IS NULL AND e.pagerduty_integration_key IS NULL AND e.opsgenie_team IS NULL
+/// No provider configured for the service or its team and no usher
+/// rotation for its team — or a PagerDuty service that, in the last good
+/// bulk snapshot of on-calls (`oncall::snapshot`), nobody covers.
+const ONCALL_SQL: &str = "((e.pagerduty_service_id IS NULL AND e.pagerduty_integration_key IS NULL AND e.opsgenie_team IS NULL
       AND e.opsgenie_component_selector IS NULL
       AND og.opsgenie_team IS NULL AND og.pagerduty_service_id IS NULL
-      AND ro.team_ref IS NULL)";
+      AND ro.team_ref IS NULL)
+   OR (e.pagerduty_service_id IS NOT NULL AND pd.ok
+      AND NOT EXISTS (SELECT 1 FROM oncall_snapshot os
+                      WHERE os.provider = 'pagerduty' AND os.target = e.pagerduty_service_id)))";
 
 /// The facts the rules read, for the services in scope (`$2` team, `$3`
 /// service), computed once per query instead of once per service: `e`
@@ -224,6 +228,9 @@ lf AS (
            bool_or(l.category = 'repository') AS repo
     FROM links l WHERE l.entity_id IN (SELECT id FROM s) GROUP BY l.entity_id),
 ip AS (SELECT DISTINCT p.entity_ref FROM import_problems p WHERE p.severity = 'error'),
+pd AS (
+    SELECT true AS ok FROM oncall_snapshot_runs
+    WHERE provider = 'pagerduty' AND error IS NULL AND targets > 0),
 dd AS (
     SELECT DISTINCT r.source_id FROM relations r JOIN entities t ON t.ref = r.target_ref
     WHERE r.type = 'dependsOn' AND t.lifecycle = 'deprecated' AND r.source_id IN (SELECT id FROM s))
@@ -235,6 +242,7 @@ LEFT JOIN lf ON lf.entity_id = e.id
 LEFT JOIN ip ON ip.entity_ref = e.ref
 LEFT JOIN dd ON dd.source_id = e.id
 LEFT JOIN rotations ro ON ro.team_ref = e.owner_ref
+LEFT JOIN pd ON true
 ORDER BY e.name";
 
 pub fn find(id: &str) -> Option<&'static Rule> {

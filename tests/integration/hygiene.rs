@@ -585,3 +585,42 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
         "{card}"
     );
 }
+
+#[tokio::test]
+async fn a_pagerduty_service_nobody_covers_in_the_snapshot_has_no_on_call() {
+    let db = demo_db().await;
+    let config = Config::default();
+    let missing = |findings: &[usher::hygiene::Finding]| {
+        findings
+            .iter()
+            .any(|f| f.service == "payments-api" && f.rule.id == "oncall-missing")
+    };
+    let findings = evaluate(&db.pool, &config.hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(
+        !missing(&findings),
+        "configured, and no snapshot yet: trusted"
+    );
+    // A good snapshot that doesn't cover PAY1234.
+    sqlx::query("INSERT INTO oncall_snapshot_runs (provider, refreshed_at, targets) VALUES ('pagerduty', now(), 3)")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO oncall_snapshot (provider, target, level, person) VALUES ('pagerduty', 'PID0001', 1, 'mei@acme-shop.example')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let findings = evaluate(&db.pool, &config.hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(missing(&findings));
+    sqlx::query("INSERT INTO oncall_snapshot (provider, target, level, person) VALUES ('pagerduty', 'PAY1234', 1, 'amara@acme-shop.example')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let findings = evaluate(&db.pool, &config.hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(!missing(&findings));
+}
