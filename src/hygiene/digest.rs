@@ -21,13 +21,13 @@ use super::{Finding, Scope, evaluate, worst};
 use crate::actions::outbox::{self, ADMIN_REPORT_KIND, NewJob};
 use crate::chat::{Action, ButtonStyle, Element, Reply, SelectOption, Text};
 use crate::config::Config;
-use crate::oncall::paging::CHAT_KIND;
+use crate::oncall::paging::{CHAT_DISCORD_KIND, CHAT_KIND, CHAT_SLACK_KIND};
 
 /// Where a team's digest goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
-    /// The team's channel (Slack or Discord).
-    Channel(String),
+    /// The team's channels: (platform, channel), Slack and/or Discord.
+    Channels(Vec<(&'static str, String)>),
     /// Direct messages to these people.
     People(Vec<String>),
     /// Nowhere: why.
@@ -35,18 +35,37 @@ pub enum Destination {
 }
 
 impl Destination {
-    /// The outbox destinations.
-    pub fn targets(&self, team: &str) -> Vec<String> {
+    /// The outbox jobs: (kind, destination). A team on both platforms
+    /// gets the digest on each.
+    pub fn targets(&self, team: &str) -> Vec<(&'static str, String)> {
         match self {
-            Destination::Channel(_) => vec![format!("channel:{team}")],
-            Destination::People(people) => people.iter().map(|p| format!("dm:{p}")).collect(),
+            Destination::Channels(channels) if channels.len() > 1 => channels
+                .iter()
+                .map(|(platform, _)| {
+                    let kind = if *platform == "slack" {
+                        CHAT_SLACK_KIND
+                    } else {
+                        CHAT_DISCORD_KIND
+                    };
+                    (kind, format!("channel:{team}"))
+                })
+                .collect(),
+            Destination::Channels(_) => vec![(CHAT_KIND, format!("channel:{team}"))],
+            Destination::People(people) => people
+                .iter()
+                .map(|p| (CHAT_KIND, format!("dm:{p}")))
+                .collect(),
             Destination::Nowhere(_) => Vec::new(),
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Destination::Channel(c) => format!("the team channel {c}"),
+            Destination::Channels(c) => c
+                .iter()
+                .map(|(platform, channel)| format!("the team's {platform} channel {channel}"))
+                .collect::<Vec<_>>()
+                .join(" and "),
             Destination::People(p) => format!("direct messages to {}", p.join(", ")),
             Destination::Nowhere(why) => format!("NOT DELIVERABLE: {why}"),
         }
@@ -103,8 +122,12 @@ pub async fn destination(
             )),
         ));
     };
-    if let Some(channel) = slack.or(discord) {
-        return Ok((name, Destination::Channel(channel)));
+    let channels: Vec<(&'static str, String)> = [("slack", slack), ("discord", discord)]
+        .into_iter()
+        .filter_map(|(platform, c)| c.map(|c| (platform, c)))
+        .collect();
+    if !channels.is_empty() {
+        return Ok((name, Destination::Channels(channels)));
     }
     let people: Vec<String> = if config.hygiene.fallback == "members" {
         sqlx::query_scalar(
@@ -397,17 +420,17 @@ pub async fn send_round(
         } else {
             outcome.sent += 1;
         }
-        for target in targets {
+        for (kind, target) in targets {
             outbox::enqueue(
                 &mut tx,
                 &NewJob {
-                    kind: CHAT_KIND.into(),
+                    kind: kind.into(),
                     destination: target.clone(),
                     payload: json!({
                         "text": digest.reply.to_plain(),
                         "reply": digest.reply,
                     }),
-                    idempotency_key: format!("hygiene:{}:{round}:{target}", digest.team),
+                    idempotency_key: format!("hygiene:{}:{round}:{target}:{kind}", digest.team),
                 },
                 config.outbox.max_attempts,
             )

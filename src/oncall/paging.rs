@@ -20,6 +20,10 @@ pub const OPSGENIE_KIND: &str = "opsgenie.alert";
 /// A chat message (to `channel:<team ref>` or `dm:<person ref>`), delivered
 /// by the Slack and Discord senders.
 pub const CHAT_KIND: &str = "chat.message";
+/// A chat message for one platform only (a digest for a team reachable on
+/// both Slack and Discord goes to each).
+pub const CHAT_SLACK_KIND: &str = "chat.message.slack";
+pub const CHAT_DISCORD_KIND: &str = "chat.message.discord";
 
 /// What came of a page.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,7 +48,8 @@ async fn nag_dry_run_prints_each_digest_and_where_it_goes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(
-        text.contains("=== group:default/team-payments") && text.contains("the team channel"),
+        text.contains("=== group:default/team-payments")
+            && text.contains("the team's slack channel"),
         "{text}"
     );
     assert!(text.contains("NOT DELIVERABLE"), "{text}");
@@ -623,4 +624,34 @@ async fn a_pagerduty_service_nobody_covers_in_the_snapshot_has_no_on_call() {
         .await
         .unwrap();
     assert!(!missing(&findings));
+}
+
+#[tokio::test]
+async fn a_team_on_slack_and_discord_gets_the_digest_on_each() {
+    let db = demo_db().await;
+    sqlx::query("UPDATE entities SET discord_channel = '1300000000000000001' WHERE ref = 'group:default/team-payments'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let config = Config::default();
+    let digests = digest::build(&db.pool, &config, Some("group:default/team-payments"), true)
+        .await
+        .unwrap();
+    assert!(
+        digests[0].destination.describe().contains("slack channel")
+            && digests[0]
+                .destination
+                .describe()
+                .contains("discord channel")
+    );
+    digest::send_round(&db.pool, &config, "both", &digests)
+        .await
+        .unwrap();
+    let kinds: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM outbox WHERE idempotency_key LIKE 'hygiene:%' ORDER BY kind",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kinds, ["chat.message.discord", "chat.message.slack"]);
 }

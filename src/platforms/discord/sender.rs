@@ -23,7 +23,7 @@ use crate::actions::automation::{self, DISCORD_CHANNEL_KIND};
 use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
 use crate::chat::{Reply, Span, Text};
 use crate::commands::search::NOTIFY_KIND;
-use crate::oncall::paging::CHAT_KIND;
+use crate::oncall::paging::{CHAT_DISCORD_KIND, CHAT_KIND};
 
 /// The kinds this sender delivers: late answers always (the interaction
 /// token is the credential); the rest with a bot token.
@@ -32,6 +32,7 @@ pub fn kinds(with_token: bool) -> Vec<&'static str> {
         vec![
             interactions::FOLLOWUP_KIND,
             CHAT_KIND,
+            CHAT_DISCORD_KIND,
             NOTIFY_KIND,
             ADMIN_REPORT_KIND,
             DISCORD_CHANNEL_KIND,
@@ -92,7 +93,7 @@ impl DiscordSender {
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         match job.kind.as_str() {
             interactions::FOLLOWUP_KIND => self.follow_up(job).await,
-            CHAT_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
+            CHAT_KIND | CHAT_DISCORD_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
             ADMIN_REPORT_KIND => self.report_to_admins(job).await,
             DISCORD_CHANNEL_KIND => self.make_channel(job).await,
             other => Err(SendError::Permanent(format!(

@@ -24,7 +24,7 @@ use crate::actions::automation::{self, SLACK_CHANNEL_KIND};
 use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
 use crate::chat::{Platform, Reply, Request, Span, Text};
 use crate::commands::search::NOTIFY_KIND;
-use crate::oncall::paging::CHAT_KIND;
+use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
 /// The kinds this sender delivers (with a bot token; without one, only
 /// `response_url` posts, which need no token).
@@ -34,6 +34,7 @@ pub fn kinds(with_token: bool) -> Vec<&'static str> {
             commands::RESPOND_KIND,
             events::MENTION_KIND,
             CHAT_KIND,
+            CHAT_SLACK_KIND,
             NOTIFY_KIND,
             ADMIN_REPORT_KIND,
             SLACK_CHANNEL_KIND,
@@ -116,7 +117,7 @@ impl SlackSender {
         match job.kind.as_str() {
             commands::RESPOND_KIND => self.respond(job).await,
             events::MENTION_KIND => self.answer_mention(job).await,
-            CHAT_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
+            CHAT_KIND | CHAT_SLACK_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
             ADMIN_REPORT_KIND => self.report_to_admins(job).await,
             SLACK_CHANNEL_KIND => self.make_channel(job).await,
             other => Err(SendError::Permanent(format!(
