@@ -231,6 +231,19 @@ async fn owners_snooze_set_aside_withdraw_and_confirm() {
             .iter()
             .any(|f| f.service == "payouts" && f.rule.id == "runbook-missing")
     );
+    // A snooze ends by itself.
+    sqlx::query("UPDATE hygiene_suppressions SET until = now() - interval '1 minute' WHERE rule = 'runbook-missing'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let findings = evaluate(&db.pool, &Config::default().hygiene, &Scope::default())
+        .await
+        .unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.service == "payouts" && f.rule.id == "runbook-missing")
+    );
     // Not applicable needs a reason.
     let why = ask_as(
         &core,
