@@ -231,6 +231,10 @@ ip AS (SELECT DISTINCT p.entity_ref FROM import_problems p WHERE p.severity = 'e
 pd AS (
     SELECT true AS ok FROM oncall_snapshot_runs
     WHERE provider = 'pagerduty' AND error IS NULL AND targets > 0),
+sup AS (
+    SELECT x.service_id, array_agg(x.rule) AS rules FROM hygiene_suppressions x
+    WHERE (x.until IS NULL OR x.until > now()) AND x.service_id IN (SELECT id FROM s)
+    GROUP BY x.service_id),
 dd AS (
     SELECT DISTINCT r.source_id FROM relations r JOIN entities t ON t.ref = r.target_ref
     WHERE r.type = 'dependsOn' AND t.lifecycle = 'deprecated' AND r.source_id IN (SELECT id FROM s))
@@ -243,6 +247,7 @@ LEFT JOIN ip ON ip.entity_ref = e.ref
 LEFT JOIN dd ON dd.source_id = e.id
 LEFT JOIN rotations ro ON ro.team_ref = e.owner_ref
 LEFT JOIN pd ON true
+LEFT JOIN sup ON sup.service_id = e.id
 ORDER BY e.name";
 
 pub fn find(id: &str) -> Option<&'static Rule> {
