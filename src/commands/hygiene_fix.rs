@@ -170,8 +170,17 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
             propose(core, request, &service, fixable, &value).await?;
             return Ok(Reply::new()
                 .section(Text::plain(format!(
-                    "Opening a pull request on {}/{} with this change to {} — the finding shows it until the merge is imported:",
-                    target.owner, target.repo, target.path
+                    "Opening a {} on {} with this change to {} — the finding shows it until the merge is imported:",
+                    match target.kind {
+                        crate::catalog::fetch::HostKind::Github => "pull request",
+                        crate::catalog::fetch::HostKind::Gitlab => "merge request",
+                    },
+                    if target.repo.is_empty() {
+                        target.owner.clone()
+                    } else {
+                        format!("{}/{}", target.owner, target.repo)
+                    },
+                    target.path
                 )))
                 .section(Text::new().add_pre(yaml_change(fixable, &value)))
                 .context("`hygiene <service>` shows the link once it's open."));

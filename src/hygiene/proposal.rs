@@ -24,6 +24,7 @@ pub const KIND: &str = "hygiene.proposal";
 /// Where a descriptor lives on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    pub kind: HostKind,
     pub api: String,
     pub owner: String,
     pub repo: String,
@@ -32,7 +33,9 @@ pub struct Target {
     pub token_env: String,
 }
 
-/// The GitHub file behind a `…/blob/<branch>/<path>` URL on a known host.
+/// The file behind a GitHub `…/blob/<branch>/<path>` or GitLab
+/// `…/-/blob/<branch>/<path>` URL on a known host (`owner` is the GitLab
+/// project's full path, `repo` empty).
 pub fn target(source_file: &str, hosts: &[HostConfig]) -> Option<Target> {
     let url = reqwest::Url::parse(source_file).ok()?;
     let host = match (url.host_str(), url.port()) {
@@ -40,21 +43,39 @@ pub fn target(source_file: &str, hosts: &[HostConfig]) -> Option<Target> {
         (Some(h), None) => h.to_string(),
         _ => return None,
     };
-    let config = hosts
-        .iter()
-        .find(|h| h.kind == HostKind::Github && h.host.eq_ignore_ascii_case(&host))?;
+    let config = hosts.iter().find(|h| h.host.eq_ignore_ascii_case(&host))?;
     let segments: Vec<&str> = url.path_segments()?.collect();
+    let token_env = config
+        .token_env
+        .clone()
+        .unwrap_or_else(|| match config.kind {
+            HostKind::Github => "GITHUB_TOKEN".into(),
+            HostKind::Gitlab => "GITLAB_TOKEN".into(),
+        });
+    if config.kind == HostKind::Gitlab {
+        let dash = segments.iter().position(|s| *s == "-")?;
+        return match &segments[dash..] {
+            ["-", "blob", branch, path @ ..] if dash > 0 && !path.is_empty() => Some(Target {
+                kind: HostKind::Gitlab,
+                api: config.api_url.trim_end_matches('/').to_string(),
+                owner: segments[..dash].join("/"),
+                repo: String::new(),
+                branch: branch.to_string(),
+                path: path.join("/"),
+                token_env,
+            }),
+            _ => None,
+        };
+    }
     match segments.as_slice() {
         [owner, repo, "blob", branch, path @ ..] if !path.is_empty() => Some(Target {
+            kind: HostKind::Github,
             api: config.api_url.trim_end_matches('/').to_string(),
             owner: owner.to_string(),
             repo: repo.to_string(),
             branch: branch.to_string(),
             path: path.join("/"),
-            token_env: config
-                .token_env
-                .clone()
-                .unwrap_or_else(|| "GITHUB_TOKEN".into()),
+            token_env,
         }),
         _ => None,
     }
@@ -237,26 +258,29 @@ impl ProposalSender {
         url: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), SendError> {
-        let mut request = self
-            .http
-            .request(method, url)
-            .bearer_auth(token)
-            .header("accept", "application/vnd.github+json");
+        let mut request = self.http.request(method, url);
+        request = if url.contains("/projects/") {
+            request.header("private-token", token)
+        } else {
+            request
+                .bearer_auth(token)
+                .header("accept", "application/vnd.github+json")
+        };
         if let Some(body) = body {
             request = request.json(body);
         }
         let response = request
             .send()
             .await
-            .map_err(|e| SendError::Retry(format!("GitHub could not be reached: {e}")))?;
+            .map_err(|e| SendError::Retry(format!("the git host could not be reached: {e}")))?;
         let status = response.status().as_u16();
         let json = response.json().await.unwrap_or(Value::Null);
         if status >= 500 || status == 429 {
-            return Err(SendError::Retry(format!("GitHub answered {status}")));
+            return Err(SendError::Retry(format!("the git host answered {status}")));
         }
         if status == 401 || status == 403 {
             return Err(SendError::Permanent(format!(
-                "GitHub refused the token ({status}): {}",
+                "the git host refused the token ({status}): {}",
                 json["message"].as_str().unwrap_or("")
             )));
         }
@@ -269,7 +293,7 @@ impl ProposalSender {
         let (service, field, value) = (str_of("service"), str_of("field"), str_of("value"));
         let Some(target) = target(&str_of("source_file"), &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
-                "the descriptor is not a GitHub file usher knows".into(),
+                "the descriptor is not a GitHub or GitLab file usher knows".into(),
             ));
         };
         let token = match &self.secrets {
@@ -278,6 +302,10 @@ impl ProposalSender {
         }
         .filter(|t| !t.is_empty())
         .ok_or_else(|| SendError::Permanent(format!("{} is not set", target.token_env)))?;
+        if target.kind == HostKind::Gitlab {
+            let url = self.gitlab(&target, &token, job).await?;
+            return self.record(job, &url).await;
+        }
         let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
         let branch = format!("usher/{service}-{field}");
         let get = reqwest::Method::GET;
@@ -393,17 +421,141 @@ impl ProposalSender {
                     SendError::Permanent(format!("opening the pull request failed ({status})"))
                 })?
         };
+        self.record(job, &url).await
+    }
+
+    /// Remembers the proposal for the scorecard.
+    async fn record(&self, job: &Job, url: &str) -> Result<(), SendError> {
         sqlx::query(
             "INSERT INTO hygiene_proposals (service_ref, field, url) VALUES ($1, $2, $3)
              ON CONFLICT (service_ref, field) DO UPDATE SET url = EXCLUDED.url, created_at = now()",
         )
-        .bind(str_of("service_ref"))
-        .bind(&field)
-        .bind(&url)
+        .bind(job.payload["service_ref"].as_str().unwrap_or_default())
+        .bind(job.payload["field"].as_str().unwrap_or_default())
+        .bind(url)
         .execute(&self.pool)
         .await
         .map_err(|e| SendError::Retry(e.to_string()))?;
         Ok(())
+    }
+
+    /// The GitLab way: branch, commit, merge request (found again on retry).
+    async fn gitlab(&self, target: &Target, token: &str, job: &Job) -> Result<String, SendError> {
+        let p = &job.payload;
+        let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
+        let (service, field, value) = (str_of("service"), str_of("field"), str_of("value"));
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect::<String>()
+        };
+        let project = format!("{}/projects/{}", target.api, enc(&target.owner));
+        let file_url = format!("{project}/repository/files/{}", enc(&target.path));
+        let branch = format!("usher/{service}-{field}");
+        let (status, _) = self
+            .call(
+                token,
+                reqwest::Method::POST,
+                &format!(
+                    "{project}/repository/branches?branch={}&ref={}",
+                    enc(&branch),
+                    enc(&target.branch)
+                ),
+                None,
+            )
+            .await?;
+        if status != 201 && status != 400 {
+            return Err(SendError::Permanent(format!(
+                "making the branch failed ({status})"
+            )));
+        }
+        let (status, file) = self
+            .call(
+                token,
+                reqwest::Method::GET,
+                &format!("{file_url}?ref={}", enc(&branch)),
+                None,
+            )
+            .await?;
+        if status != 200 {
+            return Err(SendError::Permanent(format!(
+                "{} wasn't found ({status})",
+                target.path
+            )));
+        }
+        let text = base64::engine::general_purpose::STANDARD
+            .decode(
+                file["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace('\n', ""),
+            )
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
+        let line = p["source_line"].as_u64().unwrap_or(1) as usize;
+        match edit(&text, line, &field, &value) {
+            Ok(changed) => {
+                let (status, _) = self
+                    .call(
+                        token,
+                        reqwest::Method::PUT,
+                        &file_url,
+                        Some(&json!({
+                            "branch": branch,
+                            "content": changed,
+                            "commit_message": format!("{service}: set {field} (from usher, requested by {})", str_of("requested_by")),
+                        })),
+                    )
+                    .await?;
+                if !(200..300).contains(&status) {
+                    return Err(SendError::Permanent(format!(
+                        "committing failed ({status})"
+                    )));
+                }
+            }
+            Err(_) if text.contains(&value) => {}
+            Err(why) => return Err(SendError::Permanent(why)),
+        }
+        let (status, mr) = self
+            .call(
+                token,
+                reqwest::Method::POST,
+                &format!("{project}/merge_requests"),
+                Some(&json!({
+                    "source_branch": branch,
+                    "target_branch": target.branch,
+                    "title": format!("{service}: set {field}"),
+                    "description": format!("usher's catalog check-up found that {service} has no {field}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
+                })),
+            )
+            .await?;
+        if status == 201 {
+            return Ok(mr["web_url"].as_str().unwrap_or_default().to_string());
+        }
+        let (_, open) = self
+            .call(
+                token,
+                reqwest::Method::GET,
+                &format!(
+                    "{project}/merge_requests?source_branch={}&state=opened",
+                    enc(&branch)
+                ),
+                None,
+            )
+            .await?;
+        open[0]["web_url"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| {
+                SendError::Permanent(format!("opening the merge request failed ({status})"))
+            })
     }
 }
 

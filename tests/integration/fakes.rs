@@ -497,6 +497,18 @@ impl FakeForge {
             .insert(path.to_string(), (content.to_string(), "sha0".into()));
     }
 
+    /// A GitLab project (by full path) with one file.
+    pub fn put_gitlab_file(&self, project: &str, path: &str, content: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        let id = 100 + inner.gitlab.len() as i64;
+        inner
+            .gitlab
+            .entry(project.to_string())
+            .or_insert((id, HashMap::new()))
+            .1
+            .insert(path.to_string(), content.to_string());
+    }
+
     pub fn branches(&self) -> Vec<String> {
         self.inner.lock().unwrap().branches.clone()
     }
@@ -677,11 +689,40 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
                     ),
                     None => json_response(404, json!({"message": "404 Project Not Found"})),
                 }
+            } else if tail.starts_with("repository/branches") {
+                let branch = format!("{}:{}", decode(first), query);
+                if inner.branches.contains(&branch) {
+                    json_response(400, json!({"message": "Branch already exists"}))
+                } else {
+                    inner.branches.push(branch);
+                    json_response(201, json!({}))
+                }
+            } else if tail == "merge_requests" && method == "POST" {
+                let n = inner.pulls.len() + 1;
+                let mut mr = parsed.clone();
+                mr["web_url"] = json!(format!(
+                    "https://gitlab.example.com/{}/-/merge_requests/{n}",
+                    decode(first)
+                ));
+                inner.pulls.push(mr.clone());
+                json_response(201, mr)
             } else {
                 let id: i64 = first.parse().unwrap_or(-1);
+                let by_path = decode(first);
                 let file = decode(tail.trim_start_matches("repository/files/"));
-                let project = inner.gitlab.values_mut().find(|(pid, _)| *pid == id);
+                let project = inner
+                    .gitlab
+                    .iter_mut()
+                    .find(|(path, (pid, _))| *pid == id || **path == by_path)
+                    .map(|(_, v)| v);
                 match (method.as_str(), project) {
+                    ("GET", Some((_, files))) => match files.get(&file) {
+                        Some(content) => json_response(
+                            200,
+                            json!({"content": base64::engine::general_purpose::STANDARD.encode(content), "encoding": "base64"}),
+                        ),
+                        None => json_response(404, json!({"message": "404 File Not Found"})),
+                    },
                     ("POST", Some((_, files))) if files.contains_key(&file) => json_response(
                         400,
                         json!({"message": "A file with this name already exists"}),

@@ -668,3 +668,87 @@ async fn a_team_on_slack_and_discord_gets_the_digest_on_each() {
     .unwrap();
     assert_eq!(kinds, ["chat.message.discord", "chat.message.slack"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_for_a_file_on_gitlab_is_proposed_as_a_merge_request() {
+    use crate::fakes::{FORGE_GITLAB_TOKEN, FakeForge};
+    let db = demo_db().await;
+    let forge = FakeForge::start().await;
+    let file = "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: ledger\nspec:\n  type: service\n  owner: team-payments\n";
+    forge.put_gitlab_file("acme/ledger", "catalog-info.yaml", file);
+    let host = forge.base().trim_start_matches("http://").to_string();
+    sqlx::query("UPDATE entities SET source_file = $1, source_line = 1, tier = NULL WHERE name = 'ledger' AND kind = 'component'")
+        .bind(format!("{}/acme/ledger/-/blob/main/catalog-info.yaml", forge.base()))
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let toml = format!(
+        "[[catalog.hosts]]\ntype = \"gitlab\"\nhost = \"{host}\"\napi_url = \"{}/gl\"\ntoken_env = \"FORGE_GITLAB_TOKEN\"\n",
+        forge.base()
+    );
+    let config = Config::from_toml(&toml).unwrap();
+    let core = db.core_with(config.clone());
+    // The console binary reads the token from its environment; here the
+    // job is queued as chat would, then delivered with the token.
+    let line = "hygiene fix ledger --field tier 2";
+    let request = usher::chat::Request {
+        actor: crate::oncall::person("jonas.weber"),
+        platform: usher::chat::Platform::Console,
+        workspace: None,
+        channel: None,
+        text: line.into(),
+    };
+    let reply = usher::commands::handle(&core, &request).await.to_plain();
+    // Without the token in this process's environment: the YAML is shown.
+    assert!(reply.contains("usher.dev/tier"), "{reply}");
+    let mut conn = db.pool.acquire().await.unwrap();
+    usher::actions::outbox::enqueue(
+        &mut conn,
+        &usher::actions::outbox::NewJob {
+            kind: usher::hygiene::proposal::KIND.into(),
+            destination: "ledger".into(),
+            payload: serde_json::json!({
+                "service": "ledger", "service_ref": "component:default/ledger", "field": "tier", "value": "2",
+                "source_file": format!("{}/acme/ledger/-/blob/main/catalog-info.yaml", forge.base()),
+                "source_line": 1, "requested_by": "jonas.weber",
+            }),
+            idempotency_key: "gl-1".into(),
+        },
+        8,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let sender =
+        usher::hygiene::proposal::ProposalSender::new(db.pool.clone(), std::sync::Arc::new(config))
+            .with_secrets(
+                [(
+                    "FORGE_GITLAB_TOKEN".to_string(),
+                    FORGE_GITLAB_TOKEN.to_string(),
+                )]
+                .into(),
+            );
+    let worker = usher::actions::outbox::Worker::new(
+        db.pool.clone(),
+        usher::actions::outbox::Senders::new()
+            .with(usher::hygiene::proposal::KIND, std::sync::Arc::new(sender)),
+        Default::default(),
+    );
+    while worker.run_one().await.unwrap() {}
+    assert_eq!(forge.branches().len(), 1, "{:?}", forge.branches());
+    let mrs = forge.pulls();
+    assert_eq!(mrs.len(), 1);
+    assert_eq!(mrs[0]["source_branch"], "usher/ledger-tier");
+    assert_eq!(mrs[0]["target_branch"], "main");
+    let edited = forge
+        .gitlab_file("acme/ledger", "catalog-info.yaml")
+        .unwrap();
+    assert!(edited.contains("usher.dev/tier: \"2\""), "{edited}");
+    let card = ask(&core, "hygiene ledger").await.to_plain();
+    assert!(
+        card.contains(
+            "fix proposed: pull request (https://gitlab.example.com/acme/ledger/-/merge_requests/1)"
+        ),
+        "{card}"
+    );
+}
