@@ -55,6 +55,16 @@ enum Command {
     Commands(CommandsCommand),
     /// Catalog hygiene reminders: run a round of digests to owning teams.
     Nag(NagArgs),
+    /// The configuration: check usher.toml and the environment.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate usher.toml and the environment; print the effective
+    /// configuration with secrets redacted. Exit 1 when something is wrong.
+    Check,
 }
 
 #[derive(Args, Debug)]
@@ -329,6 +339,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nag(args) => nag(&env, &config, args).await,
+        Command::Config(ConfigCommand::Check) => Ok(config_check(&config)),
         Command::Commands(CommandsCommand::DiscordJson) => {
             print!(
                 "{}",
@@ -393,6 +404,111 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             bail!("Discord kept rate-limiting the registration; try again in a minute")
         }
+    }
+}
+
+/// `usher config check`: the effective configuration and what the
+/// environment provides — secret values never printed, only whether they
+/// are set and whether they look right.
+fn config_check(config: &Config) -> ExitCode {
+    let mut problems: Vec<String> = Vec::new();
+    match &config.source {
+        Some(path) => println!(
+            "# usher.toml: {} (with defaults for the rest)",
+            path.display()
+        ),
+        None => println!("# usher.toml: none (USHER_CONFIG unset, no ./usher.toml): all defaults"),
+    }
+    match toml::to_string_pretty(config) {
+        Ok(text) => println!("{text}"),
+        Err(e) => problems.push(format!("the configuration can't be shown: {e}")),
+    }
+    println!("# environment");
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let secret = |k: &str| match var(k) {
+        Some(v) => format!("set ({} characters, not shown)", v.chars().count()),
+        None => "not set".into(),
+    };
+    match var("DATABASE_URL") {
+        Some(url) => match reqwest::Url::parse(&url) {
+            Ok(mut parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => {
+                if parsed.password().is_some() {
+                    let _ = parsed.set_password(Some("***"));
+                }
+                println!("DATABASE_URL: {parsed}");
+            }
+            _ => {
+                println!("DATABASE_URL: set, but not a postgres:// URL");
+                problems.push(
+                    "DATABASE_URL: must be postgres://user:password@host:port/database".into(),
+                );
+            }
+        },
+        None => {
+            println!("DATABASE_URL: not set (usher runs its own PostgreSQL under USHER_DATA_DIR)")
+        }
+    }
+    let listen = var("USHER_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        problems.push(format!(
+            "USHER_LISTEN: '{listen}' is not host:port, e.g. 0.0.0.0:8080"
+        ));
+    }
+    println!("USHER_LISTEN: {listen}");
+    for (name, prefix) in [
+        ("SLACK_BOT_TOKEN", Some("xoxb-")),
+        ("SLACK_APP_TOKEN", Some("xapp-")),
+        ("SLACK_SIGNING_SECRET", None),
+        ("DISCORD_BOT_TOKEN", None),
+    ] {
+        println!("{name}: {}", secret(name));
+        if let (Some(v), Some(prefix)) = (var(name), prefix)
+            && !v.starts_with(prefix)
+        {
+            problems.push(format!(
+                "{name}: should start with {prefix} (Slack shows it on the app's page)"
+            ));
+        }
+    }
+    if let Some(key) = var("DISCORD_PUBLIC_KEY") {
+        println!("DISCORD_PUBLIC_KEY: {key}");
+        if let Err(why) = usher::platforms::discord::http::verifier(&key) {
+            problems.push(why);
+        }
+    } else {
+        println!("DISCORD_PUBLIC_KEY: not set");
+    }
+    match var("DISCORD_APPLICATION_ID") {
+        Some(id) if id.trim().parse::<u64>().is_err() => {
+            problems.push("DISCORD_APPLICATION_ID: must be the application's numeric id".into())
+        }
+        Some(id) => println!("DISCORD_APPLICATION_ID: {id}"),
+        None => println!("DISCORD_APPLICATION_ID: not set"),
+    }
+    let mut token_vars: Vec<String> = vec![
+        config.oncall.pagerduty_token_env.clone(),
+        config.oncall.opsgenie_key_env.clone(),
+    ];
+    token_vars.extend(
+        config
+            .catalog
+            .all_hosts()
+            .into_iter()
+            .filter_map(|h| h.token_env),
+    );
+    token_vars.sort();
+    token_vars.dedup();
+    for name in token_vars {
+        println!("{name}: {}", secret(&name));
+    }
+    if problems.is_empty() {
+        println!("# ok");
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("usher: {p}");
+        }
+        ExitCode::from(1)
     }
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod catalog_import;
+mod cli;
 mod commands;
 mod console;
 mod creation;
