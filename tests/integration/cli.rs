@@ -63,3 +63,41 @@ fn config_check_shows_the_configuration_and_never_a_secret() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&broken.stderr).contains("sugestions"));
 }
+
+/// The systemd unit is one systemd accepts (where `systemd-analyze` is
+/// installed; the binary path pointed at this build).
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit =
+        std::fs::read_to_string(crate::support::repo().join("deploy/usher.service")).unwrap();
+    assert!(unit.contains("Restart=on-failure") && unit.contains("EnvironmentFile="));
+    let Ok(status) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("systemd-analyze is not installed; only the unit's text was checked");
+        return;
+    };
+    assert!(status.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usher.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/usher", env!("CARGO_BIN_EXE_usher")),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !text.contains("usher.service:"),
+        "{text}"
+    );
+}
