@@ -26,6 +26,7 @@ pub struct Config {
     pub slack: SlackConfig,
     pub discord: DiscordConfig,
     pub hygiene: HygieneConfig,
+    pub serve: ServeConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -365,6 +366,26 @@ impl ActionConfig {
             ActionConfig::DiscordChannel { name, .. } => (name, "discord_channel"),
         };
         name.clone().unwrap_or_else(|| default.to_string())
+    }
+}
+
+/// How `usher serve` stops.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// After SIGTERM, `/readyz` says "not ready" for this long before new
+    /// connections are refused, so load balancers stop sending traffic.
+    pub drain_ms: u64,
+    /// In-flight requests and claimed jobs get at most this long to finish.
+    pub shutdown_secs: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            drain_ms: 0,
+            shutdown_secs: 10,
+        }
     }
 }
 
@@ -906,6 +927,11 @@ impl Config {
                     crate::hygiene::rules::ids()
                 ));
             }
+        }
+        if self.serve.drain_ms > 60_000 || !(1..=600).contains(&self.serve.shutdown_secs) {
+            return Err(
+                "serve.drain_ms must be at most 60000 and serve.shutdown_secs 1–600".into(),
+            );
         }
         if self.dialogs.idle_minutes < 1 {
             return Err("dialogs.idle_minutes: must be at least 1".into());

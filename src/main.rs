@@ -282,7 +282,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let db = open(&env).await?;
             let server = usher::serve::Server::bind(&env, db, config).await?;
-            server.run_until(usher::serve::shutdown_signal()).await?;
+            server
+                .run_until(async {
+                    usher::serve::shutdown_signal().await;
+                    // A second signal: stop now, without finishing.
+                    tokio::spawn(async {
+                        usher::serve::shutdown_signal().await;
+                        eprintln!("usher: a second signal: exiting at once");
+                        std::process::exit(130);
+                    });
+                })
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Console(args) => run_console(&env, config, args).await,

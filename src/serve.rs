@@ -162,8 +162,15 @@ impl Server {
         shutdown.await;
         tracing::info!("shutting down: readiness off, finishing in-flight work");
         shutting_down.store(true, Ordering::SeqCst);
+        // Load balancers see "not ready" and stop sending before the
+        // listener closes.
+        let drain = Duration::from_millis(self.config.serve.drain_ms);
+        if !drain.is_zero() {
+            tokio::time::sleep(drain).await;
+        }
         let _ = stop_tx.send(true);
-        let bounded = tokio::time::timeout(Duration::from_secs(10), async {
+        let limit = Duration::from_secs(self.config.serve.shutdown_secs);
+        let bounded = tokio::time::timeout(limit, async {
             let _ = server_task.await;
             let _ = worker_task.await;
             let _ = refresh_task.await;
@@ -175,7 +182,10 @@ impl Server {
         })
         .await;
         if bounded.is_err() {
-            tracing::warn!("shutdown took longer than 10 s; leaving the rest");
+            tracing::warn!(
+                limit_secs = limit.as_secs(),
+                "shutdown took longer than serve.shutdown_secs; leaving the rest"
+            );
         }
         self.db.close().await;
         Ok(())

@@ -223,3 +223,88 @@ fn without_server_binaries_one_clear_message() {
     assert!(err.contains("brew install"), "{err}");
     assert!(err.contains("DATABASE_URL"), "{err}");
 }
+
+#[test]
+fn sigterm_drains_with_readiness_off_and_a_second_signal_exits_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("usher.toml");
+    std::fs::write(
+        &config,
+        "[serve]\ndrain_ms = 3000\n[hygiene]\nenabled = false\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let start = |data: &std::path::Path| {
+        usher()
+            .env("USHER_DATA_DIR", data)
+            .env("USHER_CONFIG", &config)
+            .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
+            .arg("serve")
+            .spawn()
+            .unwrap()
+    };
+    let term = |child: &std::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap()
+    };
+    let mut serve = start(&data);
+    wait_ready(port, &mut serve);
+    term(&serve);
+    // During the drain: still answering, but not ready.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        http_probe::get(&format!("http://127.0.0.1:{port}/readyz")).unwrap(),
+        503
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2000),
+        "it drained first"
+    );
+
+    // A second signal doesn't wait for the drain.
+    let mut serve = start(&data);
+    wait_ready(port, &mut serve);
+    term(&serve);
+    std::thread::sleep(Duration::from_millis(300));
+    term(&serve);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = serve.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a second signal should stop it at once"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_millis(1500));
+    // The forced exit left its PostgreSQL running; the next usher process
+    // takes it over, and stops it as the last one out.
+    let cluster = cluster_of(&data);
+    let out = usher()
+        .env("USHER_DATA_DIR", &data)
+        .env("USHER_CONFIG", &config)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!running(&cluster), "the cluster is stopped again");
+}
