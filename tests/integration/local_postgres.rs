@@ -308,3 +308,51 @@ fn sigterm_drains_with_readiness_off_and_a_second_signal_exits_at_once() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!running(&cluster), "the cluster is stopped again");
 }
+
+#[test]
+fn secrets_never_reach_the_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let secrets = [
+        ("SLACK_BOT_TOKEN", "xoxb-11111-secret-bot-token"),
+        ("SLACK_SIGNING_SECRET", "signing-secret-22222"),
+        ("DISCORD_BOT_TOKEN", "discord-bot-token-33333"),
+        ("GITHUB_TOKEN", "ghp_secret44444"),
+        ("PAGERDUTY_TOKEN", "pd-secret-55555"),
+    ];
+    let mut cmd = usher();
+    cmd.env("USHER_DATA_DIR", &data)
+        .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        // Unreachable APIs: the start-up checks fail and say so in the log.
+        .env("SLACK_API_URL", "http://127.0.0.1:9/api")
+        .env("DISCORD_API_URL", "http://127.0.0.1:9")
+        .env(
+            "DISCORD_PUBLIC_KEY",
+            "67c6bd767ca099e79efac9fcce4d2022a63bf7dea780e7f3d813f694c1597089",
+        )
+        .arg("serve")
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in secrets {
+        cmd.env(k, v);
+    }
+    let mut serve = cmd.spawn().unwrap();
+    wait_ready(port, &mut serve);
+    let _ = http_probe::get(&format!("http://127.0.0.1:{port}/metrics"));
+    std::thread::sleep(Duration::from_millis(2500));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(serve.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = serve.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("auth.test failed"),
+        "the failing checks were logged: {log}"
+    );
+    for (name, value) in secrets {
+        assert!(!log.contains(value), "{name} appears in the log");
+    }
+}
