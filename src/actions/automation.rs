@@ -86,6 +86,24 @@ pub async fn mark_step(
     .await;
 }
 
+/// Records how an attempt at a step ended: done (with its link), failed
+/// (a permanent error, or the last attempt), or still running (a retry
+/// will follow). Shared by every sender that runs automation steps.
+pub async fn mark_outcome(pool: &PgPool, job: &Job, outcome: Result<Option<&str>, &SendError>) {
+    match outcome {
+        Ok(url) => mark_step(pool, job, "done", None, url.map(str::to_string)).await,
+        Err(SendError::Permanent(why)) => {
+            mark_step(pool, job, "failed", Some(why.clone()), None).await
+        }
+        Err(SendError::Retry(why)) if job.attempts + 1 >= job.max_attempts => {
+            mark_step(pool, job, "failed", Some(why.clone()), None).await
+        }
+        Err(SendError::Retry(why) | SendError::RetryAfter(_, why)) => {
+            mark_step(pool, job, "running", Some(format!("retrying: {why}")), None).await
+        }
+    }
+}
+
 /// Records an annotation a step produced on the service (the PagerDuty
 /// service id, the repository, the Slack channel), in its column too.
 pub async fn annotate_service(
@@ -496,38 +514,19 @@ impl Sender for AutomationSender {
     fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
         Box::pin(async move {
             self.mark(job, "running", None, None).await;
-            match self.run(job).await {
-                Ok(url) => {
-                    if let (Some(url), Some(service)) = (&url, job.payload["service"].as_str())
-                        && job.kind == "action.gitlab_project"
-                    {
-                        self.annotate(
-                            service,
-                            "backstage.io/source-location",
-                            &format!("url:{url}"),
-                        )
-                        .await?;
-                    }
-                    self.mark(job, "done", None, url).await;
-                    Ok(())
-                }
-                Err(SendError::Retry(why)) => {
-                    let last = job.attempts + 1 >= job.max_attempts;
-                    let status = if last { "failed" } else { "running" };
-                    let detail = if last {
-                        why.clone()
-                    } else {
-                        format!("retrying: {why}")
-                    };
-                    self.mark(job, status, Some(detail), None).await;
-                    Err(SendError::Retry(why))
-                }
-                Err(SendError::Permanent(why)) => {
-                    self.mark(job, "failed", Some(why.clone()), None).await;
-                    Err(SendError::Permanent(why))
-                }
-                Err(other) => Err(other),
+            let result = self.run(job).await;
+            if let (Ok(Some(url)), Some(service)) = (&result, job.payload["service"].as_str())
+                && job.kind == "action.gitlab_project"
+            {
+                self.annotate(
+                    service,
+                    "backstage.io/source-location",
+                    &format!("url:{url}"),
+                )
+                .await?;
             }
+            mark_outcome(&self.pool, job, result.as_ref().map(Option::as_deref)).await;
+            result.map(|_| ())
         })
     }
 }

@@ -408,19 +408,7 @@ impl SlackSender {
         let pool = &self.app.core.pool;
         automation::mark_step(pool, job, "running", None, None).await;
         let result = self.make_channel_steps(job).await;
-        match &result {
-            Ok(url) => automation::mark_step(pool, job, "done", None, Some(url.clone())).await,
-            Err(SendError::Permanent(why)) => {
-                automation::mark_step(pool, job, "failed", Some(why.clone()), None).await
-            }
-            Err(SendError::Retry(why)) if job.attempts + 1 >= job.max_attempts => {
-                automation::mark_step(pool, job, "failed", Some(why.clone()), None).await
-            }
-            Err(SendError::Retry(why) | SendError::RetryAfter(_, why)) => {
-                automation::mark_step(pool, job, "running", Some(format!("retrying: {why}")), None)
-                    .await
-            }
-        }
+        automation::mark_outcome(pool, job, result.as_ref().map(|url| Some(url.as_str()))).await;
         result.map(|_| ())
     }
 
