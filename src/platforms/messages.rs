@@ -41,3 +41,28 @@ pub fn notice_reply(payload: &Value) -> Reply {
         )))
         .public()
 }
+
+/// What the admins are told when a job goes to the dead letters.
+pub fn undelivered_report(p: &Value) -> Reply {
+    Reply::new()
+        .header("⚠ usher couldn't deliver a message")
+        .section(Text::plain(format!(
+            "A {} to {} failed after {} attempt(s): {}",
+            p["kind"].as_str().unwrap_or("message"),
+            p["destination"].as_str().unwrap_or("?"),
+            p["attempts"].as_i64().unwrap_or(1),
+            p["error"].as_str().unwrap_or("unknown error"),
+        )))
+        .context(Text::plain(format!(
+            "Fix the cause, then `usher outbox retry {}` sends it again.",
+            p["job"].as_i64().unwrap_or_default()
+        )))
+}
+
+/// A chat message that carries a whole reply (a hygiene digest), to be
+/// rendered as it is.
+pub fn whole_reply(payload: &Value) -> Option<Reply> {
+    payload
+        .get("reply")
+        .and_then(|r| serde_json::from_value::<Reply>(r.clone()).ok())
+}

@@ -324,11 +324,7 @@ impl SlackSender {
 
     /// `chat.message` payload: text, and the person to mention.
     async fn chat_reply(&self, payload: &Value) -> Reply {
-        // A whole reply (a hygiene digest), rendered as it is.
-        if let Some(reply) = payload
-            .get("reply")
-            .and_then(|r| serde_json::from_value::<Reply>(r.clone()).ok())
-        {
+        if let Some(reply) = crate::platforms::messages::whole_reply(payload) {
             return reply;
         }
         let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
@@ -351,20 +347,7 @@ impl SlackSender {
             tracing::warn!(payload = %job.payload, "a message could not be delivered, and no admins are configured to tell");
             return Ok(());
         }
-        let p = &job.payload;
-        let reply = Reply::new()
-            .header("⚠ usher couldn't deliver a message")
-            .section(Text::plain(format!(
-                "A {} to {} failed after {} attempt(s): {}",
-                p["kind"].as_str().unwrap_or("message"),
-                p["destination"].as_str().unwrap_or("?"),
-                p["attempts"].as_i64().unwrap_or(1),
-                p["error"].as_str().unwrap_or("unknown error"),
-            )))
-            .context(Text::plain(format!(
-                "Fix the cause, then `usher outbox retry {}` sends it again.",
-                p["job"].as_i64().unwrap_or_default()
-            )));
+        let reply = crate::platforms::messages::undelivered_report(&job.payload);
         let rendered = render::message(&reply, None);
         let mut delivered = 0;
         let mut last_error = None;
