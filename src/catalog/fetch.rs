@@ -72,7 +72,9 @@ struct Plan {
 
 /// Percent-encodes everything but unreserved characters (GitLab wants
 /// project paths and file paths encoded as one path segment).
-fn encode_segment(text: &str) -> String {
+/// Percent-encodes one URL path segment (a GitLab project path, a file
+/// path) so its slashes don't split it.
+pub fn encode_segment(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -223,6 +223,32 @@ pub fn edit(text: &str, doc_line: usize, field: &str, value: &str) -> Result<Str
     Ok(edited)
 }
 
+/// The file's text (from a forge's base64 `content`) with the job's field
+/// set; `None` when an earlier attempt already made the change.
+fn changed_text(file: &Value, payload: &Value) -> Result<Option<String>, SendError> {
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(
+            file["content"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('\n', ""),
+        )
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
+    let line = payload["source_line"].as_u64().unwrap_or(1) as usize;
+    let (field, value) = (
+        payload["field"].as_str().unwrap_or_default(),
+        payload["value"].as_str().unwrap_or_default(),
+    );
+    match edit(&text, line, field, value) {
+        Ok(changed) => Ok(Some(changed)),
+        // Already there (an earlier try got this far).
+        Err(_) if text.contains(value) => Ok(None),
+        Err(why) => Err(SendError::Permanent(why)),
+    }
+}
+
 /// Opens the pull requests.
 pub struct ProposalSender {
     pool: PgPool,
@@ -290,7 +316,7 @@ impl ProposalSender {
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         let p = &job.payload;
         let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let (service, field, value) = (str_of("service"), str_of("field"), str_of("value"));
+        let (service, field) = (str_of("service"), str_of("field"));
         let Some(target) = target(&str_of("source_file"), &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
@@ -353,24 +379,7 @@ impl ProposalSender {
                 target.path
             )));
         }
-        let text = base64::engine::general_purpose::STANDARD
-            .decode(
-                file["content"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .replace('\n', ""),
-            )
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
-        let line = p["source_line"].as_u64().unwrap_or(1) as usize;
-        let changed = match edit(&text, line, &field, &value) {
-            Ok(changed) => Some(changed),
-            // Already there (an earlier try got this far).
-            Err(_) if text.contains(&value) => None,
-            Err(why) => return Err(SendError::Permanent(why)),
-        };
-        if let Some(changed) = changed {
+        if let Some(changed) = changed_text(&file, p)? {
             let (status, _) = self
                 .call(
                     &token,
@@ -443,18 +452,8 @@ impl ProposalSender {
     async fn gitlab(&self, target: &Target, token: &str, job: &Job) -> Result<String, SendError> {
         let p = &job.payload;
         let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let (service, field, value) = (str_of("service"), str_of("field"), str_of("value"));
-        let enc = |s: &str| {
-            s.bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect::<String>()
-        };
+        let (service, field) = (str_of("service"), str_of("field"));
+        let enc = crate::catalog::fetch::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
         let file_url = format!("{project}/repository/files/{}", enc(&target.path));
         let branch = format!("usher/{service}-{field}");
@@ -489,20 +488,8 @@ impl ProposalSender {
                 target.path
             )));
         }
-        let text = base64::engine::general_purpose::STANDARD
-            .decode(
-                file["content"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .replace('\n', ""),
-            )
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
-        let line = p["source_line"].as_u64().unwrap_or(1) as usize;
-        match edit(&text, line, &field, &value) {
-            Ok(changed) => {
-                let (status, _) = self
+        if let Some(changed) = changed_text(&file, p)? {
+            let (status, _) = self
                     .call(
                         token,
                         reqwest::Method::PUT,
@@ -514,14 +501,11 @@ impl ProposalSender {
                         })),
                     )
                     .await?;
-                if !(200..300).contains(&status) {
-                    return Err(SendError::Permanent(format!(
-                        "committing failed ({status})"
-                    )));
-                }
+            if !(200..300).contains(&status) {
+                return Err(SendError::Permanent(format!(
+                    "committing failed ({status})"
+                )));
             }
-            Err(_) if text.contains(&value) => {}
-            Err(why) => return Err(SendError::Permanent(why)),
         }
         let (status, mr) = self
             .call(
