@@ -112,29 +112,11 @@ pub async fn annotate_service(
     key: &str,
     value: &str,
 ) -> Result<(), SendError> {
-    let column = match key {
-        "pagerduty.com/service-id" => "pagerduty_service_id",
-        "github.com/project-slug" => "github_slug",
-        "slack.com/channel-id" => "slack_channel",
-        "discord.com/channel-id" => "discord_channel",
-        _ => "source_location",
-    };
-    // `column` is one of the constants above.
-    let sql = format!(
-        "UPDATE entities SET {column} = $3,
-            annotations = annotations || jsonb_build_object($2::text, $3::text),
-            raw = jsonb_set(raw, '{{metadata,annotations}}', coalesce(raw->'metadata'->'annotations', '{{}}') || jsonb_build_object($2::text, $3::text)),
-            updated_at = now()
-         WHERE ref = $1"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(service)
-        .bind(key)
-        .bind(value)
-        .execute(pool)
+    let failed = |e: sqlx::Error| SendError::Retry(format!("recording {key} failed: {e}"));
+    let mut conn = pool.acquire().await.map_err(failed)?;
+    crate::catalog::import::set_annotation(&mut conn, service, key, value)
         .await
-        .map(|_| ())
-        .map_err(|e| SendError::Retry(format!("recording {key} failed: {e}")))
+        .map_err(failed)
 }
 
 /// Runs automation jobs.

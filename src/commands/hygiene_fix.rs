@@ -299,16 +299,8 @@ async fn save(
             .await?;
         }
         "tier" => {
-            sqlx::query(
-                "UPDATE entities SET tier = $2,
-                    annotations = annotations || jsonb_build_object('usher.dev/tier', $2::text),
-                    raw = jsonb_set(raw, '{metadata,annotations}', coalesce(raw->'metadata'->'annotations', '{}') || jsonb_build_object('usher.dev/tier', $2::text)),
-                    updated_at = now() WHERE id = $1",
-            )
-            .bind(service.id)
-            .bind(value)
-            .execute(&mut *tx)
-            .await?;
+            crate::catalog::import::set_annotation(&mut tx, &service.key, "usher.dev/tier", value)
+                .await?;
         }
         "lifecycle" => {
             sqlx::query(
@@ -320,16 +312,12 @@ async fn save(
             .await?;
         }
         "repo" => {
-            let location = format!("url:{value}");
-            sqlx::query(
-                "UPDATE entities SET source_location = $2,
-                    annotations = annotations || jsonb_build_object('backstage.io/source-location', $2::text),
-                    raw = jsonb_set(raw, '{metadata,annotations}', coalesce(raw->'metadata'->'annotations', '{}') || jsonb_build_object('backstage.io/source-location', $2::text)),
-                    updated_at = now() WHERE id = $1",
+            crate::catalog::import::set_annotation(
+                &mut tx,
+                &service.key,
+                "backstage.io/source-location",
+                &format!("url:{value}"),
             )
-            .bind(service.id)
-            .bind(&location)
-            .execute(&mut *tx)
             .await?;
         }
         link => {
