@@ -63,7 +63,7 @@ async fn service(core: &Core, id: i64) -> CommandResult {
     };
     let proposals: Vec<(String, String)> =
         sqlx::query_as("SELECT field, url FROM hygiene_proposals WHERE service_ref = $1")
-            .bind(&card_key(core, id).await?)
+            .bind(&card.key)
             .fetch_all(&core.pool)
             .await?;
     let mut text = Text::new();
@@ -386,11 +386,4 @@ pub async fn set_aside(core: &Core, request: &Request, sub: &str, args: &Args) -
         .await?;
     tx.commit().await?;
     Ok(Reply::text(what))
-}
-
-async fn card_key(core: &Core, id: i64) -> Result<String, sqlx::Error> {
-    sqlx::query_scalar("SELECT ref FROM entities WHERE id = $1")
-        .bind(id)
-        .fetch_one(&core.pool)
-        .await
 }

@@ -44,6 +44,8 @@ pub struct Scope {
 #[derive(Debug, Clone)]
 pub struct Scorecard {
     pub service_id: i64,
+    /// `component:ns/name`.
+    pub key: String,
     pub service: String,
     pub title: String,
     pub owner: Option<String>,
@@ -106,6 +108,7 @@ type Row = (
     i64,
     String,
     String,
+    String,
     Option<String>,
     Option<String>,
     Option<String>,
@@ -129,7 +132,7 @@ pub async fn scorecards(
         .collect();
     // Every part is a constant of `rules`.
     let columns = format!(
-        "e.id, e.name, coalesce(nullif(e.title, ''), e.name), e.owner_ref, e.tier, e.lifecycle,
+        "e.id, e.ref, e.name, coalesce(nullif(e.title, ''), e.name), e.owner_ref, e.tier, e.lifecycle,
          ({}),
          sup.rules",
         predicates.join(" | ")
@@ -145,9 +148,10 @@ pub async fn scorecards(
     Ok(rows
         .into_iter()
         .map(
-            |(id, name, title, owner, tier, lifecycle, broken, set_aside)| {
+            |(id, key, name, title, owner, tier, lifecycle, broken, set_aside)| {
                 let mut card = Scorecard {
                     service_id: id,
+                    key,
                     service: name,
                     title,
                     owner,

@@ -299,32 +299,23 @@ async fn command(app: &Arc<DiscordApp>, c: CommandInteraction) -> Value {
 
 /// The completion source of the focused option.
 fn completion_for(root: &str, c: &CommandInteraction) -> Option<(definitions::Completion, String)> {
-    let options = flatten(&c.data.options);
-    let (path, inner) = if c.data.name == root {
-        match options.first() {
-            Some((sub, OptionValue::Sub(inner))) => (sub.clone(), inner.clone()),
+    let path = if c.data.name == root {
+        match flatten(&c.data.options).into_iter().next() {
+            Some((sub, OptionValue::Sub(_))) => sub,
             _ => return None,
         }
     } else {
-        (c.data.name.clone(), options)
+        c.data.name.clone()
     };
     let focused = c.data.autocomplete()?;
-    let typed = focused.value.to_string();
-    let name = focused.name.to_string();
-    let _ = inner;
-    let (command, sub) = match path.split_once('-') {
-        Some((command, sub)) if definitions::find(&path).is_none() => {
-            (command.to_string(), Some(sub.to_string()))
-        }
-        _ => (path.clone(), None),
-    };
-    let def = definitions::find(&command).or_else(|| definitions::by_slash(&command))?;
+    let (def, sub) = registration::resolve_path(&path);
+    let def = def?;
     let defs = match &sub {
         Some(sub) => &def.subcommand(sub)?.options,
         None => &def.options,
     };
-    let source = defs.iter().find(|d| d.name == name)?.complete?;
-    Some((source, typed))
+    let source = defs.iter().find(|d| d.name == focused.name)?.complete?;
+    Some((source, focused.value.to_string()))
 }
 
 async fn autocomplete(app: &Arc<DiscordApp>, c: &CommandInteraction) -> Value {

@@ -187,7 +187,7 @@ pub fn command_line(root: &str, name: &str, options: &[(String, OptionValue)]) -
 }
 
 /// `service-new` → (service, new); `owner` → (owner, None).
-fn resolve_path(path: &str) -> (Option<&'static CommandDef>, Option<String>) {
+pub fn resolve_path(path: &str) -> (Option<&'static CommandDef>, Option<String>) {
     if let Some(def) = definitions::find(path) {
         return (Some(def), None);
     }
