@@ -4,6 +4,7 @@
 pub mod console;
 pub mod discord;
 pub mod messages;
+pub mod pacing;
 pub mod slack;
 pub mod values;
 

@@ -10,9 +10,8 @@
 //! letters at once — the outbox then reports them to the admins — and a
 //! message meant for a team's channel goes to the team lead's DM instead.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -44,37 +43,21 @@ pub fn kinds(with_token: bool) -> Vec<&'static str> {
 
 pub struct DiscordSender {
     app: Arc<DiscordApp>,
-    last_post: Mutex<HashMap<u64, Instant>>,
+    pacer: crate::platforms::pacing::Pacer<u64>,
 }
 
 impl DiscordSender {
     pub fn new(app: Arc<DiscordApp>) -> Self {
         DiscordSender {
             app,
-            last_post: Mutex::new(HashMap::new()),
+            pacer: Default::default(),
         }
     }
 
     /// Waits until `channel` may have another message.
     async fn pace(&self, channel: u64) {
         let interval = Duration::from_millis(self.app.config.channel_interval_ms);
-        let wait = {
-            let mut last = self.last_post.lock().expect("pacing lock");
-            let now = Instant::now();
-            let at = last
-                .get(&channel)
-                .map(|t| *t + interval)
-                .filter(|due| *due > now)
-                .unwrap_or(now);
-            last.insert(channel, at);
-            if last.len() > 10_000 {
-                last.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
-            }
-            at.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        self.pacer.wait(channel, interval).await;
     }
 
     async fn post(&self, channel: u64, rendered: &render::Rendered) -> Result<(), ApiError> {

@@ -12,9 +12,8 @@
 //! reports them to the admins — and a message meant for a team's channel
 //! goes to the team lead's DM instead, where there is a lead.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -47,7 +46,7 @@ pub fn kinds(with_token: bool) -> Vec<&'static str> {
 pub struct SlackSender {
     app: Arc<SlackApp>,
     http: reqwest::Client,
-    last_post: Mutex<HashMap<String, Instant>>,
+    pacer: crate::platforms::pacing::Pacer<String>,
 }
 
 impl SlackSender {
@@ -59,7 +58,7 @@ impl SlackSender {
                 .timeout(Duration::from_secs(15))
                 .build()
                 .expect("the HTTP client builds with static settings"),
-            last_post: Mutex::new(HashMap::new()),
+            pacer: Default::default(),
         }
     }
 
@@ -73,23 +72,7 @@ impl SlackSender {
     /// Waits until `channel` may have another message.
     async fn pace(&self, channel: &str) {
         let interval = Duration::from_millis(self.app.config.channel_interval_ms);
-        let wait = {
-            let mut last = self.last_post.lock().expect("pacing lock");
-            let now = Instant::now();
-            let due = last
-                .get(channel)
-                .map(|t| *t + interval)
-                .filter(|due| *due > now);
-            let at = due.unwrap_or(now);
-            last.insert(channel.to_string(), at);
-            if last.len() > 10_000 {
-                last.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
-            }
-            at.saturating_duration_since(now)
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        self.pacer.wait(channel.to_string(), interval).await;
     }
 
     /// Posts a message to a channel (or a user id: their DM), paced.
