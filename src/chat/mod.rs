@@ -6,8 +6,8 @@
 pub mod reply;
 
 pub use reply::{
-    Action, Block, ButtonStyle, Element, Field, Form, Reply, SelectOption, Span, Text, TextInput,
-    Visibility,
+    Action, Block, ButtonStyle, Element, Field, Form, FormField, Reply, SelectOption, Span, Text,
+    TextInput, Visibility, filled_line,
 };
 
 use serde::{Deserialize, Serialize};

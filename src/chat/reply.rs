@@ -214,6 +214,50 @@ pub struct Form {
     pub error: Option<String>,
     /// The dialogue has ended (done or cancelled): nothing to submit.
     pub finished: bool,
+    /// Several named fields answered at once (instead of `text_input`): the
+    /// answers given are added to the expected command as `--name value`
+    /// (see [`filled_line`]), so a form is just another way to type it.
+    #[serde(default)]
+    pub fields: Vec<FormField>,
+    /// With `fields`: the command the answers are added to. (Kept here, not
+    /// in the reply's `expects`, so the console — which has no forms — isn't
+    /// left waiting for typed text; it uses the reply's buttons instead.)
+    #[serde(default)]
+    pub submit: Option<String>,
+    /// Which of `fields` the `error` is about.
+    #[serde(default)]
+    pub error_field: Option<String>,
+}
+
+/// One field of a several-field form; all are optional (an empty answer
+/// leaves the option out).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormField {
+    /// The command's option the answer goes to.
+    pub name: String,
+    pub label: String,
+    /// A closed set of answers (a select where the platform has one).
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// What was typed last time (kept when the form comes back with an error).
+    #[serde(default)]
+    pub initial: Option<String>,
+}
+
+/// `command` with each non-empty answer added as `--name value`, quoted so
+/// that any text (spaces, quotes) comes back as typed.
+pub fn filled_line(command: &str, answers: &[(String, String)]) -> String {
+    let mut line = command.to_string();
+    for (name, value) in answers {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        // Double quotes group; a double quote inside is closed, given in
+        // single quotes, and reopened — adjacent quoted parts join up.
+        line.push_str(&format!(" --{name} \"{}\"", value.replace('"', "\"'\"'\"")));
+    }
+    line
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

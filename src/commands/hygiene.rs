@@ -13,7 +13,20 @@ use super::resolve::{self, Resolved};
 use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &[
-    "target", "service", "rule", "for", "reason", "field", "value",
+    "target",
+    "service",
+    "rule",
+    "for",
+    "reason",
+    "field",
+    "value",
+    // `hygiene fix`'s several fields at once (its form's answers).
+    "description",
+    "tier",
+    "lifecycle",
+    "runbook",
+    "docs",
+    "repo",
 ];
 
 /// Services listed in a team's scorecard before "and N more".

@@ -11,7 +11,7 @@
 use serde_json::json;
 
 use crate::catalog::store::EntityRow;
-use crate::chat::{Action, ButtonStyle, Element, Form, Reply, Request, Text, TextInput};
+use crate::chat::{Action, ButtonStyle, Element, Form, FormField, Reply, Request, Text, TextInput};
 
 use super::parse::Args;
 use super::resolve::{self, Resolved};
@@ -92,6 +92,54 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
             service.name
         )));
     }
+    // Several fields at once: the form's answers (or typed `--tier 2 …`).
+    let given: Vec<(&Fixable, String)> = FIXABLE
+        .iter()
+        .filter_map(|f| Some((f, args.text(f.field)?.trim().to_string())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    if !given.is_empty() {
+        if let Some((f, why)) = given
+            .iter()
+            .find_map(|(f, v)| check(f, v).err().map(|why| (*f, why)))
+        {
+            let missing = missing_fields(core, &service).await?;
+            return Ok(menu(&service, &missing, &given, Some((f, why))));
+        }
+        return apply(core, request, &service, &given).await;
+    }
+    let Some(field) = args.text("field") else {
+        let missing = missing_fields(core, &service).await?;
+        if missing.is_empty() {
+            return Ok(Reply::text(format!(
+                "{} lacks nothing usher can fill in from chat. `hygiene {}` shows its scorecard.",
+                service.name, service.name
+            )));
+        }
+        return Ok(menu(&service, &missing, &[], None));
+    };
+    let Some(fixable) = FIXABLE.iter().find(|f| f.field == field) else {
+        return Ok(Reply::text(
+            "Pick one of: description, tier, lifecycle, runbook, docs, repo.",
+        ));
+    };
+    let value = args.text("value").unwrap_or_default().trim().to_string();
+    let prefix = format!("hygiene fix {} --field {}", service.name, fixable.field);
+    if value.is_empty() {
+        return Ok(ask(&service, fixable, &prefix, None));
+    }
+    if let Err(why) = check(fixable, &value) {
+        return Ok(ask(&service, fixable, &prefix, Some(why)));
+    }
+    apply(core, request, &service, &[(fixable, value)]).await
+}
+
+/// The fields the service's scorecard says are missing (set-aside findings
+/// too: filling them in is still welcome).
+async fn missing_fields(
+    core: &Core,
+    service: &EntityRow,
+) -> Result<Vec<&'static Fixable>, sqlx::Error> {
     let scope = crate::hygiene::Scope {
         team: None,
         service_id: Some(service.id),
@@ -109,50 +157,81 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
                 .collect()
         })
         .unwrap_or_default();
-    let Some(field) = args.text("field") else {
-        let buttons: Vec<Element> = FIXABLE
+    Ok(FIXABLE
+        .iter()
+        .filter(|f| broken.contains(&f.rule))
+        .collect())
+}
+
+/// Everything missing at once: a form with exactly those fields where the
+/// platform has forms, and one button per field everywhere (the console's
+/// way, and a way to do one at a time).
+fn menu(
+    service: &EntityRow,
+    missing: &[&'static Fixable],
+    given: &[(&Fixable, String)],
+    error: Option<(&Fixable, String)>,
+) -> Reply {
+    let names: Vec<&str> = missing.iter().map(|f| f.field).collect();
+    let mut reply = Reply::new().section(Text::plain(format!(
+        "{} is missing: {}. Fill in what you know — empty fields are left as they are.",
+        service.name,
+        names.join(", ")
+    )));
+    if let Some((_, why)) = &error {
+        reply = reply.hint(Text::plain(why.clone()));
+    }
+    let buttons: Vec<Element> = missing
+        .iter()
+        .map(|f| Element::Button {
+            label: f.label.into(),
+            action: Action::run(format!("hygiene fix {} --field {}", service.name, f.field)),
+            style: ButtonStyle::Primary,
+        })
+        .collect();
+    reply = reply.actions(buttons);
+    reply.form = Some(Form {
+        id: format!("fix:{}", service.id),
+        title: format!("Fix {}", service.name),
+        text_input: None,
+        error: error.as_ref().map(|(_, why)| why.clone()),
+        finished: false,
+        fields: missing
             .iter()
-            .filter(|f| broken.contains(&f.rule))
-            .map(|f| Element::Button {
-                label: f.label.into(),
-                action: Action::run(format!("hygiene fix {} --field {}", service.name, f.field)),
-                style: ButtonStyle::Primary,
+            .map(|f| FormField {
+                name: f.field.into(),
+                label: f.prompt.into(),
+                choices: f.choices.iter().map(|c| c.to_string()).collect(),
+                initial: given
+                    .iter()
+                    .find(|(g, _)| g.field == f.field)
+                    .map(|(_, v)| v.clone()),
             })
-            .collect();
-        if buttons.is_empty() {
-            return Ok(Reply::text(format!(
-                "{} lacks nothing usher can fill in from chat. `hygiene {}` shows its scorecard.",
-                service.name, service.name
-            )));
-        }
-        return Ok(Reply::new()
-            .section(Text::plain(format!(
-                "What to fill in for {}?",
-                service.name
-            )))
-            .actions(buttons));
-    };
-    let Some(fixable) = FIXABLE.iter().find(|f| f.field == field) else {
-        return Ok(Reply::text(
-            "Pick one of: description, tier, lifecycle, runbook, docs, repo.",
-        ));
-    };
-    let value = args.text("value").unwrap_or_default().trim().to_string();
-    let prefix = format!("hygiene fix {} --field {}", service.name, fixable.field);
-    if value.is_empty() {
-        return Ok(ask(&service, fixable, &prefix, None));
-    }
-    if let Err(why) = check(fixable, &value) {
-        return Ok(ask(&service, fixable, &prefix, Some(why)));
-    }
+            .collect(),
+        error_field: error.map(|(f, _)| f.field.to_string()),
+        submit: Some(format!("hygiene fix {}", service.name)),
+    });
+    reply
+}
+
+/// Saves checked values where the service's truth lives: usher's catalog
+/// for a chat-made service; a pull/merge request for a git-managed one when
+/// the host's token is set; else the exact YAML to add by hand.
+async fn apply(
+    core: &Core,
+    request: &Request,
+    service: &EntityRow,
+    changes: &[(&Fixable, String)],
+) -> CommandResult {
+    let fields: Vec<&str> = changes.iter().map(|(f, _)| f.field).collect();
     if service.origin == "chat" {
-        save(core, request, &service, fixable, &value).await?;
+        save(core, request, service, changes).await?;
         return Ok(Reply::new()
             .section(
                 Text::new()
                     .add_plain("Saved: ")
                     .add_bold(service.name.clone())
-                    .add_plain(format!(" — {} is filled in.", fixable.field)),
+                    .add_plain(format!(" — {} filled in.", fields.join(", "))),
             )
             .actions(vec![Element::Button {
                 label: "What else?".into(),
@@ -167,7 +246,7 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
     {
         let token_set = std::env::var(&target.token_env).is_ok_and(|t| !t.is_empty());
         if token_set {
-            propose(core, request, &service, fixable, &value).await?;
+            propose(core, request, service, changes).await?;
             return Ok(Reply::new()
                 .section(Text::plain(format!(
                     "Opening a {} on {} with this change to {} — the finding shows it until the merge is imported:",
@@ -182,7 +261,7 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
                     },
                     target.path
                 )))
-                .section(Text::new().add_pre(yaml_change(fixable, &value)))
+                .section(Text::new().add_pre(yaml_change(changes)))
                 .context("`hygiene <service>` shows the link once it's open."));
         }
     }
@@ -196,7 +275,7 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
             "{} is described in {file}; a change made only in usher would be undone by the next import. Add this to the file:",
             service.name
         )))
-        .section(Text::new().add_pre(yaml_change(fixable, &value)))
+        .section(Text::new().add_pre(yaml_change(changes)))
         .context("usher picks it up at the next refresh (`usher catalog locations` shows when)."))
 }
 
@@ -240,6 +319,9 @@ fn ask(service: &EntityRow, f: &Fixable, prefix: &str, error: Option<String>) ->
         }),
         error,
         finished: false,
+        fields: Vec::new(),
+        error_field: None,
+        submit: None,
     });
     reply.expect_text(prefix.to_string())
 }
@@ -262,21 +344,57 @@ fn check(f: &Fixable, value: &str) -> Result<(), String> {
     }
 }
 
-/// The YAML to add to the descriptor.
-fn yaml_change(f: &Fixable, value: &str) -> String {
-    let quoted = serde_json::to_string(value).unwrap_or_default();
-    match f.field {
-        "description" => format!("metadata:\n  description: {quoted}"),
-        "tier" => format!("metadata:\n  annotations:\n    usher.dev/tier: \"{value}\""),
-        "lifecycle" => format!("spec:\n  lifecycle: {value}"),
-        "repo" => {
-            format!("metadata:\n  annotations:\n    backstage.io/source-location: url:{value}")
-        }
-        link => format!(
-            "metadata:\n  links:\n    - url: {value}\n      title: {}\n      type: {link}",
-            if link == "runbook" { "Runbook" } else { "Docs" }
-        ),
+/// The YAML to add to the descriptor: every change in one snippet, in
+/// the places Backstage's format puts them.
+fn yaml_change(changes: &[(&Fixable, String)]) -> String {
+    let value_of = |field: &str| {
+        changes
+            .iter()
+            .find(|(f, _)| f.field == field)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut metadata = Vec::new();
+    if let Some(d) = value_of("description") {
+        metadata.push(format!(
+            "  description: {}",
+            serde_json::to_string(d).unwrap_or_default()
+        ));
     }
+    let mut annotations = Vec::new();
+    if let Some(t) = value_of("tier") {
+        annotations.push(format!("    usher.dev/tier: \"{t}\""));
+    }
+    if let Some(r) = value_of("repo") {
+        annotations.push(format!("    backstage.io/source-location: url:{r}"));
+    }
+    if !annotations.is_empty() {
+        metadata.push(format!("  annotations:\n{}", annotations.join("\n")));
+    }
+    let links: Vec<String> = ["runbook", "docs"]
+        .iter()
+        .filter_map(|link| {
+            let url = value_of(link)?;
+            let title = if *link == "runbook" {
+                "Runbook"
+            } else {
+                "Docs"
+            };
+            Some(format!(
+                "    - url: {url}\n      title: {title}\n      type: {link}"
+            ))
+        })
+        .collect();
+    if !links.is_empty() {
+        metadata.push(format!("  links:\n{}", links.join("\n")));
+    }
+    let mut out = Vec::new();
+    if !metadata.is_empty() {
+        out.push(format!("metadata:\n{}", metadata.join("\n")));
+    }
+    if let Some(l) = value_of("lifecycle") {
+        out.push(format!("spec:\n  lifecycle: {l}"));
+    }
+    out.join("\n")
 }
 
 /// Writes the value into usher's catalog (a service created in chat).
@@ -284,10 +402,32 @@ async fn save(
     core: &Core,
     request: &Request,
     service: &EntityRow,
+    changes: &[(&Fixable, String)],
+) -> Result<(), sqlx::Error> {
+    let mut tx = core.pool.begin().await?;
+    for (f, value) in changes {
+        save_one(&mut tx, service, f, value).await?;
+    }
+    let details: serde_json::Map<String, serde_json::Value> = changes
+        .iter()
+        .map(|(f, v)| (f.field.to_string(), json!(v)))
+        .collect();
+    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'hygiene.fix', $2, $3)")
+        .bind(request.actor.audit_name())
+        .bind(&service.key)
+        .bind(json!(details))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// One field, written in the row, its stored document and its links.
+async fn save_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    service: &EntityRow,
     f: &Fixable,
     value: &str,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = core.pool.begin().await?;
     match f.field {
         "description" => {
             sqlx::query(
@@ -295,11 +435,11 @@ async fn save(
             )
             .bind(service.id)
             .bind(value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         "tier" => {
-            crate::catalog::import::set_annotation(&mut tx, &service.key, "usher.dev/tier", value)
+            crate::catalog::import::set_annotation(tx, &service.key, "usher.dev/tier", value)
                 .await?;
         }
         "lifecycle" => {
@@ -308,12 +448,12 @@ async fn save(
             )
             .bind(service.id)
             .bind(value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         "repo" => {
             crate::catalog::import::set_annotation(
-                &mut tx,
+                tx,
                 &service.key,
                 "backstage.io/source-location",
                 &format!("url:{value}"),
@@ -331,34 +471,34 @@ async fn save(
             .bind(link)
             .bind(title)
             .bind(value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query(
                 "UPDATE entities SET raw = jsonb_set(raw, '{metadata,links}', coalesce(raw->'metadata'->'links', '[]') || jsonb_build_array($2::jsonb)), updated_at = now() WHERE id = $1",
             )
             .bind(service.id)
             .bind(entry)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
     }
-    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'hygiene.fix', $2, $3)")
-        .bind(request.actor.audit_name())
-        .bind(&service.key)
-        .bind(json!({ "field": f.field, "value": value }))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+    Ok(())
 }
 
-/// Queues the pull request (through the outbox), audit-logged.
+/// Queues the pull request (through the outbox), audit-logged: one for
+/// all the fields given together.
 async fn propose(
     core: &Core,
     request: &Request,
     service: &EntityRow,
-    f: &Fixable,
-    value: &str,
+    changes: &[(&Fixable, String)],
 ) -> Result<(), sqlx::Error> {
+    let fields: Vec<&str> = changes.iter().map(|(f, _)| f.field).collect();
+    let listed: Vec<serde_json::Value> = changes
+        .iter()
+        .map(|(f, v)| json!({ "field": f.field, "value": v }))
+        .collect();
+    let values: Vec<&str> = changes.iter().map(|(_, v)| v.as_str()).collect();
     let mut tx = core.pool.begin().await?;
     crate::actions::outbox::enqueue(
         &mut tx,
@@ -368,13 +508,17 @@ async fn propose(
             payload: json!({
                 "service": service.name,
                 "service_ref": service.key,
-                "field": f.field,
-                "value": value,
+                "changes": listed,
                 "source_file": service.source_file,
                 "source_line": service.source_line,
                 "requested_by": request.actor.display,
             }),
-            idempotency_key: format!("hygiene-proposal:{}:{}:{value}", service.key, f.field),
+            idempotency_key: format!(
+                "hygiene-proposal:{}:{}:{}",
+                service.key,
+                fields.join(","),
+                values.join("\u{1f}")
+            ),
         },
         core.config.outbox.max_attempts,
     )
@@ -382,7 +526,7 @@ async fn propose(
     sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'hygiene.propose', $2, $3)")
         .bind(request.actor.audit_name())
         .bind(&service.key)
-        .bind(json!({ "field": f.field, "value": value }))
+        .bind(json!({ "changes": listed }))
         .execute(&mut *tx)
         .await?;
     tx.commit().await

@@ -390,6 +390,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn form_answers_come_back_as_typed() {
+        let answers = vec![
+            (
+                "description".to_string(),
+                r#"Pays "out", it's fast"#.to_string(),
+            ),
+            ("tier".to_string(), "  ".to_string()),
+            ("docs".to_string(), "https://d.example.com/a b".to_string()),
+        ];
+        let line = crate::chat::filled_line("hygiene fix payouts", &answers);
+        let words: Vec<String> = split_words(&line)
+            .unwrap()
+            .into_iter()
+            .map(|w| w.text)
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "hygiene",
+                "fix",
+                "payouts",
+                "--description",
+                r#"Pays "out", it's fast"#,
+                "--docs",
+                "https://d.example.com/a b"
+            ]
+        );
+    }
+
+    #[test]
     fn words_and_quotes() {
         let w = split_words(r#"owner "payments api"  x"#).unwrap();
         let texts: Vec<&str> = w.iter().map(|w| w.text.as_str()).collect();

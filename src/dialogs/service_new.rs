@@ -119,6 +119,9 @@ fn form(dialog_id: i64, text_input: Option<TextInput>, finished: bool) -> Form {
         text_input,
         error: None,
         finished,
+        fields: Vec::new(),
+        error_field: None,
+        submit: None,
     }
 }
 

@@ -223,7 +223,27 @@ pub fn edit(text: &str, doc_line: usize, field: &str, value: &str) -> Result<Str
     Ok(edited)
 }
 
-/// The file's text (from a forge's base64 `content`) with the job's field
+/// The fields a job sets, in order: `changes` (a form's several fields),
+/// or the single `field`/`value` of jobs queued by earlier versions.
+fn changes(payload: &Value) -> Vec<(String, String)> {
+    let str_of = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    match payload["changes"].as_array() {
+        Some(list) => list
+            .iter()
+            .map(|c| (str_of(c, "field"), str_of(c, "value")))
+            .collect(),
+        None => vec![(str_of(payload, "field"), str_of(payload, "value"))],
+    }
+}
+
+/// The fields a job sets, for branch names ("runbook-docs") and titles
+/// ("runbook, docs").
+fn fields_named(payload: &Value, separator: &str) -> String {
+    let fields: Vec<String> = changes(payload).into_iter().map(|(f, _)| f).collect();
+    fields.join(separator)
+}
+
+/// The file's text (from a forge's base64 `content`) with the job's fields
 /// set; `None` when an earlier attempt already made the change.
 fn changed_text(file: &Value, payload: &Value) -> Result<Option<String>, SendError> {
     let text = base64::engine::general_purpose::STANDARD
@@ -237,16 +257,16 @@ fn changed_text(file: &Value, payload: &Value) -> Result<Option<String>, SendErr
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
     let line = payload["source_line"].as_u64().unwrap_or(1) as usize;
-    let (field, value) = (
-        payload["field"].as_str().unwrap_or_default(),
-        payload["value"].as_str().unwrap_or_default(),
-    );
-    match edit(&text, line, field, value) {
-        Ok(changed) => Ok(Some(changed)),
-        // Already there (an earlier try got this far).
-        Err(_) if text.contains(value) => Ok(None),
-        Err(why) => Err(SendError::Permanent(why)),
+    let mut edited = text.clone();
+    for (field, value) in changes(payload) {
+        match edit(&edited, line, &field, &value) {
+            Ok(changed) => edited = changed,
+            // Already there (an earlier try got this far).
+            Err(_) if edited.contains(&value) => {}
+            Err(why) => return Err(SendError::Permanent(why)),
+        }
     }
+    Ok((edited != text).then_some(edited))
 }
 
 /// Opens the pull requests.
@@ -316,7 +336,8 @@ impl ProposalSender {
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         let p = &job.payload;
         let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let (service, field) = (str_of("service"), str_of("field"));
+        let service = str_of("service");
+        let (field, fields) = (fields_named(p, "-"), fields_named(p, ", "));
         let Some(target) = target(&str_of("source_file"), &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
@@ -386,7 +407,7 @@ impl ProposalSender {
                     reqwest::Method::PUT,
                     &format!("{repo}/contents/{}", target.path),
                     Some(&json!({
-                        "message": format!("{service}: set {field} (from usher, requested by {})", str_of("requested_by")),
+                        "message": format!("{service}: set {fields} (from usher, requested by {})", str_of("requested_by")),
                         "content": base64::engine::general_purpose::STANDARD.encode(changed),
                         "sha": file["sha"],
                         "branch": branch,
@@ -405,10 +426,10 @@ impl ProposalSender {
                 reqwest::Method::POST,
                 &format!("{repo}/pulls"),
                 Some(&json!({
-                    "title": format!("{service}: set {field}"),
+                    "title": format!("{service}: set {fields}"),
                     "head": branch,
                     "base": target.branch,
-                    "body": format!("usher's catalog check-up found that {service} has no {field}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
+                    "body": format!("usher's catalog check-up found that {service} lacks {fields}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
                 })),
             )
             .await?;
@@ -435,12 +456,14 @@ impl ProposalSender {
 
     /// Remembers the proposal for the scorecard.
     async fn record(&self, job: &Job, url: &str) -> Result<(), SendError> {
+        let fields: Vec<String> = changes(&job.payload).into_iter().map(|(f, _)| f).collect();
         sqlx::query(
-            "INSERT INTO hygiene_proposals (service_ref, field, url) VALUES ($1, $2, $3)
+            "INSERT INTO hygiene_proposals (service_ref, field, url)
+             SELECT $1, field, $3 FROM unnest($2::text[]) AS field
              ON CONFLICT (service_ref, field) DO UPDATE SET url = EXCLUDED.url, created_at = now()",
         )
         .bind(job.payload["service_ref"].as_str().unwrap_or_default())
-        .bind(job.payload["field"].as_str().unwrap_or_default())
+        .bind(&fields)
         .bind(url)
         .execute(&self.pool)
         .await
@@ -452,7 +475,8 @@ impl ProposalSender {
     async fn gitlab(&self, target: &Target, token: &str, job: &Job) -> Result<String, SendError> {
         let p = &job.payload;
         let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let (service, field) = (str_of("service"), str_of("field"));
+        let service = str_of("service");
+        let (field, fields) = (fields_named(p, "-"), fields_named(p, ", "));
         let enc = crate::catalog::fetch::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
         let file_url = format!("{project}/repository/files/{}", enc(&target.path));
@@ -497,7 +521,7 @@ impl ProposalSender {
                         Some(&json!({
                             "branch": branch,
                             "content": changed,
-                            "commit_message": format!("{service}: set {field} (from usher, requested by {})", str_of("requested_by")),
+                            "commit_message": format!("{service}: set {fields} (from usher, requested by {})", str_of("requested_by")),
                         })),
                     )
                     .await?;
@@ -515,8 +539,8 @@ impl ProposalSender {
                 Some(&json!({
                     "source_branch": branch,
                     "target_branch": target.branch,
-                    "title": format!("{service}: set {field}"),
-                    "description": format!("usher's catalog check-up found that {service} has no {field}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
+                    "title": format!("{service}: set {fields}"),
+                    "description": format!("usher's catalog check-up found that {service} lacks {fields}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
                 })),
             )
             .await?;

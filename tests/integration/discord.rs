@@ -482,6 +482,56 @@ async fn clicks_run_as_the_clicker_and_guilds_off_the_list_get_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_now_is_one_modal_with_the_missing_fields() {
+    let h = Harness::start(GUILDS).await;
+    sqlx::query(
+        "UPDATE entities SET origin = 'chat', description = NULL WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    let menu = h
+        .interact(&slash(
+            JONAS,
+            "usher",
+            sub("hygiene-fix", json!([opt("service", "payouts")])),
+        ))
+        .await;
+    let (_, id) = buttons(&menu)
+        .into_iter()
+        .find(|(l, _)| l.starts_with("✏️"))
+        .unwrap_or_else(|| panic!("a fill-in button: {menu:#}"));
+    let modal = h.interact(&click(JONAS, &id)).await;
+    assert_eq!(modal["type"], 9, "{modal:#}");
+    let names: Vec<&str> = modal["data"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["components"][0]["custom_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"description") && names.contains(&"runbook"),
+        "{modal:#}"
+    );
+    let custom_id = modal["data"]["custom_id"].as_str().unwrap().to_string();
+    let mut submit = base(5, JONAS, Some(GUILD));
+    submit["data"] = json!({ "custom_id": custom_id, "components": [
+        { "type": 1, "components": [{ "type": 4, "custom_id": "description", "value": "Pays sellers, \"nightly\"" }] },
+        { "type": 1, "components": [{ "type": 4, "custom_id": "runbook", "value": "https://runbooks.example.com/payouts" }] },
+    ]});
+    let saved = h.interact(&submit).await;
+    assert!(text_of(&saved).contains("filled in"), "{saved:#}");
+    let description: Option<String> = sqlx::query_scalar(
+        "SELECT description FROM entities WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(description.as_deref(), Some("Pays sellers, \"nightly\""));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_creation_dialogue_runs_through_components_and_a_modal() {
     let h = Harness::start(GUILDS).await;
     let start = h

@@ -481,6 +481,138 @@ async fn fix_now_writes_chat_services_and_proposes_yaml_for_described_ones() {
     assert_eq!(audited, 1);
 }
 
+/// The reply (not its text) to `text` asked by `actor` in the console.
+async fn reply_as(
+    core: &usher::commands::Core,
+    actor: usher::chat::Actor,
+    text: &str,
+) -> usher::chat::Reply {
+    let request = usher::chat::Request {
+        actor,
+        platform: usher::chat::Platform::Console,
+        workspace: None,
+        channel: None,
+        text: text.to_string(),
+    };
+    usher::commands::handle(core, &request).await
+}
+
+#[tokio::test]
+async fn fix_now_is_one_form_with_exactly_the_missing_fields() {
+    let db = demo_db().await;
+    let core = db.core();
+    let jonas = crate::oncall::person("jonas.weber");
+    sqlx::query(
+        "UPDATE entities SET origin = 'chat', description = NULL WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let missing: Vec<String> = evaluate(&db.pool, &Config::default().hygiene, &Scope::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.service == "payouts")
+        .map(|f| f.rule.id.trim_end_matches("-missing").to_string())
+        .collect();
+    let menu = reply_as(&core, jonas.clone(), "hygiene fix payouts").await;
+    let form = menu.form.clone().expect("a form");
+    let fields: Vec<&str> = form.fields.iter().map(|f| f.name.as_str()).collect();
+    assert!(
+        fields.contains(&"description") && fields.contains(&"runbook"),
+        "{fields:?}"
+    );
+    assert!(
+        fields.iter().all(|f| missing.iter().any(|m| m == f)),
+        "only what's missing: {fields:?} vs {missing:?}"
+    );
+    let submit = form.submit.clone().unwrap();
+    assert_eq!(submit, "hygiene fix payouts");
+    // The console has no forms: the same fields as buttons.
+    assert!(
+        menu.to_plain().contains("Link the runbook"),
+        "{}",
+        menu.to_plain()
+    );
+    // One bad value: the form comes back on that field, what was typed is
+    // kept, and nothing is saved.
+    let answers = |runbook: &str| {
+        vec![
+            (
+                "description".to_string(),
+                r#"Pays sellers "every" night"#.to_string(),
+            ),
+            ("runbook".to_string(), runbook.to_string()),
+        ]
+    };
+    let back = reply_as(
+        &core,
+        jonas.clone(),
+        &usher::chat::filled_line(&submit, &answers("not a url")),
+    )
+    .await;
+    let form = back.form.expect("the form again");
+    assert_eq!(form.error_field.as_deref(), Some("runbook"));
+    assert!(form.error.unwrap().contains("isn't a web address"));
+    let kept = form
+        .fields
+        .iter()
+        .find(|f| f.name == "description")
+        .unwrap();
+    assert_eq!(
+        kept.initial.as_deref(),
+        Some(r#"Pays sellers "every" night"#)
+    );
+    let description: Option<String> = sqlx::query_scalar(
+        "SELECT description FROM entities WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(description, None);
+    // Good values: everything saved in one go, one audit entry.
+    let saved = reply_as(
+        &core,
+        jonas,
+        &usher::chat::filled_line(&submit, &answers("https://runbooks.example.com/payouts")),
+    )
+    .await
+    .to_plain();
+    assert!(saved.contains("description, runbook filled in"), "{saved}");
+    let description: Option<String> = sqlx::query_scalar(
+        "SELECT description FROM entities WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        description.as_deref(),
+        Some(r#"Pays sellers "every" night"#)
+    );
+    let left: Vec<&str> = evaluate(&db.pool, &Config::default().hygiene, &Scope::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.service == "payouts")
+        .map(|f| f.rule.id)
+        .collect();
+    assert!(
+        !left.contains(&"description-missing") && !left.contains(&"runbook-missing"),
+        "{left:?}"
+    );
+    let audited: Vec<serde_json::Value> = sqlx::query_scalar(
+        "SELECT details FROM audit_log WHERE action = 'hygiene.fix' AND subject LIKE '%payouts'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(
+        audited[0]["runbook"],
+        "https://runbooks.example.com/payouts"
+    );
+}
+
 #[tokio::test]
 async fn a_crash_between_claiming_and_queueing_leaves_the_round_to_run_again() {
     let db = demo_db().await;
@@ -547,7 +679,7 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
         let mut stdin = child.stdin.take().unwrap();
         writeln!(
             stdin,
-            "hygiene fix ledger --field runbook https://runbooks.example.com/ledger"
+            "hygiene fix ledger --runbook https://runbooks.example.com/ledger --tier 2"
         )
         .unwrap();
     }
@@ -579,7 +711,7 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
     while worker.run_one().await.unwrap() {}
     assert_eq!(
         forge.branches(),
-        ["acme-shop/ledger:refs/heads/usher/ledger-runbook"]
+        ["acme-shop/ledger:refs/heads/usher/ledger-tier-runbook"]
     );
     let pulls = forge.pulls();
     assert_eq!(pulls.len(), 1);
@@ -589,6 +721,8 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
         .unwrap();
     assert!(edited.contains("  # the books"), "comments kept: {edited}");
     assert!(edited.contains("type: runbook"), "{edited}");
+    assert!(edited.contains("usher.dev/tier: \"2\""), "{edited}");
+    assert_eq!(pulls[0]["title"], "ledger: set tier, runbook");
     // The scorecard shows the proposal until the merge is imported.
     let core = db.core_with(config);
     let card = ask(&core, "hygiene ledger").await.to_plain();

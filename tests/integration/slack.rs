@@ -848,6 +848,98 @@ async fn the_creation_dialogue_runs_as_a_modal_with_field_errors() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_now_opens_one_modal_with_the_missing_fields_and_saves_them_together() {
+    let h = Harness::start(WORKSPACE).await;
+    sqlx::query(
+        "UPDATE entities SET origin = 'chat', description = NULL WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    h.command("/usher", "hygiene fix payouts", "U01AMARA").await;
+    assert_eq!(h.fake.calls_of("views.open").len(), 1);
+    let (_, view) = current_view(&h.fake);
+    assert_eq!(view["submit"]["text"], "Save", "{view:#}");
+    let inputs: Vec<String> = view["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "input")
+        .map(|b| b["block_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        inputs.contains(&"f:description".to_string()) && inputs.contains(&"f:runbook".to_string()),
+        "{view:#}"
+    );
+    assert!(
+        !inputs.contains(&"f:lifecycle".to_string()),
+        "payouts has a lifecycle: {view:#}"
+    );
+    // No one-at-a-time buttons inside the form.
+    assert!(
+        !view["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["type"] == "actions"),
+        "{view:#}"
+    );
+    let submit = |runbook: &str| {
+        let mut view = view.clone();
+        view["state"] = json!({ "values": {
+            "f:description": { "f:description": { "type": "plain_text_input", "value": "Pays sellers every night" } },
+            "f:runbook": { "f:runbook": { "type": "plain_text_input", "value": runbook } },
+        } });
+        json!({
+            "type": "view_submission", "token": "x", "api_app_id": "A0USHER", "trigger_id": "3.4.5",
+            "team": { "id": TEAM, "domain": "acme-shop" },
+            "user": { "id": "U01AMARA", "team_id": TEAM, "username": "amara", "name": "amara" },
+            "view": view,
+        })
+    };
+    // A bad URL: the error on that field, nothing saved.
+    let (_, body) = h.interaction(&submit("runbook.example.com")).await;
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["response_action"], "errors", "{answer:#}");
+    assert!(
+        answer["errors"]["f:runbook"]
+            .as_str()
+            .unwrap()
+            .contains("web address"),
+        "{answer:#}"
+    );
+    let description: Option<String> = sqlx::query_scalar(
+        "SELECT description FROM entities WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(description, None);
+    // Both saved by one Save.
+    let (_, body) = h
+        .interaction(&submit("https://runbooks.example.com/payouts"))
+        .await;
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["response_action"], "update", "{answer:#}");
+    assert!(
+        block_text(&answer["view"]).contains("filled in"),
+        "{answer:#}"
+    );
+    let (description, links): (Option<String>, i64) = sqlx::query_as(
+        "SELECT description, (SELECT count(*) FROM links l WHERE l.entity_id = e.id AND l.url = 'https://runbooks.example.com/payouts')
+         FROM entities e WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (description.as_deref(), links),
+        (Some("Pays sellers every night"), 1)
+    );
+    h.stop().await;
+}
+
 /// A Slack adapter and its sender on `db`, without a server.
 fn slack_on(db: &TestDb, fake: &FakeSlack, toml: &str) -> (Arc<SlackApp>, Worker) {
     let config = Config::from_toml(toml).unwrap();

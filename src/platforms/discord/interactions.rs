@@ -22,7 +22,7 @@ use serenity::model::user::User;
 use super::DiscordApp;
 use super::registration::{self, OptionValue};
 use super::render::{self, INPUT, NOOP, RUN, SHARE, TYPEAHEAD};
-use crate::chat::{Platform, Reply, Request, Visibility};
+use crate::chat::{FormField, Platform, Reply, Request, Visibility};
 use crate::commands::{self, complete, definitions};
 use crate::platforms::values;
 
@@ -400,6 +400,24 @@ async fn component(app: &Arc<DiscordApp>, c: ComponentInteraction) -> Value {
         );
     }
     match kind.as_str() {
+        INPUT if line.contains(render::FIELDS_SEPARATOR) => {
+            let (submit, fields) = line
+                .split_once(render::FIELDS_SEPARATOR)
+                .unwrap_or_default();
+            let fields: Vec<FormField> = serde_json::from_str(fields).unwrap_or_default();
+            let (value, long) = values::encode(submit, render::MAX_CUSTOM_ID - 2);
+            if let Some(long) = long {
+                let _ = values::store(&app.core.pool, &[long]).await;
+            }
+            response(
+                MODAL,
+                Some(render::fields_modal(
+                    &format!("m:{value}"),
+                    "usher",
+                    &fields,
+                )),
+            )
+        }
         TYPEAHEAD | INPUT => {
             let (value, long) = values::encode(&line, render::MAX_CUSTOM_ID - 2);
             if let Some(long) = long {
@@ -447,16 +465,19 @@ async fn modal_submit(app: &Arc<DiscordApp>, m: ModalInteraction) -> Value {
         Ok(actor) => actor,
         Err(refusal) => return refusal,
     };
-    let typed: String = m
+    let inputs: Vec<(String, String)> = m
         .data
         .components
         .iter()
         .flat_map(|row| row.components.iter())
-        .find_map(|c| match c {
-            ActionRowComponent::InputText(input) => input.value.clone(),
+        .filter_map(|c| match c {
+            ActionRowComponent::InputText(input) => Some((
+                input.custom_id.clone(),
+                input.value.clone().unwrap_or_default(),
+            )),
             _ => None,
         })
-        .unwrap_or_default();
+        .collect();
     let Some(raw) = m.data.custom_id.strip_prefix("m:") else {
         return response(
             MESSAGE,
@@ -474,7 +495,11 @@ async fn modal_submit(app: &Arc<DiscordApp>, m: ModalInteraction) -> Value {
             );
         }
     };
-    let line = format!("{prefix} {}", typed.trim());
+    // A several-field form names its inputs after the command's options.
+    let line = match inputs.iter().find(|(id, _)| id == "text") {
+        Some((_, typed)) => format!("{prefix} {}", typed.trim()),
+        None => crate::chat::filled_line(&prefix, &inputs),
+    };
     let in_dialogue = line.starts_with("dialog ");
     let request = Request {
         actor,

@@ -14,7 +14,7 @@
 
 use serde_json::{Value, json};
 
-use crate::chat::{Block, ButtonStyle, Element, Reply, Span, Text, Visibility};
+use crate::chat::{Block, ButtonStyle, Element, FormField, Reply, Span, Text, Visibility};
 use crate::platforms::values;
 
 pub const RUN: &str = "r";
@@ -279,6 +279,24 @@ pub fn message(reply: &Reply, share: Option<&str>) -> Rendered {
         if let Some(error) = &form.error {
             description.push(format!("⚠️ {}", escape(error)));
         }
+        if let (false, Some(submit)) = (form.fields.is_empty() || form.finished, &form.submit) {
+            // The fields travel with the button (stored when long): the
+            // click opens the modal from them.
+            let line = format!(
+                "{submit}{FIELDS_SEPARATOR}{}",
+                serde_json::to_string(&form.fields).unwrap_or_default()
+            );
+            let id = components.custom_id(INPUT, &line);
+            let button = json!({
+                "type": 2, "style": 1, "label": "✏️ Fill in", "custom_id": id,
+            });
+            if components.rows.len() >= MAX_ROWS {
+                components.rows.pop();
+            }
+            components
+                .rows
+                .insert(0, json!({ "type": 1, "components": [button] }));
+        }
         if let (Some(input), Some(expects)) = (&form.text_input, &reply.expects)
             && !form.finished
         {
@@ -422,6 +440,36 @@ pub fn notice(text: &str) -> Value {
 }
 
 /// A modal asking for one line of text; submitting runs `command text`.
+/// Between a several-field form's command and its fields in a button's line.
+pub const FIELDS_SEPARATOR: char = '\u{1f}';
+
+/// Discord's modals hold at most five inputs.
+pub const MAX_MODAL_INPUTS: usize = 5;
+
+/// A several-field form as a modal: one optional text input per field (the
+/// first five), named after the command's option; a closed set of answers
+/// is listed in the placeholder, and checked by the command.
+pub fn fields_modal(custom_id: &str, title: &str, fields: &[FormField]) -> Value {
+    let rows: Vec<Value> = fields
+        .iter()
+        .take(MAX_MODAL_INPUTS)
+        .map(|f| {
+            let mut input = json!({
+                "type": 4, "custom_id": f.name, "style": 1, "label": cut(&f.label, 45),
+                "required": false, "max_length": 500,
+            });
+            if !f.choices.is_empty() {
+                input["placeholder"] = json!(cut(&f.choices.join(" / "), 100));
+            }
+            if let Some(initial) = f.initial.as_deref().filter(|v| !v.is_empty()) {
+                input["value"] = json!(cut(initial, 500));
+            }
+            json!({ "type": 1, "components": [input] })
+        })
+        .collect();
+    json!({ "custom_id": custom_id, "title": cut(title, 45), "components": rows })
+}
+
 pub fn modal(custom_id: &str, title: &str, label: &str, initial: Option<&str>) -> Value {
     let mut input = json!({
         "type": 4, "custom_id": "text", "style": 1, "label": cut(label, 45),

@@ -329,16 +329,32 @@ async fn view_submission(
     let Some(expects) = state.expects.clone() else {
         return clear();
     };
-    let typed = event
-        .view
-        .state_params
-        .state
-        .as_ref()
-        .and_then(|s| s.values.get(&SlackBlockId::new(ANSWER.to_string())))
-        .and_then(|b| b.get(&SlackActionId::new(ANSWER.to_string())))
-        .and_then(|v| v.value.clone())
-        .unwrap_or_default();
-    let line = format!("{expects} {}", typed.trim());
+    let values = event.view.state_params.state.as_ref().map(|s| &s.values);
+    // A several-field form: each answered field becomes `--name value`.
+    let answers: Vec<(String, String)> = values
+        .into_iter()
+        .flatten()
+        .filter_map(|(block, actions)| {
+            let name = block.as_ref().strip_prefix(render::FIELD)?;
+            let state = actions.get(&SlackActionId::new(block.to_string()))?;
+            let value = state
+                .selected_option
+                .as_ref()
+                .map(|o| o.value.clone())
+                .or_else(|| state.value.clone())?;
+            Some((name.to_string(), value))
+        })
+        .collect();
+    let line = if answers.is_empty() {
+        let typed = values
+            .and_then(|v| v.get(&SlackBlockId::new(ANSWER.to_string())))
+            .and_then(|b| b.get(&SlackActionId::new(ANSWER.to_string())))
+            .and_then(|v| v.value.clone())
+            .unwrap_or_default();
+        format!("{expects} {}", typed.trim())
+    } else {
+        crate::chat::filled_line(&expects, &answers)
+    };
     let work = {
         let app = app.clone();
         let user = event.user.clone();
@@ -381,10 +397,15 @@ async fn submission_answer(
     state: &FormState,
 ) -> SlackInteractionResponse {
     if let Some(form) = &reply.form
-        && let (Some(error), Some(_)) = (&form.error, &form.text_input)
+        && let Some(error) = &form.error
+        && (form.text_input.is_some() || form.error_field.is_some())
     {
+        let block = match &form.error_field {
+            Some(field) => render::field_id(field),
+            None => ANSWER.to_string(),
+        };
         let mut errors = HashMap::new();
-        errors.insert(ANSWER.to_string(), render::plain(error, 150));
+        errors.insert(block, render::plain(error, 150));
         return SlackInteractionResponse::ViewSubmission(SlackViewSubmissionResponse::Errors(
             SlackViewSubmissionErrorsResponse::new(errors),
         ));

@@ -15,7 +15,9 @@
 use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 
-use crate::chat::{Block, ButtonStyle, Element, Field, Form, Reply, Span, Text, Visibility};
+use crate::chat::{
+    Block, ButtonStyle, Element, Field, Form, FormField, Reply, Span, Text, Visibility,
+};
 use crate::platforms::values;
 
 pub const MAX_MESSAGE_BLOCKS: usize = 50;
@@ -40,6 +42,8 @@ pub const TYPEAHEAD: &str = "typeahead";
 pub const NOOP: &str = "noop";
 /// The block and action id of a modal's text field.
 pub const ANSWER: &str = "answer";
+/// The prefix of a several-field form's block and action ids (`f:tier`).
+pub const FIELD: &str = "f:";
 /// The callback id of usher's modals.
 pub const FORM_CALLBACK: &str = "usher_form";
 
@@ -98,10 +102,24 @@ pub fn modal(reply: &Reply, state: &FormState) -> (SlackView, Vec<(String, Strin
         text_input: None,
         error: None,
         finished: true,
+        fields: Vec::new(),
+        error_field: None,
+        submit: None,
     });
+    let open_fields = !form.fields.is_empty() && !form.finished;
     let mut out = Builder::default();
-    out.blocks(reply, true);
+    if open_fields {
+        // The form's fields replace the reply's one-at-a-time buttons.
+        let mut shown = reply.clone();
+        shown.blocks.retain(|b| !matches!(b, Block::Actions { .. }));
+        out.blocks(&shown, true);
+    } else {
+        out.blocks(reply, true);
+    }
     let mut blocks = out.finish();
+    if open_fields {
+        blocks.extend(form.fields.iter().map(field_block));
+    }
     let input = form.text_input.as_ref().filter(|_| !form.finished);
     if let Some(input) = input {
         let mut element = SlackBlockPlainTextInputElement::new()
@@ -129,15 +147,55 @@ pub fn modal(reply: &Reply, state: &FormState) -> (SlackView, Vec<(String, Strin
     let blocks = cap(blocks, MAX_MODAL_BLOCKS);
     let mut meta = state.clone();
     meta.form = form.id.clone();
-    meta.expects = reply.expects.as_ref().map(|a| a.command.clone());
+    meta.expects = reply
+        .expects
+        .as_ref()
+        .map(|a| a.command.clone())
+        .or_else(|| form.submit.clone().filter(|_| open_fields));
     let mut view = SlackModalView::new(plain(&form.title, MAX_MODAL_TITLE).into(), blocks)
         .with_callback_id(FORM_CALLBACK.into())
         .with_private_metadata(serde_json::to_string(&meta).unwrap_or_default())
         .with_close(if form.finished { "Close" } else { "Cancel" }.into());
     if input.is_some() {
         view = view.with_submit("Next".into());
+    } else if open_fields {
+        view = view.with_submit("Save".into());
     }
     (SlackView::Modal(view), out.long_values)
+}
+
+/// The block (and action) id of a several-field form's field.
+pub fn field_id(name: &str) -> String {
+    format!("{FIELD}{name}")
+}
+
+/// One field of a several-field form: a select for a closed set, else a
+/// text box; optional, as an empty answer leaves the value alone.
+fn field_block(field: &FormField) -> SlackBlock {
+    let id = field_id(&field.name);
+    let element = if field.choices.is_empty() {
+        let mut element = SlackBlockPlainTextInputElement::new()
+            .with_action_id(id.clone().into())
+            .with_max_length(500);
+        if let Some(initial) = field.initial.as_deref().filter(|i| !i.is_empty()) {
+            element = element.with_initial_value(plain(initial, 500));
+        }
+        SlackInputBlockElement::PlainTextInput(element)
+    } else {
+        let option =
+            |c: &String| SlackBlockChoiceItem::new(plain(c, MAX_OPTION_TEXT).into(), c.clone());
+        let mut element = SlackBlockStaticSelectElement::new()
+            .with_action_id(id.clone().into())
+            .with_options(field.choices.iter().take(MAX_OPTIONS).map(option).collect());
+        if let Some(initial) = field.initial.as_ref().filter(|i| field.choices.contains(i)) {
+            element = element.with_initial_option(option(initial));
+        }
+        SlackInputBlockElement::StaticSelect(element)
+    };
+    SlackInputBlock::new(plain(&field.label, MAX_OPTION_TEXT * 2).into(), element)
+        .with_block_id(id.into())
+        .with_optional(true)
+        .into()
 }
 
 /// A short modal saying the answer is on its way.
