@@ -82,7 +82,7 @@ pub struct TeamDigest {
     pub reply: Reply,
     /// Every open finding of the team, (subject, rule), reported recently
     /// or not: what isn't here was fixed or set aside.
-    pub open: Vec<(String, String)>,
+    pub open: Vec<(String, &'static str)>,
 }
 
 impl TeamDigest {
@@ -310,17 +310,35 @@ pub async fn build(
     } else {
         Default::default()
     };
+    // Grouped by team without copying a finding: 100,000 services can have
+    // 120,000 findings, and a round should stay small in memory.
     let mut by_team: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-    let mut open: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut open: BTreeMap<String, Vec<(String, &'static str)>> = BTreeMap::new();
+    let mut recent_key = (String::new(), String::new(), String::new());
     for f in findings {
-        let team = f.owner.clone().unwrap_or_else(|| "(no owner)".to_string());
-        open.entry(team.clone())
-            .or_default()
-            .push((f.service.clone(), f.rule.id.to_string()));
-        if recent.contains(&(f.service.clone(), f.rule.id.to_string(), team.clone())) {
-            continue;
+        let team = f.owner.as_deref().unwrap_or("(no owner)");
+        match open.get_mut(team) {
+            Some(list) => list.push((f.service.clone(), f.rule.id)),
+            None => {
+                open.insert(team.to_string(), vec![(f.service.clone(), f.rule.id)]);
+            }
         }
-        by_team.entry(team).or_default().push(f);
+        if !recent.is_empty() {
+            recent_key.0.clone_from(&f.service);
+            recent_key.1.clear();
+            recent_key.1.push_str(f.rule.id);
+            recent_key.2.clear();
+            recent_key.2.push_str(team);
+            if recent.contains(&recent_key) {
+                continue;
+            }
+        }
+        match by_team.get_mut(team) {
+            Some(list) => list.push(f),
+            None => {
+                by_team.insert(team.to_string(), vec![f]);
+            }
+        }
     }
     let mut out = Vec::new();
     for (team, findings) in by_team {
@@ -443,8 +461,8 @@ pub async fn send_round(
             .map(|f| f.rule.id.to_string())
             .collect();
         // Fixed or set aside since: counting starts again.
-        let (open_subjects, open_rules): (Vec<String>, Vec<String>) =
-            digest.open.iter().cloned().unzip();
+        let (open_subjects, open_rules): (Vec<&str>, Vec<&str>) =
+            digest.open.iter().map(|(s, r)| (s.as_str(), *r)).unzip();
         sqlx::query(
             "DELETE FROM hygiene_reported h WHERE h.team_ref = $3
                AND NOT EXISTS (SELECT 1 FROM UNNEST($1::text[], $2::text[]) AS o(s, r)

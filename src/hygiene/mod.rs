@@ -13,6 +13,7 @@ pub mod rules;
 
 use std::collections::BTreeMap;
 
+use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
 use crate::config::HygieneConfig;
@@ -122,6 +123,19 @@ pub async fn scorecards(
     config: &HygieneConfig,
     scope: &Scope,
 ) -> Result<Vec<Scorecard>, sqlx::Error> {
+    let mut cards = Vec::new();
+    each_scorecard(pool, config, scope, |card| cards.push(card)).await?;
+    Ok(cards)
+}
+
+/// Hands each service's scorecard to `visit` as its row arrives, so a
+/// whole-catalog round never holds 100,000 rows and cards at once.
+async fn each_scorecard(
+    pool: &PgPool,
+    config: &HygieneConfig,
+    scope: &Scope,
+    mut visit: impl FnMut(Scorecard),
+) -> Result<(), sqlx::Error> {
     let all = rules::all();
     // One bit per rule (rule i broken: bit i set): one integer to decode
     // per service rather than an array.
@@ -139,42 +153,39 @@ pub async fn scorecards(
     );
     // Every part is a constant of `rules`.
     let sql = rules::FROM.replace("{columns}", &columns);
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let mut rows = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
         .bind(config.stale_days as i32)
         .bind(&scope.team)
         .bind(scope.service_id)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, key, name, title, owner, tier, lifecycle, broken, set_aside)| {
-                let mut card = Scorecard {
-                    service_id: id,
-                    key,
-                    service: name,
-                    title,
-                    owner,
-                    applied: Vec::new(),
-                    broken: Vec::new(),
-                    set_aside: Vec::new(),
-                };
-                let set_aside = set_aside.unwrap_or_default();
-                for (i, rule) in all.iter().enumerate() {
-                    let is_broken = broken & (1 << i) != 0;
-                    if applies(config, rule, tier.as_deref(), lifecycle.as_deref()) {
-                        card.applied.push(rule);
-                        if is_broken && set_aside.iter().any(|r| r == rule.id) {
-                            card.set_aside.push(rule);
-                        } else if is_broken {
-                            card.broken.push(rule);
-                        }
-                    }
+        .fetch(pool);
+    while let Some((id, key, name, title, owner, tier, lifecycle, broken, set_aside)) =
+        rows.try_next().await?
+    {
+        let mut card = Scorecard {
+            service_id: id,
+            key,
+            service: name,
+            title,
+            owner,
+            applied: Vec::new(),
+            broken: Vec::new(),
+            set_aside: Vec::new(),
+        };
+        let set_aside = set_aside.unwrap_or_default();
+        for (i, rule) in all.iter().enumerate() {
+            let is_broken = broken & (1 << i) != 0;
+            if applies(config, rule, tier.as_deref(), lifecycle.as_deref()) {
+                card.applied.push(rule);
+                if is_broken && set_aside.iter().any(|r| r == rule.id) {
+                    card.set_aside.push(rule);
+                } else if is_broken {
+                    card.broken.push(rule);
                 }
-                card
-            },
-        )
-        .collect())
+            }
+        }
+        visit(card);
+    }
+    Ok(())
 }
 
 /// The findings in scope: every broken rule, with import problems spelled
@@ -185,11 +196,10 @@ pub async fn evaluate(
     config: &HygieneConfig,
     scope: &Scope,
 ) -> Result<Vec<Finding>, sqlx::Error> {
-    let cards = scorecards(pool, config, scope).await?;
     let problems = import_problems(pool, scope).await?;
     let mut findings = Vec::new();
-    for card in cards {
-        for rule in &card.broken {
+    each_scorecard(pool, config, scope, |card| {
+        for rule in card.broken {
             let details = if rule.id == "import-failed" {
                 problems.get(&card.service).cloned().unwrap_or_default()
             } else {
@@ -204,7 +214,8 @@ pub async fn evaluate(
                 details,
             });
         }
-    }
+    })
+    .await?;
     if scope.service_id.is_none()
         && let Some(rule) = rules::find("import-failed")
         && config.rules.get(rule.id).and_then(|c| c.enabled) != Some(false)
