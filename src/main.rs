@@ -55,6 +55,14 @@ enum Command {
     Commands(CommandsCommand),
     /// Catalog hygiene reminders: run a round of digests to owning teams.
     Nag(NagArgs),
+    /// Ask a running `usher serve` whether it is ready (its /readyz): exit 0
+    /// when it is, 1 when not. For container health checks, where images
+    /// have no curl.
+    Health {
+        /// The base URL; default: this machine at USHER_LISTEN's port.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// The configuration: check usher.toml and the environment.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -349,6 +357,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nag(args) => nag(&env, &config, args).await,
+        Command::Health { url } => Ok(health(&env, url).await),
         Command::Config(ConfigCommand::Check) => Ok(config_check(&config)),
         Command::Commands(CommandsCommand::DiscordJson) => {
             print!(
@@ -1017,6 +1026,42 @@ async fn outbox_command(env: &Env, cmd: OutboxCommand) -> anyhow::Result<ExitCod
     .await;
     db.close().await;
     result
+}
+
+/// `usher health`: GET /readyz of the usher listening on this machine.
+async fn health(env: &Env, url: Option<String>) -> ExitCode {
+    let base = url.unwrap_or_else(|| {
+        // A wildcard listen address is reached on loopback.
+        let port = env.listen.rsplit(':').next().unwrap_or("8080");
+        format!("http://127.0.0.1:{port}")
+    });
+    let url = format!("{}/readyz", base.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build();
+    let answer = match client {
+        Ok(c) => c.get(&url).send().await,
+        Err(e) => {
+            eprintln!("usher health: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match answer {
+        Ok(r) if r.status().is_success() => {
+            println!("ready ({url})");
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            eprintln!("not ready ({url} answered {status}): {}", body.trim());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("not ready: {url} could not be reached ({e}). Is `usher serve` running?");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<ExitCode> {

@@ -184,6 +184,27 @@ fn serve_and_import_share_one_cluster() {
         http_probe::get(&format!("http://127.0.0.1:{port}/readyz")).unwrap(),
         200
     );
+    // `usher health` (the container's health check) agrees, from USHER_LISTEN.
+    let out = usher()
+        .env("USHER_LISTEN", format!("0.0.0.0:{port}"))
+        .arg("health")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = usher()
+        .args([
+            "health",
+            "--url",
+            &format!("http://127.0.0.1:{}", free_port()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("could not be reached"),
+        "{}",
+        stderr(&out)
+    );
 
     // SIGTERM: serve exits 0 and, as the last user, stops the cluster.
     nix::sys::signal::kill(

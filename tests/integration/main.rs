@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod console;
 mod creation;
+mod deploy;
 mod discord;
 mod fake_discord;
 mod fake_slack;
