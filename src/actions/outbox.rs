@@ -343,7 +343,13 @@ impl Worker {
             let notified = async {
                 match listener.as_mut() {
                     Some(l) => {
-                        let _ = l.recv().await;
+                        // A lost connection fails at once (and again at each
+                        // reconnect while the database is away): wait a poll
+                        // interval rather than spin.
+                        if let Err(e) = l.recv().await {
+                            tracing::debug!(error = %e, "outbox: the listener lost its connection");
+                            tokio::time::sleep(poll).await;
+                        }
                     }
                     None => std::future::pending::<()>().await,
                 }
