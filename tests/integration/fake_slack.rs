@@ -54,6 +54,8 @@ struct State_ {
     socket_tx: Option<mpsc::UnboundedSender<String>>,
     socket_frames: Vec<Value>,
     connections: usize,
+    /// Sockets the client closed with a WebSocket Close frame.
+    closed_by_client: usize,
 }
 
 #[derive(Clone)]
@@ -173,6 +175,10 @@ impl FakeSlack {
         self.state.lock().unwrap().connections
     }
 
+    pub fn closed_by_client(&self) -> usize {
+        self.state.lock().unwrap().closed_by_client
+    }
+
     pub fn socket_connected(&self) -> bool {
         self.state.lock().unwrap().socket_tx.is_some()
     }
@@ -216,6 +222,10 @@ impl FakeSlack {
                         }
                     }
                     Some(Ok(Message::Ping(p))) => { let _ = write.send(Message::Pong(p)).await; }
+                    Some(Ok(Message::Close(_))) => {
+                        self.state.lock().unwrap().closed_by_client += 1;
+                        break;
+                    }
                     Some(Ok(_)) => {}
                     _ => break,
                 },

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use crate::support::{repo, stderr, stdout, usher};
+use crate::support::{free_port, repo, stderr, stdout, usher};
 
 /// Where the cluster of a data folder lives (it moves out of folders the
 /// server's user can't reach).
@@ -101,14 +101,6 @@ fn first_use_reuse_and_a_stale_pid_file_in_a_private_deep_folder() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!running(&cluster));
     cleanup(&data);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn wait_ready(port: u16, child: &mut Child) {

@@ -18,6 +18,7 @@ mod local_postgres;
 mod oncall;
 mod outbox;
 mod questions;
+mod rolling;
 mod slack;
 mod sync;
 mod validate;

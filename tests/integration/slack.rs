@@ -175,7 +175,7 @@ impl Harness {
 }
 
 /// The demo's people, as Slack knows them.
-fn people(fake: &FakeSlack) {
+pub fn people(fake: &FakeSlack) {
     for (id, email) in [
         ("U01AMARA", "amara.okafor@acme-shop.example"),
         ("U01JONAS", "jonas.weber@acme-shop.example"),
@@ -196,7 +196,13 @@ fn people(fake: &FakeSlack) {
     }));
 }
 
-fn command_form(team: &str, command: &str, text: &str, user: &str, response_url: &str) -> String {
+pub fn command_form(
+    team: &str,
+    command: &str,
+    text: &str,
+    user: &str,
+    response_url: &str,
+) -> String {
     serde_urlencoded::to_string([
         ("token", "deprecated-verification-token"),
         ("team_id", team),
@@ -216,7 +222,7 @@ fn command_form(team: &str, command: &str, text: &str, user: &str, response_url:
 }
 
 /// Every text in a Block Kit answer, joined (for assertions).
-fn block_text(v: &Value) -> String {
+pub fn block_text(v: &Value) -> String {
     let mut out = Vec::new();
     collect_text(v, &mut out);
     out.join("\n")
@@ -448,7 +454,7 @@ async fn url_verification_is_answered() {
     h.stop().await;
 }
 
-fn mention(event_id: &str, text: &str) -> Value {
+pub fn mention(event_id: &str, text: &str) -> Value {
     json!({
         "token": "x", "team_id": TEAM, "api_app_id": "A0USHER", "type": "event_callback",
         "event_id": event_id, "event_time": 1764150000,
@@ -1289,7 +1295,14 @@ async fn socket_mode_answers_over_the_websocket_and_reconnects() {
                 .find(|v| v["envelope_id"] == "env-3")
         })
         .await;
+    // Shutting down closes the socket with a Close frame, not a dropped
+    // connection Slack would have to time out.
+    let fake = h.fake.clone();
     h.stop().await;
+    fake.wait_for("the socket closed by usher", |f| {
+        (f.closed_by_client() >= 1).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,6 +302,15 @@ pub async fn drain_outbox(pool: &PgPool, senders: Senders) -> usize {
 }
 
 /// The usher binary.
+/// A port nothing listens on now (for a process under test to bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn usher() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_usher"));
     cmd.env_remove("DATABASE_URL")
