@@ -439,7 +439,7 @@ fn the_container_files_build_what_the_readme_says() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dockerfile = std::fs::read_to_string(root.join("deploy/Dockerfile")).unwrap();
     for needed in [
-        "cargo build --release --locked",
+        "cargo build --profile dist --locked",
         "USER nonroot",
         "HEALTHCHECK",
         "org.opencontainers.image.source",
