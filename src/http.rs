@@ -37,6 +37,31 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A span around every HTTP request (method and path — never the query or
+/// the body, which may carry secrets), so what a request logs, down to the
+/// command it runs, is found by it; its status and duration at `debug`.
+pub async fn trace_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = %request.uri().path()
+    );
+    let started = std::time::Instant::now();
+    let response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::debug!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_secs_f64() * 1000.0,
+            "answered"
+        )
+    });
+    response
+}
+
 /// Prometheus text exposition.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (

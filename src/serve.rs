@@ -153,7 +153,7 @@ impl Server {
         if let Some(routes) = discord_routes {
             router = router.merge(routes);
         }
-        let app = router;
+        let app = router.layer(axum::middleware::from_fn(http::trace_request));
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|stop| *stop).await;
         });

@@ -338,6 +338,7 @@ fn secrets_never_reach_the_logs() {
     cmd.env("USHER_DATA_DIR", &data)
         .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "debug")
+        .env("USHER_LOG_FORMAT", "json")
         // Unreachable APIs: the start-up checks fail and say so in the log.
         .env("SLACK_API_URL", "http://127.0.0.1:9/api")
         .env("DISCORD_API_URL", "http://127.0.0.1:9")
@@ -368,4 +369,17 @@ fn secrets_never_reach_the_logs() {
     for (name, value) in secrets {
         assert!(!log.contains(value), "{name} appears in the log");
     }
+    // JSON lines, and the request to /metrics under its own span.
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!lines.is_empty(), "{log}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["name"] == "http" && l["span"]["path"] == "/metrics"),
+        "a span per request: {log}"
+    );
 }
