@@ -421,6 +421,12 @@ pub struct HygieneConfig {
     /// Per rule (by id): `enabled`, and the tiers / lifecycles it applies
     /// to (a service matching either; both empty: every service).
     pub rules: std::collections::BTreeMap<String, RuleConfig>,
+    /// Not a setting: the platforms this process can post on (`serve` and
+    /// `nag` set it from their Slack and Discord tokens). A team with a
+    /// channel on each gets its digest only where it can be delivered,
+    /// rather than a job no sender here will ever take. None: all.
+    #[serde(skip)]
+    pub deliver_on: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -448,6 +454,7 @@ impl Default for HygieneConfig {
             max_services: 8,
             escalate_after: 3,
             rules: Default::default(),
+            deliver_on: None,
         }
     }
 }

@@ -565,6 +565,12 @@ async fn nag(env: &Env, config: &Config, args: NagArgs) -> anyhow::Result<ExitCo
         }
         None => None,
     };
+    let mut config = config.clone();
+    config.hygiene.deliver_on = Some(usher::serve::posting_platforms(
+        &usher::platforms::slack::SlackSettings::from_env(),
+        &usher::platforms::discord::DiscordSettings::from_env(),
+    ));
+    let config = &config;
     let started = std::time::Instant::now();
     let digests = digest::build(&db.pool, config, team.as_deref(), !args.dry_run).await?;
     if args.dry_run {

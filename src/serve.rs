@@ -125,9 +125,14 @@ impl Server {
             oncall,
             stop_rx.clone(),
         ));
+        let hygiene_config = {
+            let mut config = (*self.config).clone();
+            config.hygiene.deliver_on = Some(posting_platforms(&self.slack, &self.discord));
+            Arc::new(config)
+        };
         let hygiene_task = tokio::spawn(crate::hygiene::rounds::run(
             self.db.pool.clone(),
-            self.config.clone(),
+            hygiene_config,
             core.clock.clone(),
             stop_rx.clone(),
         ));
@@ -190,6 +195,19 @@ impl Server {
         self.db.close().await;
         Ok(())
     }
+}
+
+/// The platforms this process can post messages on (it has their bot
+/// tokens), for `hygiene.deliver_on`.
+pub fn posting_platforms(slack: &SlackSettings, discord: &DiscordSettings) -> Vec<String> {
+    let mut on = Vec::new();
+    if slack.bot_token.is_some() {
+        on.push("slack".to_string());
+    }
+    if discord.bot_token.is_some() {
+        on.push("discord".to_string());
+    }
+    on
 }
 
 /// The outbox senders for side effects that aren't chat messages: paging

@@ -122,10 +122,15 @@ pub async fn destination(
             )),
         ));
     };
-    let channels: Vec<(&'static str, String)> = [("slack", slack), ("discord", discord)]
+    let mut channels: Vec<(&'static str, String)> = [("slack", slack), ("discord", discord)]
         .into_iter()
         .filter_map(|(platform, c)| c.map(|c| (platform, c)))
         .collect();
+    if let Some(on) = &config.hygiene.deliver_on
+        && channels.iter().any(|(p, _)| on.iter().any(|o| o == p))
+    {
+        channels.retain(|(p, _)| on.iter().any(|o| o == p));
+    }
     if !channels.is_empty() {
         return Ok((name, Destination::Channels(channels)));
     }

@@ -801,6 +801,23 @@ async fn a_team_on_slack_and_discord_gets_the_digest_on_each() {
     .await
     .unwrap();
     assert_eq!(kinds, ["chat.message.discord", "chat.message.slack"]);
+    // A deployment that only posts on Slack: the digest goes there alone,
+    // not also to a Discord job no sender would ever take.
+    let mut slack_only = Config::default();
+    slack_only.hygiene.deliver_on = Some(vec!["slack".into()]);
+    let digests = digest::build(
+        &db.pool,
+        &slack_only,
+        Some("group:default/team-payments"),
+        false,
+    )
+    .await
+    .unwrap();
+    let described = digests[0].destination.describe();
+    assert!(
+        described.contains("slack channel") && !described.contains("discord"),
+        "{described}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
