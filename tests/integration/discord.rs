@@ -35,6 +35,12 @@ struct Harness {
 
 impl Harness {
     async fn start(toml: &str) -> Harness {
+        Self::launch(toml, true).await
+    }
+
+    /// With `http_interactions` false, no public key: interactions come
+    /// over the gateway.
+    async fn launch(toml: &str, http_interactions: bool) -> Harness {
         let db = demo_db().await;
         // Jonas's descriptor carries his Discord id; the payments team has a channel.
         sqlx::query(
@@ -67,7 +73,7 @@ impl Harness {
         .await
         .unwrap()
         .with_discord(DiscordSettings {
-            public_key: Some(public_key_hex()),
+            public_key: http_interactions.then(public_key_hex),
             bot_token: Some("test-bot-token".into()),
             application_id: Some(APP_ID.parse().unwrap()),
             api_url: fake.api_url(),
@@ -479,6 +485,60 @@ async fn clicks_run_as_the_clicker_and_guilds_off_the_list_get_nothing() {
         "{text}"
     );
     h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_carries_interactions_and_closes_cleanly_on_shutdown() {
+    // A bot token and no public key: interactions arrive over the gateway.
+    let h = Harness::launch(GUILDS, false).await;
+    let identify = h
+        .fake
+        .wait_for("an Identify", |f| {
+            f.gateway_frames().into_iter().find(|v| v["op"] == 2)
+        })
+        .await;
+    // serenity sends the token as it authorizes REST calls ("Bot …"),
+    // which Discord's gateway accepts.
+    assert!(
+        identify["d"]["token"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("test-bot-token")),
+        "{identify:#}"
+    );
+    assert_eq!(identify["d"]["shard"], json!([0, 1]));
+    // GUILDS only (GUILD_MEMBERS is privileged and off by default).
+    assert_eq!(identify["d"]["intents"], 1);
+    // A slash command over the WebSocket, answered through the callback.
+    let mut command = slash(
+        JONAS,
+        "usher",
+        sub("owner", json!([opt("service", "payments-api")])),
+    );
+    command["id"] = json!("1700000000000000077");
+    h.fake.dispatch("INTERACTION_CREATE", command);
+    let answer = h
+        .fake
+        .wait_for("the callback", |f| {
+            f.calls_to("/callback")
+                .into_iter()
+                .find(|c| c.path.contains("1700000000000000077"))
+        })
+        .await;
+    assert_eq!(answer.method, "POST");
+    assert_eq!(answer.body["type"], 4, "{:#}", answer.body);
+    assert!(
+        answer.body.to_string().contains("Payments"),
+        "{:#}",
+        answer.body
+    );
+    // Shutting down closes the session with a normal closure (1000), not
+    // a dropped connection Discord would have to time out.
+    let fake = h.fake.clone();
+    h.stop().await;
+    fake.wait_for("the gateway closed by usher", |f| {
+        f.gateway_closes().contains(&1000).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,12 @@ pub enum Failure {
 #[derive(Default)]
 struct State_ {
     calls: Vec<Call>,
+    /// The gateway: frames the client sent (identify, heartbeats), the close
+    /// codes it closed with, and the way to push events to it.
+    gateway_frames: Vec<Value>,
+    gateway_closes: Vec<u16>,
+    gateway_tx: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    sequence: u64,
     /// By path suffix ("messages", "@original", …).
     failures: HashMap<String, VecDeque<Failure>>,
     next_id: u64,
@@ -64,18 +70,110 @@ struct State_ {
 pub struct FakeDiscord {
     state: Arc<Mutex<State_>>,
     pub port: u16,
+    /// The gateway's WebSocket port (`GET /gateway/bot` names it).
+    pub gateway_port: u16,
 }
 
 impl FakeDiscord {
     pub async fn start() -> FakeDiscord {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let fake = FakeDiscord {
             state: Arc::default(),
             port: listener.local_addr().unwrap().port(),
+            gateway_port: gateway.local_addr().unwrap().port(),
         };
         let app = Router::new().fallback(handle).with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let sessions = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = gateway.accept().await {
+                tokio::spawn(sessions.clone().serve_gateway(stream));
+            }
+        });
         fake
+    }
+
+    /// Frames the gateway client sent (op 2 identify, op 1 heartbeats).
+    pub fn gateway_frames(&self) -> Vec<Value> {
+        self.state.lock().unwrap().gateway_frames.clone()
+    }
+
+    /// The close codes the client closed its gateway sessions with.
+    pub fn gateway_closes(&self) -> Vec<u16> {
+        self.state.lock().unwrap().gateway_closes.clone()
+    }
+
+    /// Sends a dispatch (op 0) of event `name` to the connected client.
+    pub fn dispatch(&self, name: &str, data: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.sequence += 1;
+        let frame = json!({ "op": 0, "t": name, "s": s.sequence, "d": data });
+        s.gateway_tx
+            .as_ref()
+            .expect("a gateway client is connected")
+            .send(frame.to_string())
+            .unwrap();
+    }
+
+    /// One gateway session, as Discord documents it: Hello, then Ready
+    /// after Identify, heartbeats acknowledged, dispatches from the test.
+    async fn serve_gateway(self, stream: tokio::net::TcpStream) {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            return;
+        };
+        let (mut write, mut read) = ws.split();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        self.state.lock().unwrap().gateway_tx = Some(tx);
+        let hello = json!({ "op": 10, "d": { "heartbeat_interval": 41250 } });
+        if write.send(Message::text(hello.to_string())).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                out = rx.recv() => match out {
+                    Some(frame) => if write.send(Message::text(frame)).await.is_err() { break },
+                    None => break,
+                },
+                incoming = read.next() => match incoming {
+                    Some(Ok(Message::Text(text))) => {
+                        let frame: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                        self.state.lock().unwrap().gateway_frames.push(frame.clone());
+                        let answer = match frame["op"].as_u64() {
+                            Some(1) => Some(json!({ "op": 11 })),
+                            Some(2) => {
+                                let mut s = self.state.lock().unwrap();
+                                s.sequence += 1;
+                                Some(json!({ "op": 0, "t": "READY", "s": s.sequence, "d": {
+                                    "v": 10,
+                                    "user": { "id": "1400000000000000001", "username": "usher", "discriminator": "0", "avatar": null, "bot": true },
+                                    "guilds": [{ "id": GUILD, "unavailable": true }],
+                                    "session_id": "fake-session",
+                                    "resume_gateway_url": format!("ws://127.0.0.1:{}", self.gateway_port),
+                                    "shard": [0, 1],
+                                    "application": { "id": APP_ID, "flags": 0 },
+                                } }))
+                            }
+                            _ => None,
+                        };
+                        if let Some(answer) = answer
+                            && write.send(Message::text(answer.to_string())).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                        self.state.lock().unwrap().gateway_closes.push(code);
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
+        }
     }
 
     /// `DISCORD_API_URL`.
@@ -169,6 +267,12 @@ async fn handle(State(fake): State<FakeDiscord>, request: Request) -> Response {
     };
     let parts: Vec<&str> = route.trim_matches('/').split('/').collect();
     let answer = match (method.as_str(), parts.as_slice()) {
+        ("GET", ["gateway", "bot"]) => json!({
+            "url": format!("ws://127.0.0.1:{}", fake.gateway_port),
+            "shards": 1,
+            "session_start_limit": { "total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1 },
+        }),
+        ("GET", ["gateway"]) => json!({ "url": format!("ws://127.0.0.1:{}", fake.gateway_port) }),
         ("GET", ["users", "@me"]) => {
             json!({ "id": "1400000000000000001", "username": "usher", "bot": true })
         }
