@@ -550,19 +550,16 @@ async fn fix_now_is_one_modal_with_the_missing_fields() {
     .execute(&h.db.pool)
     .await
     .unwrap();
-    let menu = h
+    // The command (as the digest's Fix button) opens the modal at once.
+    let modal = h
         .interact(&slash(
             JONAS,
             "usher",
             sub("hygiene-fix", json!([opt("service", "payouts")])),
         ))
         .await;
-    let (_, id) = buttons(&menu)
-        .into_iter()
-        .find(|(l, _)| l.starts_with("✏️"))
-        .unwrap_or_else(|| panic!("a fill-in button: {menu:#}"));
-    let modal = h.interact(&click(JONAS, &id)).await;
     assert_eq!(modal["type"], 9, "{modal:#}");
+    assert_eq!(modal["data"]["title"], "Fix payouts");
     let names: Vec<&str> = modal["data"]["components"]
         .as_array()
         .unwrap()
@@ -579,6 +576,23 @@ async fn fix_now_is_one_modal_with_the_missing_fields() {
         { "type": 1, "components": [{ "type": 4, "custom_id": "description", "value": "Pays sellers, \"nightly\"" }] },
         { "type": 1, "components": [{ "type": 4, "custom_id": "runbook", "value": "https://runbooks.example.com/payouts" }] },
     ]});
+    // A bad value first: a modal can't answer a modal, so the form comes
+    // back as a message saying what's wrong, its ✏️ button reopening it
+    // with what was typed.
+    let mut bad = submit.clone();
+    bad["data"]["components"][1]["components"][0]["value"] = json!("runbook.example.com");
+    let back = h.interact(&bad).await;
+    assert!(text_of(&back).contains("web address"), "{back:#}");
+    let (_, id) = buttons(&back)
+        .into_iter()
+        .find(|(l, _)| l.starts_with("✏️"))
+        .unwrap_or_else(|| panic!("a fill-in button: {back:#}"));
+    let reopened = h.interact(&click(JONAS, &id)).await;
+    assert_eq!(reopened["type"], 9, "{reopened:#}");
+    assert!(
+        reopened.to_string().contains("runbook.example.com"),
+        "{reopened:#}"
+    );
     let saved = h.interact(&submit).await;
     assert!(text_of(&saved).contains("filled in"), "{saved:#}");
     let description: Option<String> = sqlx::query_scalar(

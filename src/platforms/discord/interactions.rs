@@ -183,6 +183,7 @@ async fn run_within_deadline(
     (application_id, token): (u64, String),
     share: bool,
     update: bool,
+    may_open_form: bool,
 ) -> Value {
     let work = {
         let app = app.clone();
@@ -199,6 +200,9 @@ async fn run_within_deadline(
     let deadline = Duration::from_millis(app.config.inline_ms);
     match tokio::time::timeout(deadline, &mut work).await {
         Ok(Ok((request, mut reply))) => {
+            if may_open_form && let Some(modal) = form_modal(app, &reply).await {
+                return response(MODAL, Some(modal));
+            }
             if share {
                 reply.visibility = Visibility::Public;
             }
@@ -235,6 +239,27 @@ async fn run_within_deadline(
             response(DEFERRED_MESSAGE, Some(json!({ "flags": flags })))
         }
     }
+}
+
+/// A reply that is a several-field form (hygiene's "Fix now"), as the
+/// modal itself: the click or command opens it at once. (Discord lets an
+/// interaction answer with a modal only as its first answer, and never to
+/// a modal's submission — those get the form as a message with a button.)
+async fn form_modal(app: &DiscordApp, reply: &Reply) -> Option<Value> {
+    let form = reply
+        .form
+        .as_ref()
+        .filter(|f| !f.finished && !f.fields.is_empty())?;
+    let submit = form.submit.as_ref()?;
+    let (value, long) = values::encode(submit, render::MAX_CUSTOM_ID - 2);
+    if let Some(long) = long {
+        let _ = values::store(&app.core.pool, &[long]).await;
+    }
+    Some(render::fields_modal(
+        &format!("m:{value}"),
+        &form.title,
+        &form.fields,
+    ))
 }
 
 /// Whether a reply gets a "Share in channel" button.
@@ -293,6 +318,7 @@ async fn command(app: &Arc<DiscordApp>, c: CommandInteraction) -> Value {
         (c.application_id.get(), c.token.clone()),
         false,
         false,
+        true,
     )
     .await
 }
@@ -401,21 +427,20 @@ async fn component(app: &Arc<DiscordApp>, c: ComponentInteraction) -> Value {
     }
     match kind.as_str() {
         INPUT if line.contains(render::FIELDS_SEPARATOR) => {
-            let (submit, fields) = line
+            let (submit, form) = line
                 .split_once(render::FIELDS_SEPARATOR)
                 .unwrap_or_default();
-            let fields: Vec<FormField> = serde_json::from_str(fields).unwrap_or_default();
+            let form: Value = serde_json::from_str(form).unwrap_or_default();
+            let fields: Vec<FormField> =
+                serde_json::from_value(form["fields"].clone()).unwrap_or_default();
+            let title = form["title"].as_str().unwrap_or("usher");
             let (value, long) = values::encode(submit, render::MAX_CUSTOM_ID - 2);
             if let Some(long) = long {
                 let _ = values::store(&app.core.pool, &[long]).await;
             }
             response(
                 MODAL,
-                Some(render::fields_modal(
-                    &format!("m:{value}"),
-                    "usher",
-                    &fields,
-                )),
+                Some(render::fields_modal(&format!("m:{value}"), title, &fields)),
             )
         }
         TYPEAHEAD | INPUT => {
@@ -449,6 +474,7 @@ async fn component(app: &Arc<DiscordApp>, c: ComponentInteraction) -> Value {
                 (c.application_id.get(), c.token.clone()),
                 kind == SHARE,
                 in_dialogue,
+                kind == RUN,
             )
             .await
         }
@@ -514,6 +540,7 @@ async fn modal_submit(app: &Arc<DiscordApp>, m: ModalInteraction) -> Value {
         (m.application_id.get(), m.token.clone()),
         false,
         in_dialogue,
+        false,
     )
     .await
 }

@@ -284,7 +284,7 @@ pub fn message(reply: &Reply, share: Option<&str>) -> Rendered {
             // click opens the modal from them.
             let line = format!(
                 "{submit}{FIELDS_SEPARATOR}{}",
-                serde_json::to_string(&form.fields).unwrap_or_default()
+                json!({ "title": form.title, "fields": form.fields })
             );
             let id = components.custom_id(INPUT, &line);
             let button = json!({
