@@ -89,14 +89,7 @@ fn indent_of(line: &str) -> usize {
 /// `doc_line` (1-based), checked by parsing it back.
 pub fn edit(text: &str, doc_line: usize, field: &str, value: &str) -> Result<String, String> {
     let lines: Vec<&str> = text.lines().collect();
-    let start = doc_line.saturating_sub(1).min(lines.len());
-    let end = lines[start..]
-        .iter()
-        .enumerate()
-        .skip(1)
-        .find(|(_, l)| l.starts_with("---"))
-        .map(|(i, _)| start + i)
-        .unwrap_or(lines.len());
+    let (start, end) = document_bounds(&lines, doc_line);
     let find = |key: &str, from: usize, to: usize, indent: usize| {
         (from..to).find(|&i| {
             indent_of(lines[i]) == indent && lines[i].trim_start().starts_with(&format!("{key}:"))
@@ -205,7 +198,29 @@ pub fn edit(text: &str, doc_line: usize, field: &str, value: &str) -> Result<Str
     let doc_end = end + (out.len() - lines.len());
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&out[start..doc_end].join("\n"))
         .map_err(|e| format!("the edited document doesn't parse ({e})"))?;
-    let said = match field {
+    if !says(&doc, field, value) {
+        return Err("the edit didn't land where usher expected; make it by hand".into());
+    }
+    Ok(edited)
+}
+
+/// The lines [start, end) of the document that starts at `doc_line`
+/// (1-based): up to the next `---`.
+fn document_bounds(lines: &[&str], doc_line: usize) -> (usize, usize) {
+    let start = doc_line.saturating_sub(1).min(lines.len());
+    let end = lines[start..]
+        .iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, l)| l.starts_with("---"))
+        .map(|(i, _)| start + i)
+        .unwrap_or(lines.len());
+    (start, end)
+}
+
+/// Whether a parsed descriptor has `field` set to `value`.
+fn says(doc: &serde_yaml_ng::Value, field: &str, value: &str) -> bool {
+    match field {
         "description" => doc["metadata"]["description"].as_str() == Some(value),
         "tier" => doc["metadata"]["annotations"]["usher.dev/tier"].as_str() == Some(value),
         "repo" => {
@@ -216,11 +231,16 @@ pub fn edit(text: &str, doc_line: usize, field: &str, value: &str) -> Result<Str
         _ => doc["metadata"]["links"]
             .as_sequence()
             .is_some_and(|l| l.iter().any(|x| x["url"].as_str() == Some(value))),
-    };
-    if !said {
-        return Err("the edit didn't land where usher expected; make it by hand".into());
     }
-    Ok(edited)
+}
+
+/// Whether the document at `doc_line` already says it (an earlier attempt
+/// got this far, or someone made the change by hand).
+pub fn already_says(text: &str, doc_line: usize, field: &str, value: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    let (start, end) = document_bounds(&lines, doc_line);
+    serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&lines[start..end].join("\n"))
+        .is_ok_and(|doc| says(&doc, field, value))
 }
 
 /// The fields a job sets, in order: `changes` (a form's several fields),
@@ -259,12 +279,11 @@ fn changed_text(file: &Value, payload: &Value) -> Result<Option<String>, SendErr
     let line = payload["source_line"].as_u64().unwrap_or(1) as usize;
     let mut edited = text.clone();
     for (field, value) in changes(payload) {
-        match edit(&edited, line, &field, &value) {
-            Ok(changed) => edited = changed,
-            // Already there (an earlier try got this far).
-            Err(_) if edited.contains(&value) => {}
-            Err(why) => return Err(SendError::Permanent(why)),
+        // Already there (an earlier try got this far): not added twice.
+        if already_says(&edited, line, &field, &value) {
+            continue;
         }
+        edited = edit(&edited, line, &field, &value).map_err(SendError::Permanent)?;
     }
     Ok((edited != text).then_some(edited))
 }
@@ -602,5 +621,32 @@ mod tests {
                 .unwrap()
                 .contains("The ledger's API")
         );
+    }
+
+    #[test]
+    fn a_retry_sees_what_an_earlier_attempt_already_changed() {
+        // "1" is in the file (apiVersion v1alpha1), yet the tier isn't set.
+        assert!(!already_says(FILE, 2, "tier", "1"));
+        let once = edit(FILE, 2, "tier", "1").unwrap();
+        assert!(already_says(&once, 2, "tier", "1"));
+        let linked = edit(&once, 2, "runbook", "https://runbooks.example.com/ledger").unwrap();
+        assert!(already_says(
+            &linked,
+            2,
+            "runbook",
+            "https://runbooks.example.com/ledger"
+        ));
+        // Another document's value doesn't count.
+        assert!(!already_says(&linked, 15, "tier", "1"));
+        let payload = json!({ "source_line": 2, "changes": [
+            { "field": "tier", "value": "1" },
+            { "field": "runbook", "value": "https://runbooks.example.com/ledger" },
+        ] });
+        let file = |text: &str| json!({ "content": base64::engine::general_purpose::STANDARD.encode(text) });
+        // Both already made: nothing to commit; half made: only the rest.
+        assert_eq!(changed_text(&file(&linked), &payload).unwrap(), None);
+        let rest = changed_text(&file(&once), &payload).unwrap().unwrap();
+        assert_eq!(rest.matches("usher.dev/tier").count(), 1);
+        assert_eq!(rest.matches("runbooks.example.com/ledger").count(), 1);
     }
 }
