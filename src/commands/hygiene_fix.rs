@@ -95,7 +95,16 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
     // Several fields at once: the form's answers (or typed `--tier 2 …`).
     let given: Vec<(&Fixable, String)> = FIXABLE
         .iter()
-        .filter_map(|f| Some((f, args.text(f.field)?.trim().to_string())))
+        .filter_map(|f| {
+            let value = args.text(f.field)?.trim();
+            // "Production" is production; free text stays as typed.
+            let value = if f.choices.is_empty() {
+                value.to_string()
+            } else {
+                value.to_lowercase()
+            };
+            Some((f, value))
+        })
         .filter(|(_, v)| !v.is_empty())
         .collect();
     if !given.is_empty() {
@@ -513,11 +522,21 @@ async fn propose(
                 "source_line": service.source_line,
                 "requested_by": request.actor.display,
             }),
+            // The values hashed: a description can be long, and the key is
+            // a unique index entry.
             idempotency_key: format!(
                 "hygiene-proposal:{}:{}:{}",
                 service.key,
                 fields.join(","),
-                values.join("\u{1f}")
+                {
+                    use sha2::Digest;
+                    let digest =
+                        sha2::Sha256::digest(serde_json::to_vec(&values).unwrap_or_default());
+                    digest
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                }
             ),
         },
         core.config.outbox.max_attempts,

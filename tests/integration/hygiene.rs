@@ -554,6 +554,17 @@ async fn fix_now_is_one_form_with_exactly_the_missing_fields() {
     let form = back.form.expect("the form again");
     assert_eq!(form.error_field.as_deref(), Some("runbook"));
     assert!(form.error.unwrap().contains("isn't a web address"));
+    // A tier out of range is the command's to refuse (not the parser's), so
+    // it comes back on the form too.
+    let tier = reply_as(
+        &core,
+        jonas.clone(),
+        "hygiene fix payouts --tier 5 --lifecycle Production",
+    )
+    .await;
+    let tier_form = tier.form.expect("the form again");
+    assert_eq!(tier_form.error_field.as_deref(), Some("tier"));
+    assert!(tier_form.error.unwrap().contains("1, 2, 3, 4"));
     let kept = form
         .fields
         .iter()

@@ -246,10 +246,11 @@ async fn run_within_deadline(
 /// interaction answer with a modal only as its first answer, and never to
 /// a modal's submission — those get the form as a message with a button.)
 async fn form_modal(app: &DiscordApp, reply: &Reply) -> Option<Value> {
+    // A form with an error goes as a message, which can say what's wrong.
     let form = reply
         .form
         .as_ref()
-        .filter(|f| !f.finished && !f.fields.is_empty())?;
+        .filter(|f| !f.finished && !f.fields.is_empty() && f.error.is_none())?;
     let submit = form.submit.as_ref()?;
     let (value, long) = values::encode(submit, render::MAX_CUSTOM_ID - 2);
     if let Some(long) = long {

@@ -276,7 +276,14 @@ pub fn message(reply: &Reply, share: Option<&str>) -> Rendered {
         );
     }
     if let Some(form) = &reply.form {
-        if let Some(error) = &form.error {
+        // Said once: a reply that already shows it as a hint doesn't repeat it.
+        let hinted = |error: &str| {
+            reply
+                .blocks
+                .iter()
+                .any(|b| matches!(b, Block::Hint { text } if text.to_plain() == error))
+        };
+        if let Some(error) = form.error.as_deref().filter(|e| !hinted(e)) {
             description.push(format!("⚠️ {}", escape(error)));
         }
         if let (false, Some(submit)) = (form.fields.is_empty() || form.finished, &form.submit) {
@@ -439,7 +446,6 @@ pub fn notice(text: &str) -> Value {
     })
 }
 
-/// A modal asking for one line of text; submitting runs `command text`.
 /// Between a several-field form's command and its fields in a button's line.
 pub const FIELDS_SEPARATOR: char = '\u{1f}';
 
@@ -470,6 +476,7 @@ pub fn fields_modal(custom_id: &str, title: &str, fields: &[FormField]) -> Value
     json!({ "custom_id": custom_id, "title": cut(title, 45), "components": rows })
 }
 
+/// A modal asking for one line of text; submitting runs `command text`.
 pub fn modal(custom_id: &str, title: &str, label: &str, initial: Option<&str>) -> Value {
     let mut input = json!({
         "type": 4, "custom_id": "text", "style": 1, "label": cut(label, 45),
