@@ -284,8 +284,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Arc::new(Config::load()?);
     let env = Env::from_env();
+    if let Command::Health { url } = &cli.command {
+        // Needs no configuration, and answers only 0 or 1 (what container
+        // health checks understand).
+        return Ok(health(&env, url.clone()).await);
+    }
+    let config = Arc::new(Config::load()?);
     match cli.command {
         Command::Serve => {
             let db = open(&env).await?;
@@ -357,7 +362,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nag(args) => nag(&env, &config, args).await,
-        Command::Health { url } => Ok(health(&env, url).await),
+        Command::Health { .. } => unreachable!("answered before the configuration is read"),
         Command::Config(ConfigCommand::Check) => Ok(config_check(&config)),
         Command::Commands(CommandsCommand::DiscordJson) => {
             print!(
@@ -1037,9 +1042,14 @@ async fn outbox_command(env: &Env, cmd: OutboxCommand) -> anyhow::Result<ExitCod
 /// `usher health`: GET /readyz of the usher listening on this machine.
 async fn health(env: &Env, url: Option<String>) -> ExitCode {
     let base = url.unwrap_or_else(|| {
-        // A wildcard listen address is reached on loopback.
-        let port = env.listen.rsplit(':').next().unwrap_or("8080");
-        format!("http://127.0.0.1:{port}")
+        // A wildcard listen address is reached on loopback; a specific one
+        // as it is.
+        let (host, port) = env.listen.rsplit_once(':').unwrap_or(("", "8080"));
+        let host = match host {
+            "" | "0.0.0.0" | "[::]" | "::" => "127.0.0.1",
+            other => other,
+        };
+        format!("http://{host}:{port}")
     });
     let url = format!("{}/readyz", base.trim_end_matches('/'));
     let client = reqwest::Client::builder()

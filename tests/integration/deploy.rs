@@ -197,6 +197,12 @@ fn contains(args: &[Value]) -> Result<Value, FuncError> {
     ))
 }
 
+fn int(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Number(Number::from(
+        count(&arg(args, 0, "int")?)? as i64
+    )))
+}
+
 fn sha256sum(args: &[Value]) -> Result<Value, FuncError> {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text(&arg(args, 0, "sha256sum")?).as_bytes());
@@ -218,6 +224,7 @@ const HELM_FUNCTIONS: &[(&str, Func)] = &[
     ("replace", replace),
     ("contains", contains),
     ("sha256sum", sha256sum),
+    ("int", int),
 ];
 
 fn render_text(helpers: &str, body: &str, dot: Value) -> Result<String, String> {
@@ -402,6 +409,9 @@ fn the_chart_s_optional_parts_render_when_asked() {
         "podDisruptionBudget": { "enabled": false },
     }));
     assert!(of_kind(&objects, "PodDisruptionBudget").is_none());
+    // One replica: no budget that would block every node drain.
+    let single = self::objects(json!({ "replicaCount": 1 }));
+    assert!(of_kind(&single, "PodDisruptionBudget").is_none());
     let service = of_kind(&objects, "Service").unwrap();
     let ingress = of_kind(&objects, "Ingress").unwrap();
     assert_eq!(ingress["spec"]["ingressClassName"], "nginx");
@@ -450,7 +460,7 @@ fn the_container_files_build_what_the_readme_says() {
     }
     // The build context leaves out what would make it huge or leak state.
     let ignored = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
-    for path in ["target/", ".usher/", ".git/"] {
+    for path in ["target/", ".usher/", ".git/", "**/*.env"] {
         assert!(ignored.lines().any(|l| l.trim() == path), "{path}");
     }
     let compose = yaml_file(&root.join("deploy/compose.yaml"));

@@ -176,9 +176,13 @@ fn serve_and_import_share_one_cluster() {
         http_probe::get(&format!("http://127.0.0.1:{port}/readyz")).unwrap(),
         200
     );
-    // `usher health` (the container's health check) agrees, from USHER_LISTEN.
+    // `usher health` (the container's health check) agrees, from
+    // USHER_LISTEN, whatever state usher.toml is in.
+    let bad = tmp.path().join("broken.toml");
+    fs::write(&bad, "[serve\n").unwrap();
     let out = usher()
         .env("USHER_LISTEN", format!("0.0.0.0:{port}"))
+        .env("USHER_CONFIG", &bad)
         .arg("health")
         .output()
         .unwrap();
