@@ -301,7 +301,6 @@ pub async fn drain_outbox(pool: &PgPool, senders: Senders) -> usize {
     ran
 }
 
-/// The usher binary.
 /// A port nothing listens on now (for a process under test to bind).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -311,6 +310,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The usher binary.
 pub fn usher() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_usher"));
     cmd.env_remove("DATABASE_URL")
