@@ -256,8 +256,15 @@ fn changes(payload: &Value) -> Vec<(String, String)> {
     }
 }
 
-/// The fields a job sets, for branch names ("runbook-docs") and titles
-/// ("runbook, docs").
+/// The branch of a service's proposals: one per service, so fixes saved
+/// while a pull request is open join it (their edits are skipped when the
+/// branch already says them) instead of opening a second one that touches
+/// the same lines.
+fn branch_for(service: &str) -> String {
+    format!("usher/{service}-catalog")
+}
+
+/// The fields a job sets, for titles ("runbook, docs").
 fn fields_named(payload: &Value, separator: &str) -> String {
     let fields: Vec<String> = changes(payload).into_iter().map(|(f, _)| f).collect();
     fields.join(separator)
@@ -356,7 +363,7 @@ impl ProposalSender {
         let p = &job.payload;
         let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
         let service = str_of("service");
-        let (field, fields) = (fields_named(p, "-"), fields_named(p, ", "));
+        let fields = fields_named(p, ", ");
         let Some(target) = target(&str_of("source_file"), &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
@@ -373,7 +380,7 @@ impl ProposalSender {
             return self.record(job, &url).await;
         }
         let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
-        let branch = format!("usher/{service}-{field}");
+        let branch = branch_for(&service);
         let get = reqwest::Method::GET;
         // The branch: made from the base, or already there from an earlier try.
         let (status, base) = self
@@ -495,11 +502,11 @@ impl ProposalSender {
         let p = &job.payload;
         let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
         let service = str_of("service");
-        let (field, fields) = (fields_named(p, "-"), fields_named(p, ", "));
+        let fields = fields_named(p, ", ");
         let enc = crate::catalog::fetch::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
         let file_url = format!("{project}/repository/files/{}", enc(&target.path));
-        let branch = format!("usher/{service}-{field}");
+        let branch = branch_for(&service);
         let (status, _) = self
             .call(
                 token,

@@ -628,6 +628,32 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
                         json_response(201, json!({}))
                     }
                 }
+                ("POST", Some(&"pulls"), _)
+                    if inner.pulls.iter().any(|p| p["head"] == parsed["head"]) =>
+                {
+                    // As GitHub: one open pull request per branch.
+                    json_response(
+                        422,
+                        json!({"message": "Validation Failed", "errors": [{"resource": "PullRequest", "code": "custom",
+                            "message": format!("A pull request already exists for {}:{}.", parts[0], parsed["head"].as_str().unwrap_or(""))}]}),
+                    )
+                }
+                ("GET", Some(&"pulls"), _) => {
+                    // ?head=owner:branch&state=open
+                    let head = query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("head="))
+                        .and_then(|h| h.split_once(':'))
+                        .map(|(_, branch)| branch.to_string())
+                        .unwrap_or_default();
+                    let open: Vec<serde_json::Value> = inner
+                        .pulls
+                        .iter()
+                        .filter(|p| p["head"] == json!(head))
+                        .cloned()
+                        .collect();
+                    json_response(200, json!(open))
+                }
                 ("POST", Some(&"pulls"), _) => {
                     let n = inner.pulls.len() + 1;
                     let url = format!("https://github.example.com/{repo}/pull/{n}");

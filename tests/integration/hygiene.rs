@@ -722,7 +722,7 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
     while worker.run_one().await.unwrap() {}
     assert_eq!(
         forge.branches(),
-        ["acme-shop/ledger:refs/heads/usher/ledger-tier-runbook"]
+        ["acme-shop/ledger:refs/heads/usher/ledger-catalog"]
     );
     let pulls = forge.pulls();
     assert_eq!(pulls.len(), 1);
@@ -743,6 +743,49 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
         ),
         "{card}"
     );
+    // A fix saved while that request is open joins it: same branch, same
+    // pull request, the runbook not added twice.
+    let mut conn = db.pool.acquire().await.unwrap();
+    usher::actions::outbox::enqueue(
+        &mut conn,
+        &usher::actions::outbox::NewJob {
+            kind: usher::hygiene::proposal::KIND.into(),
+            destination: "ledger".into(),
+            payload: serde_json::json!({
+                "service": "ledger", "service_ref": "component:default/ledger",
+                "changes": [
+                    { "field": "runbook", "value": "https://runbooks.example.com/ledger" },
+                    { "field": "docs", "value": "https://docs.example.com/ledger" },
+                ],
+                "source_file": format!("{}/acme-shop/ledger/blob/main/catalog-info.yaml", forge.base()),
+                "source_line": 1, "requested_by": "Jonas Weber",
+            }),
+            idempotency_key: "second-proposal".into(),
+        },
+        5,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    while worker.run_one().await.unwrap() {}
+    assert_eq!(forge.branches().len(), 1);
+    assert_eq!(forge.pulls().len(), 1, "{:#?}", forge.pulls());
+    let edited = forge
+        .github_file("acme-shop/ledger", "catalog-info.yaml")
+        .unwrap();
+    assert_eq!(
+        edited.matches("runbooks.example.com/ledger").count(),
+        1,
+        "{edited}"
+    );
+    assert!(edited.contains("docs.example.com/ledger"), "{edited}");
+    let docs: String = sqlx::query_scalar(
+        "SELECT url FROM hygiene_proposals WHERE service_ref = 'component:default/ledger' AND field = 'docs'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(docs.ends_with("/pull/1"), "{docs}");
 }
 
 #[tokio::test]
@@ -900,7 +943,7 @@ async fn a_fix_for_a_file_on_gitlab_is_proposed_as_a_merge_request() {
     assert_eq!(forge.branches().len(), 1, "{:?}", forge.branches());
     let mrs = forge.pulls();
     assert_eq!(mrs.len(), 1);
-    assert_eq!(mrs[0]["source_branch"], "usher/ledger-tier");
+    assert_eq!(mrs[0]["source_branch"], "usher/ledger-catalog");
     assert_eq!(mrs[0]["target_branch"], "main");
     let edited = forge
         .gitlab_file("acme/ledger", "catalog-info.yaml")
