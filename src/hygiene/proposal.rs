@@ -256,18 +256,33 @@ fn changes(payload: &Value) -> Vec<(String, String)> {
     }
 }
 
-/// The branch of a service's proposals: one per service, so fixes saved
-/// while a pull request is open join it (their edits are skipped when the
-/// branch already says them) instead of opening a second one that touches
-/// the same lines.
-fn branch_for(service: &str) -> String {
-    format!("usher/{service}-catalog")
+/// What a proposal says on either forge: its branch, commit message,
+/// title and description.
+struct Wording {
+    /// One branch per service, so fixes saved while a request is open join
+    /// it (their edits are skipped when the branch already says them)
+    /// instead of opening a second one that touches the same lines.
+    branch: String,
+    commit: String,
+    title: String,
+    body: String,
 }
 
-/// The fields a job sets, for titles ("runbook, docs").
-fn fields_named(payload: &Value, separator: &str) -> String {
-    let fields: Vec<String> = changes(payload).into_iter().map(|(f, _)| f).collect();
-    fields.join(separator)
+impl Wording {
+    fn of(payload: &Value) -> Wording {
+        let service = payload["service"].as_str().unwrap_or_default();
+        let by = payload["requested_by"].as_str().unwrap_or_default();
+        let fields: Vec<String> = changes(payload).into_iter().map(|(f, _)| f).collect();
+        let fields = fields.join(", ");
+        Wording {
+            branch: format!("usher/{service}-catalog"),
+            commit: format!("{service}: set {fields} (from usher, requested by {by})"),
+            title: format!("{service}: set {fields}"),
+            body: format!(
+                "usher's catalog check-up found that {service} lacks {fields}. {by} filled it in from chat; merging this puts it in the catalog at the next import."
+            ),
+        }
+    }
 }
 
 /// The file's text (from a forge's base64 `content`) with the job's fields
@@ -361,10 +376,8 @@ impl ProposalSender {
 
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         let p = &job.payload;
-        let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let service = str_of("service");
-        let fields = fields_named(p, ", ");
-        let Some(target) = target(&str_of("source_file"), &self.config.catalog.all_hosts()) else {
+        let source_file = p["source_file"].as_str().unwrap_or_default();
+        let Some(target) = target(source_file, &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
             ));
@@ -380,7 +393,12 @@ impl ProposalSender {
             return self.record(job, &url).await;
         }
         let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
-        let branch = branch_for(&service);
+        let Wording {
+            branch,
+            commit,
+            title,
+            body,
+        } = Wording::of(p);
         let get = reqwest::Method::GET;
         // The branch: made from the base, or already there from an earlier try.
         let (status, base) = self
@@ -433,7 +451,7 @@ impl ProposalSender {
                     reqwest::Method::PUT,
                     &format!("{repo}/contents/{}", target.path),
                     Some(&json!({
-                        "message": format!("{service}: set {fields} (from usher, requested by {})", str_of("requested_by")),
+                        "message": commit,
                         "content": base64::engine::general_purpose::STANDARD.encode(changed),
                         "sha": file["sha"],
                         "branch": branch,
@@ -452,10 +470,10 @@ impl ProposalSender {
                 reqwest::Method::POST,
                 &format!("{repo}/pulls"),
                 Some(&json!({
-                    "title": format!("{service}: set {fields}"),
+                    "title": title,
                     "head": branch,
                     "base": target.branch,
-                    "body": format!("usher's catalog check-up found that {service} lacks {fields}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
+                    "body": body,
                 })),
             )
             .await?;
@@ -500,13 +518,15 @@ impl ProposalSender {
     /// The GitLab way: branch, commit, merge request (found again on retry).
     async fn gitlab(&self, target: &Target, token: &str, job: &Job) -> Result<String, SendError> {
         let p = &job.payload;
-        let str_of = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let service = str_of("service");
-        let fields = fields_named(p, ", ");
         let enc = crate::catalog::fetch::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
         let file_url = format!("{project}/repository/files/{}", enc(&target.path));
-        let branch = branch_for(&service);
+        let Wording {
+            branch,
+            commit,
+            title,
+            body,
+        } = Wording::of(p);
         let (status, _) = self
             .call(
                 token,
@@ -540,17 +560,17 @@ impl ProposalSender {
         }
         if let Some(changed) = changed_text(&file, p)? {
             let (status, _) = self
-                    .call(
-                        token,
-                        reqwest::Method::PUT,
-                        &file_url,
-                        Some(&json!({
-                            "branch": branch,
-                            "content": changed,
-                            "commit_message": format!("{service}: set {fields} (from usher, requested by {})", str_of("requested_by")),
-                        })),
-                    )
-                    .await?;
+                .call(
+                    token,
+                    reqwest::Method::PUT,
+                    &file_url,
+                    Some(&json!({
+                        "branch": branch,
+                        "content": changed,
+                        "commit_message": commit,
+                    })),
+                )
+                .await?;
             if !(200..300).contains(&status) {
                 return Err(SendError::Permanent(format!(
                     "committing failed ({status})"
@@ -565,8 +585,8 @@ impl ProposalSender {
                 Some(&json!({
                     "source_branch": branch,
                     "target_branch": target.branch,
-                    "title": format!("{service}: set {fields}"),
-                    "description": format!("usher's catalog check-up found that {service} lacks {fields}. {} filled it in from chat; merging this puts it in the catalog at the next import.", str_of("requested_by")),
+                    "title": title,
+                    "description": body,
                 })),
             )
             .await?;
