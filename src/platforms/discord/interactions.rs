@@ -174,17 +174,51 @@ pub fn flatten(options: &[CommandDataOption]) -> Vec<(String, OptionValue)> {
         .collect()
 }
 
+/// How an interaction asked for its command line, which decides how the
+/// answer is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// A slash command.
+    Command,
+    /// A button or a select.
+    Click,
+    /// "Share in channel": the answer again, for everyone.
+    Share,
+    /// A modal's submission.
+    Submit,
+}
+
+/// A request from Discord.
+fn request_from(
+    actor: crate::chat::Actor,
+    guild: Option<u64>,
+    channel: serenity::all::ChannelId,
+    text: String,
+) -> Request {
+    Request {
+        actor,
+        platform: Platform::Discord,
+        workspace: guild.map(|g| g.to_string()),
+        channel: Some(channel.get().to_string()),
+        text,
+    }
+}
+
 /// Runs a command line as `actor`, answering inline when quick and
-/// deferring otherwise. `update` answers a click by replacing the
-/// message it came from.
+/// deferring otherwise. A dialogue's next step, clicked or submitted,
+/// replaces the message it came from; a several-field form asked for by a
+/// command or a click opens as a modal at once (a modal can't answer a
+/// modal's submission).
 async fn run_within_deadline(
     app: &Arc<DiscordApp>,
     request: Request,
     (application_id, token): (u64, String),
-    share: bool,
-    update: bool,
-    may_open_form: bool,
+    asked: Asked,
 ) -> Value {
+    let share = asked == Asked::Share;
+    let update =
+        matches!(asked, Asked::Click | Asked::Submit) && request.text.starts_with("dialog ");
+    let may_open_form = matches!(asked, Asked::Command | Asked::Click);
     let work = {
         let app = app.clone();
         tokio::spawn(async move {
@@ -206,7 +240,7 @@ async fn run_within_deadline(
             if share {
                 reply.visibility = Visibility::Public;
             }
-            answer(app, &request, &reply, update && !share).await
+            answer(app, &request, &reply, update).await
         }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "Discord: a command panicked");
@@ -306,20 +340,12 @@ async fn command(app: &Arc<DiscordApp>, c: CommandInteraction) -> Value {
     };
     let options = flatten(&c.data.options);
     let line = registration::command_line(&app.config.command, &c.data.name, &options);
-    let request = Request {
-        actor,
-        platform: Platform::Discord,
-        workspace: guild.map(|g| g.to_string()),
-        channel: Some(c.channel_id.get().to_string()),
-        text: line,
-    };
+    let request = request_from(actor, guild, c.channel_id, line);
     run_within_deadline(
         app,
         request,
         (c.application_id.get(), c.token.clone()),
-        false,
-        false,
-        true,
+        Asked::Command,
     )
     .await
 }
@@ -460,22 +486,17 @@ async fn component(app: &Arc<DiscordApp>, c: ComponentInteraction) -> Value {
             )
         }
         SHARE | RUN => {
-            let request = Request {
-                actor,
-                platform: Platform::Discord,
-                workspace: guild.map(|g| g.to_string()),
-                channel: Some(c.channel_id.get().to_string()),
-                text: line,
+            let request = request_from(actor, guild, c.channel_id, line);
+            let asked = if kind == SHARE {
+                Asked::Share
+            } else {
+                Asked::Click
             };
-            // A dialogue's next step replaces the step clicked in.
-            let in_dialogue = request.text.starts_with("dialog ");
             run_within_deadline(
                 app,
                 request,
                 (c.application_id.get(), c.token.clone()),
-                kind == SHARE,
-                in_dialogue,
-                kind == RUN,
+                asked,
             )
             .await
         }
@@ -527,21 +548,12 @@ async fn modal_submit(app: &Arc<DiscordApp>, m: ModalInteraction) -> Value {
         Some((_, typed)) => format!("{prefix} {}", typed.trim()),
         None => crate::chat::filled_line(&prefix, &inputs),
     };
-    let in_dialogue = line.starts_with("dialog ");
-    let request = Request {
-        actor,
-        platform: Platform::Discord,
-        workspace: guild.map(|g| g.to_string()),
-        channel: Some(m.channel_id.get().to_string()),
-        text: line,
-    };
+    let request = request_from(actor, guild, m.channel_id, line);
     run_within_deadline(
         app,
         request,
         (m.application_id.get(), m.token.clone()),
-        false,
-        in_dialogue,
-        false,
+        Asked::Submit,
     )
     .await
 }
