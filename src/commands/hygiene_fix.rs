@@ -438,27 +438,25 @@ async fn save_one(
     value: &str,
 ) -> Result<(), sqlx::Error> {
     match f.field {
-        "description" => {
-            sqlx::query(
-                "UPDATE entities SET description = $2, raw = jsonb_set(raw, '{metadata,description}', to_jsonb($2::text)), updated_at = now() WHERE id = $1",
-            )
-            .bind(service.id)
-            .bind(value)
-            .execute(&mut **tx)
-            .await?;
+        "description" | "lifecycle" => {
+            // A column, and its place in the stored document (constants).
+            let (column, path) = if f.field == "description" {
+                ("description", "{metadata,description}")
+            } else {
+                ("lifecycle", "{spec,lifecycle}")
+            };
+            let sql = format!(
+                "UPDATE entities SET {column} = $2, raw = jsonb_set(raw, '{path}', to_jsonb($2::text)), updated_at = now() WHERE id = $1"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(service.id)
+                .bind(value)
+                .execute(&mut **tx)
+                .await?;
         }
         "tier" => {
             crate::catalog::import::set_annotation(tx, &service.key, "usher.dev/tier", value)
                 .await?;
-        }
-        "lifecycle" => {
-            sqlx::query(
-                "UPDATE entities SET lifecycle = $2, raw = jsonb_set(raw, '{spec,lifecycle}', to_jsonb($2::text)), updated_at = now() WHERE id = $1",
-            )
-            .bind(service.id)
-            .bind(value)
-            .execute(&mut **tx)
-            .await?;
         }
         "repo" => {
             crate::catalog::import::set_annotation(

@@ -622,6 +622,22 @@ async fn fix_now_is_one_form_with_exactly_the_missing_fields() {
         audited[0]["runbook"],
         "https://runbooks.example.com/payouts"
     );
+    // A choice, written in its column and in the stored document.
+    let saved = ask_as(
+        &core,
+        crate::oncall::person("jonas.weber"),
+        "hygiene fix payouts --lifecycle Experimental",
+    )
+    .await;
+    assert!(saved.contains("lifecycle filled in"), "{saved}");
+    let (lifecycle, stored): (Option<String>, serde_json::Value) = sqlx::query_as(
+        "SELECT lifecycle, raw->'spec'->'lifecycle' FROM entities WHERE name = 'payouts' AND kind = 'component'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(lifecycle.as_deref(), Some("experimental"));
+    assert_eq!(stored, serde_json::json!("experimental"));
 }
 
 #[tokio::test]
