@@ -671,6 +671,47 @@ async fn a_crash_between_claiming_and_queueing_leaves_the_round_to_run_again() {
     assert_eq!(queued, 1);
 }
 
+/// An outbox worker that opens proposals with `token` as `token_env`.
+fn proposal_worker(
+    db: &crate::support::TestDb,
+    config: &Config,
+    token_env: &str,
+    token: &str,
+) -> usher::actions::outbox::Worker {
+    let sender = usher::hygiene::proposal::ProposalSender::new(
+        db.pool.clone(),
+        std::sync::Arc::new(config.clone()),
+    )
+    .with_secrets([(token_env.to_string(), token.to_string())].into());
+    usher::actions::outbox::Worker::new(
+        db.pool.clone(),
+        usher::actions::outbox::Senders::new()
+            .with(usher::hygiene::proposal::KIND, std::sync::Arc::new(sender)),
+        Default::default(),
+    )
+}
+
+/// Queues a proposal job for ledger, as a fix saved in chat does.
+async fn queue_ledger_proposal(db: &crate::support::TestDb, key: &str, payload: serde_json::Value) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let mut payload = payload;
+    payload["service"] = "ledger".into();
+    payload["service_ref"] = "component:default/ledger".into();
+    payload["source_line"] = 1.into();
+    usher::actions::outbox::enqueue(
+        &mut conn,
+        &usher::actions::outbox::NewJob {
+            kind: usher::hygiene::proposal::KIND.into(),
+            destination: "ledger".into(),
+            payload,
+            idempotency_key: key.into(),
+        },
+        5,
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
     use crate::fakes::{FORGE_GITHUB_TOKEN, FakeForge};
@@ -718,23 +759,7 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
     );
     // The outbox job opens it.
     let config = Config::from_toml(&toml).unwrap();
-    let sender = usher::hygiene::proposal::ProposalSender::new(
-        db.pool.clone(),
-        std::sync::Arc::new(config.clone()),
-    )
-    .with_secrets(
-        [(
-            "FORGE_GITHUB_TOKEN".to_string(),
-            FORGE_GITHUB_TOKEN.to_string(),
-        )]
-        .into(),
-    );
-    let worker = usher::actions::outbox::Worker::new(
-        db.pool.clone(),
-        usher::actions::outbox::Senders::new()
-            .with(usher::hygiene::proposal::KIND, std::sync::Arc::new(sender)),
-        Default::default(),
-    );
+    let worker = proposal_worker(&db, &config, "FORGE_GITHUB_TOKEN", FORGE_GITHUB_TOKEN);
     while worker.run_one().await.unwrap() {}
     assert_eq!(
         forge.branches(),
@@ -761,28 +786,19 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
     );
     // A fix saved while that request is open joins it: same branch, same
     // pull request, the runbook not added twice.
-    let mut conn = db.pool.acquire().await.unwrap();
-    usher::actions::outbox::enqueue(
-        &mut conn,
-        &usher::actions::outbox::NewJob {
-            kind: usher::hygiene::proposal::KIND.into(),
-            destination: "ledger".into(),
-            payload: serde_json::json!({
-                "service": "ledger", "service_ref": "component:default/ledger",
-                "changes": [
-                    { "field": "runbook", "value": "https://runbooks.example.com/ledger" },
-                    { "field": "docs", "value": "https://docs.example.com/ledger" },
-                ],
-                "source_file": format!("{}/acme-shop/ledger/blob/main/catalog-info.yaml", forge.base()),
-                "source_line": 1, "requested_by": "Jonas Weber",
-            }),
-            idempotency_key: "second-proposal".into(),
-        },
-        5,
+    queue_ledger_proposal(
+        &db,
+        "second-proposal",
+        serde_json::json!({
+            "changes": [
+                { "field": "runbook", "value": "https://runbooks.example.com/ledger" },
+                { "field": "docs", "value": "https://docs.example.com/ledger" },
+            ],
+            "source_file": format!("{}/acme-shop/ledger/blob/main/catalog-info.yaml", forge.base()),
+            "requested_by": "Jonas Weber",
+        }),
     )
-    .await
-    .unwrap();
-    drop(conn);
+    .await;
     while worker.run_one().await.unwrap() {}
     assert_eq!(forge.branches().len(), 1);
     assert_eq!(forge.pulls().len(), 1, "{:#?}", forge.pulls());
@@ -922,39 +938,18 @@ async fn a_fix_for_a_file_on_gitlab_is_proposed_as_a_merge_request() {
     let reply = usher::commands::handle(&core, &request).await.to_plain();
     // Without the token in this process's environment: the YAML is shown.
     assert!(reply.contains("usher.dev/tier"), "{reply}");
-    let mut conn = db.pool.acquire().await.unwrap();
-    usher::actions::outbox::enqueue(
-        &mut conn,
-        &usher::actions::outbox::NewJob {
-            kind: usher::hygiene::proposal::KIND.into(),
-            destination: "ledger".into(),
-            payload: serde_json::json!({
-                "service": "ledger", "service_ref": "component:default/ledger", "field": "tier", "value": "2",
-                "source_file": format!("{}/acme/ledger/-/blob/main/catalog-info.yaml", forge.base()),
-                "source_line": 1, "requested_by": "jonas.weber",
-            }),
-            idempotency_key: "gl-1".into(),
-        },
-        8,
+    // A job as earlier versions queued it: one `field` and `value`.
+    queue_ledger_proposal(
+        &db,
+        "gl-1",
+        serde_json::json!({
+            "field": "tier", "value": "2",
+            "source_file": format!("{}/acme/ledger/-/blob/main/catalog-info.yaml", forge.base()),
+            "requested_by": "jonas.weber",
+        }),
     )
-    .await
-    .unwrap();
-    drop(conn);
-    let sender =
-        usher::hygiene::proposal::ProposalSender::new(db.pool.clone(), std::sync::Arc::new(config))
-            .with_secrets(
-                [(
-                    "FORGE_GITLAB_TOKEN".to_string(),
-                    FORGE_GITLAB_TOKEN.to_string(),
-                )]
-                .into(),
-            );
-    let worker = usher::actions::outbox::Worker::new(
-        db.pool.clone(),
-        usher::actions::outbox::Senders::new()
-            .with(usher::hygiene::proposal::KIND, std::sync::Arc::new(sender)),
-        Default::default(),
-    );
+    .await;
+    let worker = proposal_worker(&db, &config, "FORGE_GITLAB_TOKEN", FORGE_GITLAB_TOKEN);
     while worker.run_one().await.unwrap() {}
     assert_eq!(forge.branches().len(), 1, "{:?}", forge.branches());
     let mrs = forge.pulls();
