@@ -15,7 +15,7 @@ use usher::serve::Server;
 
 use crate::commands::demo_db;
 use crate::fake_discord::{APP_ID, CHANNEL, Failure, FakeDiscord, GUILD, public_key_hex, sign};
-use crate::support::{TestDb, repo, usher};
+use crate::support::{TestDb, readyz_until, repo, usher};
 
 /// A Discord user whose id the demo catalog doesn't know (a guest), and
 /// one linked to a catalog person by the test.
@@ -35,12 +35,33 @@ struct Harness {
 
 impl Harness {
     async fn start(toml: &str) -> Harness {
-        Self::launch(toml, true).await
+        Self::start_with(toml, true).await
     }
 
     /// With `http_interactions` false, no public key: interactions come
     /// over the gateway.
-    async fn launch(toml: &str, http_interactions: bool) -> Harness {
+    async fn start_with(toml: &str, http_interactions: bool) -> Harness {
+        let h = Harness::launch(toml, |fake| DiscordSettings {
+            public_key: http_interactions.then(public_key_hex),
+            bot_token: Some("test-bot-token".into()),
+            application_id: Some(APP_ID.parse().unwrap()),
+            api_url: fake.api_url(),
+        })
+        .await;
+        for _ in 0..100 {
+            if let Ok(r) = h.http.get(format!("{}/readyz", h.base)).send().await
+                && let Ok(v) = r.json::<Value>().await
+                && v["discord"]["ready"] == json!(true)
+            {
+                return h;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("Discord never became ready");
+    }
+
+    /// Starts serving without waiting for Discord to be reachable.
+    async fn launch(toml: &str, settings: impl Fn(&FakeDiscord) -> DiscordSettings) -> Harness {
         let db = demo_db().await;
         // Jonas's descriptor carries his Discord id; the payments team has a channel.
         sqlx::query(
@@ -72,35 +93,20 @@ impl Harness {
         )
         .await
         .unwrap()
-        .with_discord(DiscordSettings {
-            public_key: http_interactions.then(public_key_hex),
-            bot_token: Some("test-bot-token".into()),
-            application_id: Some(APP_ID.parse().unwrap()),
-            api_url: fake.api_url(),
-        });
+        .with_discord(settings(&fake));
         let base = format!("http://127.0.0.1:{}", server.port());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server.run_until(async move {
             let _ = stopped.await;
         }));
-        let h = Harness {
+        Harness {
             db,
             fake,
             base,
             http: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
-        };
-        for _ in 0..100 {
-            if let Ok(r) = h.http.get(format!("{}/readyz", h.base)).send().await
-                && let Ok(v) = r.json::<Value>().await
-                && v["discord"]["ready"] == json!(true)
-            {
-                return h;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("Discord never became ready");
     }
 
     async fn stop(mut self) {
@@ -490,7 +496,7 @@ async fn clicks_run_as_the_clicker_and_guilds_off_the_list_get_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_carries_interactions_and_closes_cleanly_on_shutdown() {
     // A bot token and no public key: interactions arrive over the gateway.
-    let h = Harness::launch(GUILDS, false).await;
+    let h = Harness::start_with(GUILDS, false).await;
     let identify = h
         .fake
         .wait_for("an Identify", |f| {
@@ -974,50 +980,21 @@ async fn me_link_asks_confirms_and_cannot_take_someone_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_token_never_stops_usher_from_serving() {
-    let db = demo_db().await;
-    let fake = FakeDiscord::start().await;
-    fake.fail(
-        "/users/@me",
-        Failure::Error(401, 0, "401: Unauthorized"),
-        1000,
-    );
-    let env = Env {
-        database_url: None,
-        data_dir: std::env::temp_dir(),
-        listen: "127.0.0.1:0".into(),
-    };
-    let server = Server::bind(
-        &env,
-        Database::from_pool(db.new_pool().await),
-        Arc::new(Config::from_toml("[hygiene]\nenabled = false\n").unwrap()),
-    )
-    .await
-    .unwrap()
-    .with_discord(DiscordSettings {
-        public_key: Some(public_key_hex()),
-        bot_token: Some("revoked-token".into()),
-        application_id: Some(APP_ID.parse().unwrap()),
-        api_url: fake.api_url(),
-    });
-    let base = format!("http://127.0.0.1:{}", server.port());
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(server.run_until(async move {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    let mut seen = Value::Null;
-    for _ in 0..60 {
-        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
-        assert_eq!(r.status(), 200, "usher itself stays ready");
-        seen = r.json().await.unwrap();
-        if seen["discord"]["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("401"))
-        {
-            break;
+    let h = Harness::launch("", |fake| {
+        fake.fail(
+            "/users/@me",
+            Failure::Error(401, 0, "401: Unauthorized"),
+            1000,
+        );
+        DiscordSettings {
+            public_key: Some(public_key_hex()),
+            bot_token: Some("revoked-token".into()),
+            application_id: Some(APP_ID.parse().unwrap()),
+            api_url: fake.api_url(),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    let seen = readyz_until(&h.http, &h.base, ("discord", "401"), 60).await;
     assert_eq!(seen["discord"]["ready"], json!(false), "{seen}");
     assert!(
         seen["discord"]["detail"]
@@ -1027,26 +1004,15 @@ async fn a_rejected_token_never_stops_usher_from_serving() {
         "{seen}"
     );
     // Interactions are still answered.
-    let body = slash(
-        JONAS,
-        "usher",
-        sub("owner", json!([opt("service", "payments-api")])),
-    )
-    .to_string();
-    let (signature, ts) = sign(chrono::Utc::now().timestamp(), &body);
-    let r = http
-        .post(format!("{base}/discord/interactions"))
-        .header("x-signature-ed25519", signature)
-        .header("x-signature-timestamp", ts)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let answer: Value = r.json().await.unwrap();
+    let answer = h
+        .interact(&slash(
+            JONAS,
+            "usher",
+            sub("owner", json!([opt("service", "payments-api")])),
+        ))
+        .await;
     assert_eq!(answer["data"]["embeds"][0]["title"], "Payments API");
-    let _ = stop.send(());
-    let _ = task.await;
+    h.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use usher::serve::Server;
 
 use crate::commands::demo_db;
 use crate::fake_slack::{BOT_USER, Failure, FakeSlack, SIGNING_SECRET, TEAM, sign};
-use crate::support::{TestDb, fixtures, usher};
+use crate::support::{TestDb, fixtures, readyz_until, usher};
 
 /// usher serving Slack against the fake.
 struct Harness {
@@ -1392,24 +1392,7 @@ async fn a_bad_token_at_start_never_stops_usher_from_serving() {
         }
     })
     .await;
-    let mut seen = Value::Null;
-    for _ in 0..40 {
-        let r = h
-            .http
-            .get(format!("{}/readyz", h.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "usher itself stays ready");
-        seen = r.json().await.unwrap();
-        if seen["slack"]["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("invalid_auth"))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = readyz_until(&h.http, &h.base, ("slack", "invalid_auth"), 40).await;
     assert_eq!(seen["slack"]["ready"], json!(false), "{seen}");
     assert!(
         seen["slack"]["detail"]

@@ -301,6 +301,31 @@ pub async fn drain_outbox(pool: &PgPool, senders: Senders) -> usize {
     ran
 }
 
+/// Polls `/readyz` at `base` (at most `tries` times, 50 ms apart) until
+/// `platform`'s detail mentions `detail`, asserting that usher itself stays
+/// ready meanwhile; the last answer.
+pub async fn readyz_until(
+    http: &reqwest::Client,
+    base: &str,
+    (platform, detail): (&str, &str),
+    tries: usize,
+) -> serde_json::Value {
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..tries {
+        let r = http.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "usher itself stays ready");
+        seen = r.json().await.unwrap();
+        if seen[platform]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(detail))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    seen
+}
+
 /// A port nothing listens on now (for a process under test to bind).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
