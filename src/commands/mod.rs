@@ -28,7 +28,9 @@ pub mod team;
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use sqlx::PgPool;
+use tracing::Instrument;
 
 use crate::catalog::model::{EntityRef, Kind};
 use crate::catalog::snapshot::SnapshotCache;
@@ -129,8 +131,17 @@ pub fn options_read(command: &str) -> &'static [&'static str] {
 }
 
 /// Handles one request.
+///
+/// The request's span is attached to the future (`.instrument`), never
+/// entered across an `.await`: a guard held over an await point makes
+/// the spans of unrelated requests polled on the same worker nest inside
+/// each other. A panic anywhere below is caught here, logged with an
+/// error id and answered politely, so one bad answer can't take the
+/// process down.
 pub async fn handle(core: &Core, request: &Request) -> Reply {
-    let started = std::time::Instant::now();
+    if request.text.len() > MAX_LINE_BYTES {
+        return Reply::text(too_long_message(request.text.len()));
+    }
     let parsed = match parse::parse(&request.text) {
         Ok(p) => p,
         Err(e) => return Reply::text(e.to_string()),
@@ -141,20 +152,69 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
         user = %request.actor.platform_user,
         command = %parsed.path(),
     );
-    let _entered = span.enter();
-    if let Some(refusal) = check_permission(core, request, &parsed) {
+    let answered = std::panic::AssertUnwindSafe(handle_parsed(core, request, &parsed))
+        .catch_unwind()
+        .instrument(span.clone())
+        .await;
+    match answered {
+        Ok(reply) => reply,
+        Err(panic) => {
+            let id = error_id();
+            tracing::error!(parent: &span, error_id = %id, panic = %panic_message(&panic), "command panicked");
+            crate::metrics::command(request.platform.as_str(), &parsed.path(), "panic", 0.0);
+            Reply::text(something_went_wrong(&id))
+        }
+    }
+}
+
+/// The longest command line usher reads: far more than any real command
+/// (a search with a dozen filters is a few hundred bytes), far less than
+/// what would make parsing costly.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The one-line answer to a line over [`MAX_LINE_BYTES`].
+pub fn too_long_message(bytes: usize) -> String {
+    format!(
+        "That's too long for me ({} KB; I read up to {} KB). Ask one short question, for example `owner payments-api`.",
+        bytes.div_ceil(1024),
+        MAX_LINE_BYTES / 1024
+    )
+}
+
+/// What the person sees when answering failed for a reason they can't fix.
+fn something_went_wrong(id: &str) -> String {
+    format!(
+        "Something went wrong answering that (reference {id}). Try again in a moment; if it keeps happening, tell your usher admins and quote the reference."
+    )
+}
+
+/// The text of a caught panic, for the log.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+async fn handle_parsed(core: &Core, request: &Request, parsed: &Parsed) -> Reply {
+    let started = std::time::Instant::now();
+    if let Some(refusal) = check_permission(core, request, parsed) {
         return refusal;
     }
-    let cacheable = core.answers.cacheable(&parsed);
+    let cacheable = core.answers.cacheable(parsed);
     if cacheable {
         match core.answers.get(request, &core.snapshot) {
             cache::Lookup::Fresh(reply) => return finish(request, reply),
             cache::Lookup::Aging(reply, permit) => {
                 let (core, again) = (core.clone(), request.clone());
-                tokio::spawn(async move {
-                    let _permit = permit;
-                    answer_and_keep(&core, &again).await
-                });
+                tokio::spawn(
+                    async move {
+                        let _permit = permit;
+                        answer_and_keep(&core, &again).await
+                    }
+                    .in_current_span(),
+                );
                 return finish(request, reply);
             }
             cache::Lookup::Miss => {}
@@ -163,7 +223,7 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
     let result = if cacheable {
         answer_and_keep(core, request).await
     } else {
-        dispatch(core, request, &parsed).await
+        dispatch(core, request, parsed).await
     };
     let outcome = if result.is_ok() { "ok" } else { "error" };
     let reply = match result {
@@ -171,9 +231,7 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
         Err(err) => {
             let id = error_id();
             tracing::error!(error = %err, error_id = %id, "command failed");
-            Reply::text(format!(
-                "Something went wrong answering that (reference {id}). Try again in a moment; if it keeps happening, tell your usher admins and quote the reference."
-            ))
+            Reply::text(something_went_wrong(&id))
         }
     };
     tracing::debug!(
@@ -277,7 +335,7 @@ fn check_permission(core: &Core, request: &Request, parsed: &Parsed) -> Option<R
 }
 
 /// A short id to find an error in the logs.
-fn error_id() -> String {
+pub fn error_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

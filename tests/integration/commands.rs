@@ -129,14 +129,20 @@ async fn typos_ambiguity_and_gaps_get_helpful_answers() {
         text.contains("Every member of this team is marked inactive"),
         "{text}"
     );
-    // SQL metacharacters and very long input are just text.
+    // SQL metacharacters and long input are just text; a line over a few
+    // KB gets one line saying so.
     let text = ask(
         &core,
-        &format!("owner '; DROP TABLE entities; --{}'", "x".repeat(10_000)),
+        &format!("owner '; DROP TABLE entities; --{}'", "x".repeat(3_000)),
     )
     .await
     .to_plain();
     assert!(text.contains("There's no service called"), "{text}");
+    let text = ask(&core, &format!("owner {}", "x".repeat(10_000)))
+        .await
+        .to_plain();
+    assert!(text.starts_with("That's too long for me"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,9 +144,11 @@ async fn search_filters_paging_and_packages() {
 async fn bad_search_input_gets_one_line_and_nothing_breaks() {
     let db = demo_db().await;
     let core = db.core();
-    let long = format!("search {}", "a".repeat(10_000));
+    let long = format!("search {}", "a".repeat(2_000));
+    let huge = format!("search {}", "a".repeat(40_000));
     for (input, expect) in [
         (long.as_str(), "keep it under"),
+        (huge.as_str(), "That's too long for me (40 KB"),
         ("search \"unbalanced", "no closing quote"),
         ("search dep:@@@", "needs a package name"),
         ("search tier:banana", "is not a tier"),

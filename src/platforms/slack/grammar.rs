@@ -8,26 +8,25 @@ use crate::commands::definitions;
 /// The command line a message means, or `None` when it means nothing
 /// usher knows (the caller answers with help).
 pub fn command_for(message: &str) -> Option<String> {
-    let text = clean(message);
+    let cleaned = clean(message);
+    // "usher usher owner x", "/usher help": the bot's own name in front,
+    // however often, is dropped in one pass (never by recursion: a message
+    // is up to 40,000 characters).
+    let text = strip_own_name(&cleaned);
     if text.is_empty() {
         return Some("help".into());
     }
-    let mut lower = text.to_lowercase();
+    let lower = text.to_lowercase();
     // Lower-casing changed some lengths (rare letters): match on the
     // lower-cased text alone, so offsets agree.
     let text = if lower.len() == text.len() {
         text
     } else {
-        std::mem::take(&mut lower)
-    };
-    let lower = if lower.is_empty() {
-        text.clone()
-    } else {
-        lower
+        lower.as_str()
     };
     for (phrases, command) in PHRASES {
         for phrase in *phrases {
-            if let Some(rest) = strip_phrase(&lower, &text, phrase) {
+            if let Some(rest) = strip_phrase(&lower, text, phrase) {
                 let subject = subject(rest);
                 if subject.is_empty() {
                     return Some(format!("help {command}"));
@@ -42,13 +41,28 @@ pub fn command_for(message: &str) -> Option<String> {
         .next()
         .unwrap_or_default()
         .trim_start_matches('/');
-    if first == "usher" {
-        return command_for(text.split_once(' ').map(|(_, r)| r).unwrap_or(""));
-    }
     if definitions::find(first).is_some_and(|d| !d.hidden) {
         return Some(text.trim_start_matches('/').to_string());
     }
     None
+}
+
+/// `text` without the leading words that only name the bot (`usher`,
+/// `/usher`, `@usher`).
+fn strip_own_name(text: &str) -> &str {
+    let mut rest = text.trim_start();
+    loop {
+        let (word, after) = rest.split_once(' ').unwrap_or((rest, ""));
+        if word
+            .trim_start_matches(['/', '@'])
+            .trim_end_matches([',', ':'])
+            .eq_ignore_ascii_case("usher")
+        {
+            rest = after.trim_start();
+        } else {
+            return rest;
+        }
+    }
 }
 
 /// Phrases, most specific first, and the command they mean.
