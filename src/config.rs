@@ -589,6 +589,12 @@ pub struct OutboxConfig {
     pub poll_interval_secs: u64,
     /// Days to keep delivered jobs (their idempotency keys keep working).
     pub keep_done_days: i32,
+    /// Seconds a claimed job is held before another process may take it
+    /// (its own process is presumed dead); longer than a send may take.
+    pub lease_secs: u64,
+    /// Worker lanes per process: one for pages and answers, the rest for
+    /// anything (at least 2).
+    pub workers: usize,
 }
 
 impl Default for OutboxConfig {
@@ -599,6 +605,8 @@ impl Default for OutboxConfig {
             max_backoff_secs: 3600,
             poll_interval_secs: 5,
             keep_done_days: 30,
+            lease_secs: 90,
+            workers: 4,
         }
     }
 }

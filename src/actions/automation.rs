@@ -95,7 +95,7 @@ pub async fn mark_outcome(pool: &PgPool, job: &Job, outcome: Result<Option<&str>
         Err(SendError::Permanent(why)) => {
             mark_step(pool, job, "failed", Some(why.clone()), None).await
         }
-        Err(SendError::Retry(why)) if job.attempts + 1 >= job.max_attempts => {
+        Err(SendError::Retry(why)) if job.attempts >= job.max_attempts => {
             mark_step(pool, job, "failed", Some(why.clone()), None).await
         }
         Err(SendError::Retry(why) | SendError::RetryAfter(_, why)) => {

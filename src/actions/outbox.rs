@@ -4,12 +4,24 @@
 //!
 //! Why: a crash between "changed the catalog" and "told the team" must mean
 //! a retry, never a lost message, and two replicas must not both send it.
-//! So a worker claims one due job with `FOR UPDATE SKIP LOCKED`, runs its
-//! sender while holding the row, and records the outcome in the same
-//! transaction. The idempotency key (unique) makes enqueueing the same
-//! effect twice a no-op, and delivered rows are kept for a while so the key
-//! keeps working after delivery.
-
+//! The idempotency key (unique) makes enqueueing the same effect twice a
+//! no-op, and delivered rows are kept for a while so the key keeps working
+//! after delivery.
+//!
+//! It is a lease queue, as Postgres job queues that have run for years are
+//! (graphile-worker, Oban, crates.io's): a worker *claims* a due job in a
+//! short committed transaction that counts the attempt and sets a lease;
+//! the send happens outside any transaction; the outcome is recorded in
+//! another, only while the claim still holds. So no transaction stays open
+//! for a slow webhook, and a job whose process died mid-send (its lease ran
+//! out) is claimed again — and after `max_attempts` claims without an
+//! outcome it goes to the dead letters with "the process stopped while
+//! sending this" and the admins are told, instead of crashing every replica
+//! that picks it up. A sender sees `job.attempts > 1` on a retry and, where
+//! the receiver can de-duplicate, asks it to (see each sender).
+//!
+//! Jobs run in lanes: pages and answers someone is waiting for have a lane
+//! of their own, so a slow webhook or a round of digests never delays them.
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -17,10 +29,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 use crate::config::OutboxConfig;
 
@@ -48,14 +62,15 @@ pub async fn enqueue(
     max_attempts: i32,
 ) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO outbox (kind, destination, payload, idempotency_key, max_attempts)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+        "INSERT INTO outbox (kind, destination, payload, idempotency_key, max_attempts, priority)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
     )
     .bind(&job.kind)
     .bind(&job.destination)
     .bind(&job.payload)
     .bind(&job.idempotency_key)
     .bind(max_attempts)
+    .bind(Priority::of(job) as i16)
     .execute(&mut *conn)
     .await?
     .rows_affected()
@@ -70,6 +85,44 @@ pub async fn enqueue(
     Ok(inserted)
 }
 
+/// How soon a job should go, relative to others: the lane it runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(i16)]
+pub enum Priority {
+    /// Someone is waiting: a page, the answer to a command or a mention.
+    Urgent = 0,
+    /// Messages usher sends on its own.
+    Normal = 1,
+    /// Digests, notifications, proposals and automation: nobody is
+    /// waiting on the minute.
+    Bulk = 2,
+}
+
+impl Priority {
+    /// The lane a job belongs in, from its kind (and, for a chat message,
+    /// whether it is a page: those are keyed `page:…`).
+    pub fn of(job: &NewJob) -> Priority {
+        const URGENT: &[&str] = &[
+            "pagerduty.trigger",
+            "opsgenie.alert",
+            "slack.respond",
+            "slack.mention",
+            "discord.followup",
+        ];
+        const BULK: &[&str] = &["chat.notify", "hygiene.proposal"];
+        if URGENT.contains(&job.kind.as_str()) || job.idempotency_key.starts_with("page:") {
+            Priority::Urgent
+        } else if BULK.contains(&job.kind.as_str())
+            || job.kind.starts_with("action.")
+            || job.idempotency_key.starts_with("hygiene")
+        {
+            Priority::Bulk
+        } else {
+            Priority::Normal
+        }
+    }
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct Job {
@@ -79,6 +132,8 @@ pub struct Job {
     pub payload: Value,
     pub idempotency_key: String,
     pub state: String,
+    /// Claims so far, this one included: 1 on the first send, more on a
+    /// retry (then the previous attempt's outcome may be unknown).
     pub attempts: i32,
     pub max_attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
@@ -89,6 +144,14 @@ pub struct Job {
 macro_rules! job_columns {
     () => {
         "id, kind, destination, payload, idempotency_key, state, attempts, max_attempts, next_attempt_at, last_error, created_at"
+    };
+    ($t:ident) => {
+        concat!(
+            stringify!($t), ".id, ", stringify!($t), ".kind, ", stringify!($t), ".destination, ",
+            stringify!($t), ".payload, ", stringify!($t), ".idempotency_key, ", stringify!($t), ".state, ",
+            stringify!($t), ".attempts, ", stringify!($t), ".max_attempts, ", stringify!($t), ".next_attempt_at, ",
+            stringify!($t), ".last_error, ", stringify!($t), ".created_at"
+        )
     };
 }
 
@@ -162,6 +225,21 @@ pub struct Worker {
     wake: Arc<Notify>,
 }
 
+/// Which jobs a worker lane takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// Only urgent jobs: pages and answers, never stuck behind bulk work.
+    Urgent,
+    /// Any job, most urgent first.
+    Any,
+}
+
+/// What the worker does with a job it claimed, as decided by the send.
+enum Outcome {
+    Delivered,
+    Failed(SendError),
+}
+
 impl Worker {
     pub fn new(pool: PgPool, senders: Senders, config: OutboxConfig) -> Self {
         Worker {
@@ -183,26 +261,26 @@ impl Worker {
         self.wake.clone()
     }
 
-    /// Claims and runs one due job. Returns whether there was one.
+    /// How long a claim holds: longer than the longest send, so a live
+    /// process never loses its job to another.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.config.lease_secs.max(1))
+    }
+
+    /// The longest one send may take before it counts as failed.
+    fn send_timeout(&self) -> Duration {
+        SEND_TIMEOUT.min(self.lease())
+    }
+
+    /// Claims and runs one due job of any priority. Returns whether there
+    /// was one.
     pub async fn run_one(&self) -> Result<bool, sqlx::Error> {
-        let kinds = self.senders.kinds();
-        if kinds.is_empty() {
-            return Ok(false);
-        }
-        let mut tx = self.pool.begin().await?;
-        let sql = concat!(
-            "SELECT ",
-            job_columns!(),
-            " FROM outbox
-             WHERE state = 'pending' AND next_attempt_at <= now() AND kind = ANY($1)
-             ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-        );
-        let Some(job) = sqlx::query_as::<_, Job>(sql)
-            .bind(&kinds)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
-            tx.commit().await?;
+        self.run_one_in(Lane::Any).await
+    }
+
+    /// Claims and runs one due job this lane takes.
+    pub async fn run_one_in(&self, lane: Lane) -> Result<bool, sqlx::Error> {
+        let Some((job, token)) = self.claim(lane).await? else {
             return Ok(false);
         };
         let sender = self
@@ -210,108 +288,206 @@ impl Worker {
             .get(&job.kind)
             .expect("claimed only kinds with senders")
             .clone();
-        let span = tracing::info_span!("outbox_job", job = job.id, kind = %job.kind, attempt = job.attempts + 1);
-        let outcome = {
-            let _entered = span.enter();
-            match tokio::time::timeout(Duration::from_secs(60), sender.send(&job)).await {
-                Ok(result) => result,
-                Err(_) => Err(SendError::Retry(
-                    "the send took longer than 60 s".to_string(),
-                )),
-            }
-        };
-        let attempts = job.attempts + 1;
-        crate::metrics::delivery(
-            &job.kind,
-            match &outcome {
-                Ok(()) => "delivered",
-                Err(SendError::RetryAfter(..)) => "rate_limited",
-                Err(SendError::Retry(_)) => "retry",
-                Err(SendError::Permanent(_)) => "permanent",
-            },
-        );
-        match outcome {
-            Ok(()) => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'done', attempts = $2, done_at = now(), updated_at = now(), last_error = NULL
-                     WHERE id = $1",
-                )
-                .bind(job.id)
-                .bind(attempts)
-                .execute(&mut *tx)
-                .await?;
-            }
-            Err(SendError::RetryAfter(after, why)) => {
-                tracing::info!(job = job.id, error = %why, retry_in_ms = after.as_millis() as u64, "outbox send rate-limited; waiting as asked");
-                sqlx::query(
-                    "UPDATE outbox SET last_error = $2, updated_at = now(),
-                            next_attempt_at = now() + make_interval(secs => $3)
-                     WHERE id = $1",
-                )
-                .bind(job.id)
-                .bind(&why)
-                .bind(after.as_secs_f64())
-                .execute(&mut *tx)
-                .await?;
-            }
-            Err(SendError::Retry(why)) if attempts < job.max_attempts => {
-                let delay = backoff(&self.config, attempts);
-                tracing::warn!(job = job.id, attempts, error = %why, retry_in_secs = delay.as_secs(), "outbox send failed; will retry");
-                sqlx::query(
-                    "UPDATE outbox SET attempts = $2, last_error = $3, updated_at = now(),
-                            next_attempt_at = now() + make_interval(secs => $4)
-                     WHERE id = $1",
-                )
-                .bind(job.id)
-                .bind(attempts)
-                .bind(&why)
-                .bind(delay.as_secs_f64())
-                .execute(&mut *tx)
-                .await?;
-            }
-            Err(SendError::Retry(why) | SendError::Permanent(why)) => {
-                tracing::error!(job = job.id, attempts, error = %why, "outbox job moved to the dead letters");
-                sqlx::query(
-                    "UPDATE outbox SET state = 'dead', attempts = $2, last_error = $3, updated_at = now() WHERE id = $1",
-                )
-                .bind(job.id)
-                .bind(attempts)
-                .bind(&why)
-                .execute(&mut *tx)
-                .await?;
-                if job.kind != ADMIN_REPORT_KIND {
-                    let report = NewJob {
-                        kind: ADMIN_REPORT_KIND.to_string(),
-                        destination: "admins".to_string(),
-                        payload: json!({
-                            "job": job.id,
-                            "kind": job.kind,
-                            "destination": job.destination,
-                            "error": why,
-                            "attempts": attempts,
-                        }),
-                        idempotency_key: format!("dead-letter:{}:{}", job.id, attempts),
-                    };
-                    enqueue(&mut tx, &report, self.config.max_attempts).await?;
-                }
-            }
-        }
-        tx.commit().await?;
+        let span = tracing::info_span!("outbox_job", job = job.id, kind = %job.kind, attempt = job.attempts);
+        let outcome = self.send(sender.as_ref(), &job).instrument(span).await;
+        self.record(&job, &token, outcome).await?;
         Ok(true)
     }
 
-    /// Runs every job due now; returns how many ran.
+    /// Claims the next due job in a transaction of its own: the attempt is
+    /// counted and the lease set before anything is sent, so a process
+    /// that dies sending it leaves a trace.
+    async fn claim(&self, lane: Lane) -> Result<Option<(Job, String)>, sqlx::Error> {
+        let kinds = self.senders.kinds();
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let max_priority = match lane {
+            Lane::Urgent => Priority::Urgent as i16,
+            Lane::Any => Priority::Bulk as i16,
+        };
+        let token = lease_token();
+        let sql = concat!(
+            "UPDATE outbox o SET attempts = o.attempts + 1, leased_until = now() + make_interval(secs => $3),
+                    lease_token = $4, updated_at = now()
+             FROM (SELECT id FROM outbox
+                   WHERE state = 'pending' AND next_attempt_at <= now() AND kind = ANY($1)
+                     AND priority <= $2 AND attempts < max_attempts
+                     AND (leased_until IS NULL OR leased_until < now())
+                   ORDER BY priority, next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) due
+             WHERE o.id = due.id
+             RETURNING ",
+            job_columns!(o)
+        );
+        let job = sqlx::query_as::<_, Job>(sql)
+            .bind(&kinds)
+            .bind(max_priority)
+            .bind(self.lease().as_secs_f64())
+            .bind(&token)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(job.map(|job| (job, token)))
+    }
+
+    /// Sends one job, outside any transaction, time-boxed; a panic in the
+    /// sender is caught and counts as a failed attempt.
+    async fn send(&self, sender: &dyn Sender, job: &Job) -> Outcome {
+        let timeout = self.send_timeout();
+        let sent = std::panic::AssertUnwindSafe(tokio::time::timeout(timeout, sender.send(job)))
+            .catch_unwind()
+            .await;
+        match sent {
+            Ok(Ok(Ok(()))) => Outcome::Delivered,
+            Ok(Ok(Err(e))) => Outcome::Failed(e),
+            Ok(Err(_)) => Outcome::Failed(SendError::Retry(format!(
+                "the send took longer than {} s",
+                timeout.as_secs()
+            ))),
+            Err(panic) => {
+                let id = crate::commands::error_id();
+                tracing::error!(job = job.id, error_id = %id, panic = %crate::commands::panic_message(&panic), "outbox sender panicked");
+                Outcome::Failed(SendError::Retry(format!(
+                    "the sender failed unexpectedly (reference {id} in usher's logs)"
+                )))
+            }
+        }
+    }
+
+    /// Records how a claimed job's send ended, in a transaction of its
+    /// own, only while this claim still holds (`lease_token`).
+    async fn record(&self, job: &Job, token: &str, outcome: Outcome) -> Result<(), sqlx::Error> {
+        crate::metrics::delivery(
+            &job.kind,
+            match &outcome {
+                Outcome::Delivered => "delivered",
+                Outcome::Failed(SendError::RetryAfter(..)) => "rate_limited",
+                Outcome::Failed(SendError::Retry(_)) => "retry",
+                Outcome::Failed(SendError::Permanent(_)) => "permanent",
+            },
+        );
+        let mut tx = self.pool.begin().await?;
+        let held = |sql: &'static str| sqlx::query(sql).bind(job.id).bind(token);
+        let updated = match outcome {
+            Outcome::Delivered => {
+                held(
+                    "UPDATE outbox SET state = 'done', done_at = now(), updated_at = now(), last_error = NULL,
+                            leased_until = NULL, lease_token = NULL
+                     WHERE id = $1 AND lease_token = $2",
+                )
+                .execute(&mut *tx)
+                .await?
+            }
+            Outcome::Failed(SendError::RetryAfter(after, why)) => {
+                // Being told to slow down is not a failed attempt: the claim
+                // is given back uncounted.
+                tracing::info!(job = job.id, error = %why, retry_in_ms = after.as_millis() as u64, "outbox send rate-limited; waiting as asked");
+                held(
+                    "UPDATE outbox SET attempts = greatest(attempts - 1, 0), last_error = $3, updated_at = now(),
+                            next_attempt_at = now() + make_interval(secs => $4),
+                            leased_until = NULL, lease_token = NULL
+                     WHERE id = $1 AND lease_token = $2",
+                )
+                .bind(&why)
+                .bind(after.as_secs_f64())
+                .execute(&mut *tx)
+                .await?
+            }
+            Outcome::Failed(SendError::Retry(why)) if job.attempts < job.max_attempts => {
+                let delay = backoff(&self.config, job.attempts);
+                tracing::warn!(job = job.id, attempts = job.attempts, error = %why, retry_in_secs = delay.as_secs(), "outbox send failed; will retry");
+                held(
+                    "UPDATE outbox SET last_error = $3, updated_at = now(),
+                            next_attempt_at = now() + make_interval(secs => $4),
+                            leased_until = NULL, lease_token = NULL
+                     WHERE id = $1 AND lease_token = $2",
+                )
+                .bind(&why)
+                .bind(delay.as_secs_f64())
+                .execute(&mut *tx)
+                .await?
+            }
+            Outcome::Failed(SendError::Retry(why) | SendError::Permanent(why)) => {
+                tracing::error!(job = job.id, attempts = job.attempts, error = %why, "outbox job moved to the dead letters");
+                let updated = held(
+                    "UPDATE outbox SET state = 'dead', last_error = $3, updated_at = now(),
+                            leased_until = NULL, lease_token = NULL
+                     WHERE id = $1 AND lease_token = $2",
+                )
+                .bind(&why)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() == 1 {
+                    report_dead(&mut tx, job, &why, self.config.max_attempts).await?;
+                }
+                updated
+            }
+        };
+        if updated.rows_affected() == 0 {
+            tracing::warn!(
+                job = job.id,
+                "outbox: the claim on this job ran out before its send ended; the outcome is not recorded (another claim owns it)"
+            );
+        }
+        tx.commit().await
+    }
+
+    /// Moves jobs whose every attempt was claimed and never finished (the
+    /// process died each time: a crash, a kill, a sender that takes the
+    /// process down) to the dead letters, and tells the admins. Returns
+    /// how many.
+    pub async fn reap(&self) -> Result<usize, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let sql = concat!(
+            "UPDATE outbox o SET state = 'dead', updated_at = now(), leased_until = NULL, lease_token = NULL,
+                    last_error = concat('the process stopped while sending this (', o.attempts, ' attempts',
+                                        coalesce('; before that: ' || o.last_error, ''), ')')
+             FROM (SELECT id FROM outbox
+                   WHERE state = 'pending' AND leased_until < now() AND attempts >= max_attempts
+                   FOR UPDATE SKIP LOCKED) gone
+             WHERE o.id = gone.id
+             RETURNING ",
+            job_columns!(o)
+        );
+        let dead: Vec<Job> = sqlx::query_as(sql).fetch_all(&mut *tx).await?;
+        for job in &dead {
+            tracing::error!(job = job.id, kind = %job.kind, attempts = job.attempts, "outbox job moved to the dead letters: its process stopped while sending it, every attempt");
+            crate::metrics::delivery(&job.kind, "abandoned");
+            let why = job.last_error.clone().unwrap_or_default();
+            report_dead(&mut tx, job, &why, self.config.max_attempts).await?;
+        }
+        tx.commit().await?;
+        Ok(dead.len())
+    }
+
+    /// Runs every job due now (after moving abandoned ones to the dead
+    /// letters); returns how many ran.
     pub async fn run_due(&self) -> Result<usize, sqlx::Error> {
+        self.run_due_in(Lane::Any).await
+    }
+
+    async fn run_due_in(&self, lane: Lane) -> Result<usize, sqlx::Error> {
+        self.reap().await?;
         let mut count = 0;
-        while self.run_one().await? {
+        while self.run_one_in(lane).await? {
             count += 1;
         }
         Ok(count)
     }
 
-    /// Runs until `shutdown` turns true: woken by NOTIFY (any process) or
-    /// this process's waker, and polling as a fallback.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true: one urgent lane and
+    /// `workers - 1` lanes for anything, each woken by NOTIFY (any
+    /// process) or this process's waker, and polling as a fallback.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let workers = self.config.workers.max(2);
+        let mut lanes = tokio::task::JoinSet::new();
+        for i in 0..workers {
+            let lane = if i == 0 { Lane::Urgent } else { Lane::Any };
+            lanes.spawn(self.clone().run_lane(lane, shutdown.clone()));
+        }
+        while lanes.join_next().await.is_some() {}
+    }
+
+    async fn run_lane(self, lane: Lane, mut shutdown: watch::Receiver<bool>) {
         let mut listener = match sqlx::postgres::PgListener::connect_with(&self.pool).await {
             Ok(mut l) => match l.listen(NOTIFY_CHANNEL).await {
                 Ok(()) => Some(l),
@@ -331,10 +507,10 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(e) = self.run_due().await {
+            if let Err(e) = self.run_due_in(lane).await {
                 tracing::warn!(error = %e, "outbox: running due jobs failed");
             }
-            if last_prune.elapsed() > Duration::from_secs(3600) {
+            if lane == Lane::Urgent && last_prune.elapsed() > Duration::from_secs(3600) {
                 last_prune = std::time::Instant::now();
                 if let Err(e) = prune(&self.pool, self.config.keep_done_days).await {
                     tracing::warn!(error = %e, "outbox: pruning delivered jobs failed");
@@ -362,6 +538,52 @@ impl Worker {
             }
         }
     }
+}
+
+/// The longest one send may take (a lease is longer still).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A token naming one claim.
+fn lease_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{:x}-{:x}-{:x}",
+        std::process::id(),
+        nanos,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Tells the admins about a job that went to the dead letters (inside
+/// the transaction that moved it).
+async fn report_dead(
+    tx: &mut PgConnection,
+    job: &Job,
+    why: &str,
+    max_attempts: i32,
+) -> Result<(), sqlx::Error> {
+    if job.kind == ADMIN_REPORT_KIND {
+        return Ok(());
+    }
+    let report = NewJob {
+        kind: ADMIN_REPORT_KIND.to_string(),
+        destination: "admins".to_string(),
+        payload: json!({
+            "job": job.id,
+            "kind": job.kind,
+            "destination": job.destination,
+            "error": why,
+            "attempts": job.attempts,
+        }),
+        idempotency_key: format!("dead-letter:{}:{}", job.id, job.attempts),
+    };
+    enqueue(tx, &report, max_attempts).await?;
+    Ok(())
 }
 
 /// The kind of the job that tells admins about a dead letter.
@@ -409,7 +631,8 @@ pub async fn list(pool: &PgPool, dead_only: bool, limit: i64) -> Result<Vec<Job>
 /// Returns the job's state before, or `None` when there is no such job.
 pub async fn retry(pool: &PgPool, id: i64) -> Result<Option<String>, sqlx::Error> {
     let before: Option<String> = sqlx::query_scalar(
-        "UPDATE outbox o SET state = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
+        "UPDATE outbox o SET state = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now(),
+                leased_until = NULL, lease_token = NULL
          FROM (SELECT id, state FROM outbox WHERE id = $1) old
          WHERE o.id = old.id AND o.state <> 'done' RETURNING old.state",
     )

@@ -158,3 +158,147 @@ async fn two_workers_run_each_job_once() {
     keys.dedup();
     assert_eq!(keys.len(), 60);
 }
+
+/// A sender that never finishes: the process "dies" while it sends.
+struct Hangs;
+
+impl outbox::Sender for Hangs {
+    fn send<'a>(&'a self, _job: &'a outbox::Job) -> outbox::SendFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// Waits until the job keyed `key` is claimed (leased) `attempts` times.
+async fn claimed(pool: &sqlx::PgPool, key: &str, attempts: i32) {
+    for _ in 0..200 {
+        let row: Option<(i32, bool)> = sqlx::query_as(
+            "SELECT attempts, leased_until IS NOT NULL FROM outbox WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+        if row == Some((attempts, true)) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{key} was never claimed {attempts} times");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_process_dies_mid_send_is_retried_then_dead_lettered_and_reported() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    outbox::enqueue(&mut conn, &job("poison"), 2).await.unwrap();
+    drop(conn);
+    let config = usher::config::OutboxConfig {
+        lease_secs: 1,
+        ..Config::default().outbox
+    };
+    let hangs = Senders::new().with("test", Arc::new(Hangs));
+    for attempt in 1..=2 {
+        // A process claims the job and dies sending it (the task is dropped
+        // mid-send: no outcome is ever recorded).
+        let worker = Worker::new(db.pool.clone(), hangs.clone(), config.clone());
+        let dying = tokio::spawn(async move { worker.run_one().await });
+        claimed(&db.pool, "poison", attempt).await;
+        // The send holds no transaction and no row lock: the row can be
+        // locked by anyone while it is in flight.
+        let mut tx = db.pool.begin().await.unwrap();
+        sqlx::query("SELECT id FROM outbox WHERE idempotency_key = 'poison' FOR UPDATE NOWAIT")
+            .execute(&mut *tx)
+            .await
+            .expect("no lock is held during a send");
+        tx.rollback().await.unwrap();
+        dying.abort();
+        // While the lease holds, nobody else takes it.
+        let other = Worker::new(db.pool.clone(), hangs.clone(), config.clone());
+        assert!(!other.run_one().await.unwrap());
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    // Two claims, two deaths: never sent again, dead-lettered with why, and
+    // the admins told.
+    let report = Arc::new(RecordingSender::default());
+    let senders = hangs.with(ADMIN_REPORT_KIND, report.clone());
+    let worker = Worker::new(db.pool.clone(), senders, config);
+    assert_eq!(worker.run_due().await.unwrap(), 1, "only the report runs");
+    let (state, attempts, error): (String, i32, String) = sqlx::query_as(
+        "SELECT state, attempts, last_error FROM outbox WHERE idempotency_key = 'poison'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((state.as_str(), attempts), ("dead", 2));
+    assert!(
+        error.contains("the process stopped while sending this (2 attempts"),
+        "{error}"
+    );
+    let reports = report.sent.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].payload["kind"], "test");
+    assert!(
+        reports[0].payload["error"]
+            .as_str()
+            .unwrap()
+            .contains("the process stopped while sending this"),
+        "{}",
+        reports[0].payload
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_not_delayed_by_slow_bulk_work() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    // Bulk work whose every send hangs (a slow webhook) …
+    for i in 0..4 {
+        let bulk = NewJob {
+            kind: "chat.notify".into(),
+            ..job(&format!("notify-{i}"))
+        };
+        outbox::enqueue(&mut tx, &bulk, 8).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let paged = Arc::new(RecordingSender::default());
+    let senders = Senders::new()
+        .with("chat.notify", Arc::new(Hangs))
+        .with("pagerduty.trigger", paged.clone());
+    let config = usher::config::OutboxConfig {
+        workers: 3,
+        ..Config::default().outbox
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(Worker::new(db.pool.clone(), senders, config).run(stopped));
+    // … holds every general lane (two of the three) …
+    let mut busy = 0;
+    for _ in 0..200 {
+        busy = sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM outbox WHERE kind = 'chat.notify' AND leased_until IS NOT NULL",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if busy == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(busy, 2, "the urgent lane never takes bulk work");
+    // … and a page still goes out at once.
+    let page = NewJob {
+        kind: "pagerduty.trigger".into(),
+        ..job("page:payments:pagerduty")
+    };
+    let mut conn = db.pool.acquire().await.unwrap();
+    outbox::enqueue(&mut conn, &page, 8).await.unwrap();
+    for _ in 0..200 {
+        if !paged.sent.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(paged.sent.lock().unwrap().len(), 1, "the page went out");
+    let _ = stop.send(true);
+    running.abort();
+}
