@@ -11,6 +11,7 @@ pub mod definitions;
 pub mod deps;
 pub mod dialog;
 pub mod docs;
+pub mod grammar;
 pub mod help;
 pub mod hygiene;
 pub mod hygiene_fix;
@@ -142,9 +143,20 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
     if request.text.len() > MAX_LINE_BYTES {
         return Reply::text(too_long_message(request.text.len()));
     }
-    let parsed = match parse::parse(&request.text) {
-        Ok(p) => p,
+    let (parsed, rewritten) = match understand(&request.text) {
+        Ok(understood) => understood,
         Err(e) => return Reply::text(e.to_string()),
+    };
+    let rewritten_request;
+    let request = match rewritten {
+        Some(line) => {
+            rewritten_request = Request {
+                text: line,
+                ..request.clone()
+            };
+            &rewritten_request
+        }
+        None => request,
     };
     let span = tracing::info_span!(
         "command",
@@ -165,6 +177,24 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
             Reply::text(something_went_wrong(&id))
         }
     }
+}
+
+/// A line as a command: parsed as one, or — when that fails — read as a
+/// question ("who owns payments-api?") and parsed as the command it
+/// means. The second part is the rewritten line, when there is one. The
+/// error is the parser's, about the line as typed.
+fn understand(line: &str) -> Result<(Parsed, Option<String>), parse::ParseError> {
+    let err = match parse::parse(line) {
+        Ok(parsed) => return Ok((parsed, None)),
+        Err(err) => err,
+    };
+    if let Some(meant) = grammar::command_for(line)
+        && meant.trim() != line.trim()
+        && let Ok(parsed) = parse::parse(&meant)
+    {
+        return Ok((parsed, Some(meant)));
+    }
+    Err(err)
 }
 
 /// The longest command line usher reads: far more than any real command

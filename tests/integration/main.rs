@@ -14,6 +14,7 @@ mod fake_discord;
 mod fake_slack;
 mod fakes;
 mod hygiene;
+mod load;
 mod local_postgres;
 mod oncall;
 mod outbox;

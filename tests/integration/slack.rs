@@ -50,6 +50,36 @@ impl Harness {
         let db = demo_db().await;
         let fake = FakeSlack::start().await;
         people(&fake);
+        Harness::serve(db, fake, toml, settings).await
+    }
+
+    /// Stops this server and starts another on the same database and
+    /// fake Slack, as a restarted process would.
+    async fn restart(mut self, toml: &str) -> Harness {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        let (db, fake) = (self.db, self.fake);
+        let harness = Harness::serve(db, fake, toml, |fake| SlackSettings {
+            signing_secret: Some(SIGNING_SECRET.into()),
+            bot_token: Some("xoxb-test-token".into()),
+            app_token: None,
+            api_url: fake.api_url(),
+        })
+        .await;
+        harness.wait_ready().await;
+        harness
+    }
+
+    async fn serve(
+        db: TestDb,
+        fake: FakeSlack,
+        toml: &str,
+        settings: impl Fn(&FakeSlack) -> SlackSettings,
+    ) -> Harness {
         // No hygiene rounds: their digests would cross what the tests count.
         let config = Config::from_toml(&format!("{toml}\n[hygiene]\nenabled = false\n")).unwrap();
         let env = Env {
@@ -451,6 +481,47 @@ async fn url_verification_is_answered() {
     let body: Value = response.json().await.unwrap();
     let sent: Value = serde_json::from_str(&fixture).unwrap();
     assert_eq!(body["challenge"], sent["challenge"]);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_mention_is_refused_politely_and_a_restart_does_not_crash() {
+    let h = Harness::start(WORKSPACE).await;
+    // Slack allows 40,000 characters; usher 0.1 recursed once per leading
+    // "usher" and overflowed its stack, in every replica, on every restart.
+    let huge = format!("<@UUSHERBOT> {}", "usher ".repeat(6_500));
+    assert!(huge.len() > 39_000);
+    assert_eq!(h.event(&mention("Ev0HUGE", &huge), None).await, 200);
+    let posted = h
+        .fake
+        .wait_for("the answer to the huge mention", |f| {
+            let calls = f.calls_of("chat.postMessage");
+            (!calls.is_empty()).then_some(calls)
+        })
+        .await;
+    let text = block_text(&posted[0].params);
+    assert!(text.contains("That's too long for me"), "{text}");
+    // The same shape under the limit is just the bot's name: help.
+    let short = format!("<@UUSHERBOT> {}", "usher ".repeat(500));
+    assert_eq!(h.event(&mention("Ev0SHORT", &short), None).await, 200);
+    h.fake
+        .wait_for("the answer to the long mention", |f| {
+            (f.calls_of("chat.postMessage").len() == 2).then_some(())
+        })
+        .await;
+    // A restart on the same database: alive, ready, answering, and the
+    // mentions (delivered) are not answered again.
+    let h = h.restart(WORKSPACE).await;
+    let owner = h.command("/usher", "owner payments-api", "U01JONAS").await;
+    assert!(block_text(&owner).contains("Payments API"), "{owner:#}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.fake.calls_of("chat.postMessage").len(), 2);
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM outbox WHERE kind = 'slack.mention' ORDER BY id")
+            .fetch_all(&h.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(states, ["done", "done"]);
     h.stop().await;
 }
 

@@ -9,12 +9,11 @@
 //! Files: [`http`] and [`socket`] receive; [`commands`], [`interactions`]
 //! and [`events`] handle what was received; [`render`] draws; [`sender`]
 //! sends from the outbox; [`identity`] maps Slack users to catalog people;
-//! [`grammar`] reads mentions; [`manifest`] describes the app to Slack.
+//! [`manifest`] describes the app to Slack.
 
 pub mod api;
 pub mod commands;
 pub mod events;
-pub mod grammar;
 pub mod http;
 pub mod identity;
 pub mod interactions;

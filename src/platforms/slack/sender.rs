@@ -18,10 +18,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::api::{Api, ApiError};
-use super::{SlackApp, commands, events, grammar, render};
+use super::{SlackApp, commands, events, render};
 use crate::actions::automation::{self, SLACK_CHANNEL_KIND};
 use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
 use crate::chat::{Platform, Reply, Request, Span, Text};
+use crate::commands::grammar;
 use crate::commands::search::NOTIFY_KIND;
 use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
@@ -162,8 +163,15 @@ impl SlackSender {
         let p = &job.payload;
         let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
         let (channel, user, thread_ts) = (s("channel"), s("user"), s("thread_ts"));
+        let text = s("text");
         let actor = self.app.identity.actor(&user, None).await;
-        let reply = match grammar::command_for(&s("text")) {
+        let line = if text.len() > crate::commands::MAX_LINE_BYTES {
+            // Read no further than that: a message can be 40,000 characters.
+            Some(text)
+        } else {
+            grammar::command_for(&text)
+        };
+        let reply = match line {
             Some(line) => {
                 let request = Request {
                     actor,

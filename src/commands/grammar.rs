@@ -1,9 +1,11 @@
-//! What people write to usher in a channel or a DM ("@usher who owns
-//! payments-api?") as a command line: a small, forgiving grammar for the
-//! common questions; a message that already is a command runs as one;
-//! anything else gets the help card.
+//! What people write to usher in a channel, a DM or at a prompt ("@usher
+//! who owns payments-api?") as a command line: a small, forgiving grammar
+//! for the common questions; a message that already is a command runs as
+//! one; anything else gets the help card. Mentions use it first; the
+//! router falls back on it for any line that doesn't parse as a command,
+//! so the console and slash commands understand the same questions.
 
-use crate::commands::definitions;
+use super::definitions;
 
 /// The command line a message means, or `None` when it means nothing
 /// usher knows (the caller answers with help).
