@@ -36,6 +36,9 @@ pub mod platforms;
 pub mod schedule;
 pub mod serve;
 
+#[cfg(test)]
+mod outside_input;
+
 /// Installs rustls' ring provider once per process. With more than one
 /// provider reachable in the dependency graph rustls can't pick one by
 /// itself, and TLS clients panic at first use.

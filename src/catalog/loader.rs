@@ -624,6 +624,18 @@ async fn substitute(
             },
             Err(e) => Err(e.to_string()),
         };
+        let replacement = replacement.and_then(|v| {
+            // Stored documents are read back with serde_json's depth limit:
+            // a deep value substituted deep down could never be read again.
+            if path.len() + super::yaml::depth(&v) > super::yaml::MAX_DEPTH {
+                Err(format!(
+                    "nests deeper than {} levels where it is used",
+                    super::yaml::MAX_DEPTH
+                ))
+            } else {
+                Ok(v)
+            }
+        });
         match replacement {
             Ok(new_value) => {
                 if let Some(slot) = value_at_mut(value, &path) {

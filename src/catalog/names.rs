@@ -179,7 +179,7 @@ impl NameIndex {
     /// Completion: names starting with `text` (shortest first), then names
     /// containing it, then similar names — distinct, at most `limit`.
     pub fn complete(&self, text: &str, kinds: &[Kind], limit: usize) -> Vec<String> {
-        let text = text.trim().to_lowercase();
+        let text = longest_name_prefix(text).trim().to_lowercase();
         let mut out: Vec<String> = Vec::new();
         let wanted = |e: &&Entry| kinds.contains(&e.kind);
         if text.is_empty() {
@@ -231,7 +231,7 @@ impl NameIndex {
     /// The `limit` names most similar to `text` among `kinds`, at or above
     /// `threshold`, best first (ties by name).
     pub fn similar(&self, text: &str, kinds: &[Kind], threshold: f32, limit: usize) -> Vec<Match> {
-        let query = trigrams(text);
+        let query = trigrams(longest_name_prefix(text));
         if query.is_empty() {
             return Vec::new();
         }
@@ -270,6 +270,13 @@ impl NameIndex {
         found.truncate(limit);
         found
     }
+}
+
+/// At most the first 253 bytes of `text` (an entity name's limit, with
+/// room for a namespace): what a typeahead or a typo could mean; the rest of
+/// a huge text is not looked at.
+fn longest_name_prefix(text: &str) -> &str {
+    &text[..text.floor_char_boundary(253)]
 }
 
 #[cfg(test)]

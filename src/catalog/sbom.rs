@@ -74,7 +74,7 @@ pub fn parse(text: &str) -> Result<(Format, Vec<Package>), String> {
     }
     if doc.get("spdxVersion").and_then(Value::as_str).is_some() {
         // The document's subject (the service itself) is not a dependency.
-        let described: Vec<&str> = doc
+        let described: std::collections::HashSet<&str> = doc
             .get("documentDescribes")
             .and_then(Value::as_array)
             .map(|d| d.iter().filter_map(Value::as_str).collect())

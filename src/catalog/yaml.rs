@@ -4,9 +4,12 @@
 //! `file:line: field: message` with the line of the offending field, and no
 //! YAML crate's serde path keeps lines per field. Building the tree from
 //! `saphyr-parser` events also lets us bound what hostile input can cost:
-//! alias expansion has a budget (an "alias bomb" is one clear problem, not
-//! an out-of-memory), nesting has a depth limit, and duplicate keys are
-//! reported rather than silently overwritten.
+//! alias expansion has a budget in values and in bytes (an "alias bomb" is
+//! one clear problem, not an out-of-memory), nesting has a depth limit that
+//! aliases can't get round, keys have a length limit, the field paths kept
+//! for line numbers have a budget, and duplicate keys are reported rather
+//! than silently overwritten. Nothing here recurses: the tree is built
+//! from a stack of frames, and each value's size is summed as it closes.
 //!
 //! Scalars resolve by YAML 1.2's core schema, as Backstage's parser does:
 //! `true`, `null`, `42` and `4.2` are not strings unless quoted.
@@ -17,10 +20,19 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
 /// Deeper nesting than this is not a catalog descriptor.
-const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 /// Alias expansion may add at most this many nodes, or as many as the
 /// document has itself, whichever is larger.
 const MIN_ALIAS_BUDGET: usize = 10_000;
+/// Alias expansion may copy at most this many bytes, or twice the text's
+/// length, whichever is larger.
+const MIN_ALIAS_BYTES: usize = 1 << 20;
+/// A mapping key longer than this is not a field name.
+const MAX_KEY_BYTES: usize = 1024;
+/// The field paths kept for line numbers may take this many bytes plus
+/// sixteen times the text's length (a descriptor's paths are a few times
+/// its size; deep paths repeated over many values are quadratic).
+const MIN_PATH_BYTES: usize = 1 << 20;
 
 /// One YAML document as JSON, with the line of each field.
 #[derive(Debug, Clone)]
@@ -93,6 +105,33 @@ pub struct YamlStream {
     pub error: Option<YamlProblem>,
 }
 
+/// How big a value is: its nodes, the bytes of its strings and keys, and
+/// how deep it nests (a scalar is 0). Summed as values close, so nothing
+/// walks a tree.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
+    depth: usize,
+}
+
+impl Size {
+    fn scalar(bytes: usize) -> Size {
+        Size {
+            nodes: 1,
+            bytes,
+            depth: 0,
+        }
+    }
+
+    /// Adds a child (with its key's bytes) to a container's size.
+    fn add_child(&mut self, child: Size, key_bytes: usize) {
+        self.nodes += child.nodes;
+        self.bytes += child.bytes + key_bytes;
+        self.depth = self.depth.max(child.depth + 1);
+    }
+}
+
 /// A container being built: a mapping waiting for its next key or value, or
 /// a sequence.
 enum Frame {
@@ -102,27 +141,33 @@ enum Frame {
         anchor: usize,
         pending_key: Option<(String, usize)>,
         merges: Vec<Value>,
+        size: Size,
     },
     Sequence {
         items: Vec<Value>,
         path: String,
         anchor: usize,
+        size: Size,
     },
 }
 
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Value, usize)>,
+    anchors: HashMap<usize, (Value, Size)>,
     lines: HashMap<String, usize>,
     problems: Vec<YamlProblem>,
     nodes: usize,
     alias_nodes: usize,
+    alias_bytes: usize,
+    path_bytes: usize,
+    /// The length of the whole text, which the budgets scale with.
+    text_len: usize,
     root: Option<Value>,
     start_line: usize,
 }
 
 impl Builder {
-    fn new(start_line: usize) -> Self {
+    fn new(start_line: usize, text_len: usize) -> Self {
         Builder {
             stack: Vec::new(),
             anchors: HashMap::new(),
@@ -130,6 +175,9 @@ impl Builder {
             problems: Vec::new(),
             nodes: 0,
             alias_nodes: 0,
+            alias_bytes: 0,
+            path_bytes: 0,
+            text_len,
             root: None,
             start_line,
         }
@@ -138,7 +186,7 @@ impl Builder {
     /// The path the next value will have, and records its line.
     /// A mapping value takes the line of its key (`spec:` rather than the
     /// first line inside it); a list item its own line.
-    fn next_path(&mut self, line: usize) -> String {
+    fn next_path(&mut self, line: usize) -> Result<String, YamlProblem> {
         let (path, line) = match self.stack.last_mut() {
             None => (String::new(), line),
             Some(Frame::Sequence { items, path, .. }) => (index_path(path, items.len()), line),
@@ -149,8 +197,17 @@ impl Builder {
                 None => unreachable!("values are only asked for once a key is pending"),
             },
         };
+        self.path_bytes += path.len();
+        let budget = MIN_PATH_BYTES + 16 * self.text_len;
+        if self.path_bytes > budget {
+            return Err(YamlProblem {
+                line,
+                field: String::new(),
+                message: "this document nests too many values too deep to be a catalog descriptor; flatten it or split it into several documents".to_string(),
+            });
+        }
         self.lines.entry(path.clone()).or_insert(line);
-        path
+        Ok(path)
     }
 
     /// Whether the next scalar is a mapping key.
@@ -164,18 +221,23 @@ impl Builder {
         )
     }
 
-    fn push_value(&mut self, value: Value) {
+    fn push_value(&mut self, value: Value, value_size: Size) {
         match self.stack.last_mut() {
             None => self.root = Some(value),
-            Some(Frame::Sequence { items, .. }) => items.push(value),
+            Some(Frame::Sequence { items, size, .. }) => {
+                size.add_child(value_size, 0);
+                items.push(value)
+            }
             Some(Frame::Mapping {
                 map,
                 path,
                 pending_key,
                 merges,
+                size,
                 ..
             }) => {
                 let (key, line) = pending_key.take().expect("a key is pending");
+                size.add_child(value_size, key.len());
                 if key == "<<" {
                     merges.push(value);
                 } else if map.contains_key(&key) {
@@ -193,10 +255,9 @@ impl Builder {
         }
     }
 
-    fn remember_anchor(&mut self, anchor: usize, value: &Value) {
+    fn remember_anchor(&mut self, anchor: usize, value: &Value, size: Size) {
         if anchor != 0 {
-            self.anchors
-                .insert(anchor, (value.clone(), count_nodes(value)));
+            self.anchors.insert(anchor, (value.clone(), size));
         }
     }
 
@@ -206,20 +267,31 @@ impl Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 self.nodes += 1;
                 if self.expecting_key() {
+                    if text.len() > MAX_KEY_BYTES {
+                        return Err(YamlProblem {
+                            line,
+                            field: String::new(),
+                            message: format!(
+                                "a key of {} characters is not a field name (at most {MAX_KEY_BYTES})",
+                                text.chars().count()
+                            ),
+                        });
+                    }
                     if let Some(Frame::Mapping { pending_key, .. }) = self.stack.last_mut() {
                         *pending_key = Some((text.into_owned(), line));
                     }
                     return Ok(());
                 }
-                self.next_path(line);
+                self.next_path(line)?;
+                let size = Size::scalar(text.len());
                 let forced_string = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let value = if forced_string || style != ScalarStyle::Plain {
                     Value::String(text.into_owned())
                 } else {
                     resolve_plain(&text)
                 };
-                self.remember_anchor(anchor, &value);
-                self.push_value(value);
+                self.remember_anchor(anchor, &value, size);
+                self.push_value(value, size);
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 self.nodes += 1;
@@ -240,12 +312,14 @@ impl Builder {
                             .to_string(),
                     });
                 }
-                let path = self.next_path(line);
+                let path = self.next_path(line)?;
+                let size = Size::scalar(0);
                 let frame = if matches!(event, Event::SequenceStart(..)) {
                     Frame::Sequence {
                         items: Vec::new(),
                         path,
                         anchor,
+                        size,
                     }
                 } else {
                     Frame::Mapping {
@@ -254,26 +328,34 @@ impl Builder {
                         anchor,
                         pending_key: None,
                         merges: Vec::new(),
+                        size,
                     }
                 };
                 self.stack.push(frame);
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (value, anchor) = match self.stack.pop() {
-                    Some(Frame::Sequence { items, anchor, .. }) => (Value::Array(items), anchor),
+                let (value, anchor, size) = match self.stack.pop() {
+                    Some(Frame::Sequence {
+                        items,
+                        anchor,
+                        size,
+                        ..
+                    }) => (Value::Array(items), anchor, size),
                     Some(Frame::Mapping {
                         mut map,
                         anchor,
                         merges,
+                        size,
                         ..
                     }) => {
+                        // Merged values were counted when they were read.
                         apply_merges(&mut map, merges);
-                        (Value::Object(map), anchor)
+                        (Value::Object(map), anchor, size)
                     }
                     None => return Ok(()),
                 };
-                self.remember_anchor(anchor, &value);
-                self.push_value(value);
+                self.remember_anchor(anchor, &value, size);
+                self.push_value(value, size);
             }
             Event::Alias(anchor) => {
                 if self.expecting_key() {
@@ -291,20 +373,33 @@ impl Builder {
                             .to_string(),
                     });
                 };
-                self.alias_nodes += size;
+                let size = *size;
+                self.alias_nodes += size.nodes;
+                self.alias_bytes += size.bytes;
                 let budget = MIN_ALIAS_BUDGET.max(self.nodes);
-                if self.alias_nodes > budget {
+                let byte_budget = MIN_ALIAS_BYTES.max(2 * self.text_len);
+                if self.alias_nodes > budget || self.alias_bytes > byte_budget {
                     return Err(YamlProblem {
                         line,
                         field: String::new(),
                         message: format!(
-                            "aliases expand to more than {budget} values (an \"alias bomb\"); write the values out instead"
+                            "aliases expand to more than {budget} values or {} KB (an \"alias bomb\"); write the values out instead",
+                            byte_budget / 1024
+                        ),
+                    });
+                }
+                if self.stack.len() + size.depth > MAX_DEPTH {
+                    return Err(YamlProblem {
+                        line,
+                        field: String::new(),
+                        message: format!(
+                            "this alias nests values deeper than {MAX_DEPTH} levels, which is not a catalog descriptor"
                         ),
                     });
                 }
                 let value = value.clone();
-                self.next_path(line);
-                self.push_value(value);
+                self.next_path(line)?;
+                self.push_value(value, size);
             }
             Event::Nothing
             | Event::StreamStart
@@ -342,12 +437,21 @@ fn apply_merges(map: &mut Map<String, Value>, merges: Vec<Value>) {
     }
 }
 
-fn count_nodes(value: &Value) -> usize {
-    match value {
-        Value::Array(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Value::Object(map) => 1 + map.values().map(count_nodes).sum::<usize>(),
-        _ => 1,
+/// How deep `value` nests (a scalar is 0), walked with a stack of its
+/// own: values substituted from other files are checked with it.
+pub fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((node, level)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match node {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(map) => Box::new(map.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(level + 1);
+        stack.extend(children.map(|child| (child, level + 1)));
     }
+    deepest
 }
 
 /// A plain scalar by YAML 1.2's core schema.
@@ -435,7 +539,7 @@ pub fn parse_stream(text: &str) -> YamlStream {
             }
         };
         match event {
-            Event::DocumentStart(_) => builder = Some(Builder::new(span.start.line())),
+            Event::DocumentStart(_) => builder = Some(Builder::new(span.start.line(), text.len())),
             Event::DocumentEnd => {
                 if let Some(done) = builder.take() {
                     stream.docs.push(done.finish());
@@ -526,6 +630,87 @@ mod tests {
         let stream = parse_stream(&text);
         let error = stream.error.expect("refused");
         assert!(error.message.contains("alias bomb"), "{}", error.message);
+    }
+
+    #[test]
+    fn aliases_of_big_strings_are_counted_in_bytes() {
+        // One node each, but a megabyte each: 100 copies of 100 KB.
+        let mut text = format!("a: &a \"{}\"\nb: [", "x".repeat(100_000));
+        text.push_str(&vec!["*a"; 100].join(","));
+        text.push_str("]\n");
+        let error = parse_stream(&text).error.expect("refused");
+        assert!(error.message.contains("alias bomb"), "{}", error.message);
+        // A few copies of a small value are fine.
+        let doc = one("a: &a {x: 1}\nb: [*a, *a]\n");
+        assert_eq!(doc.value["b"], json!([{"x":1},{"x":1}]));
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_limit() {
+        // Each line nests the previous anchor 30 levels deeper.
+        let mut text = String::from("a0: &a0 1\n");
+        for i in 1..10 {
+            text.push_str(&format!(
+                "a{i}: &a{i} {}*a{}{}\n",
+                "[".repeat(30),
+                i - 1,
+                "]".repeat(30)
+            ));
+        }
+        let error = parse_stream(&text).error.expect("refused");
+        assert!(
+            error.message.contains("deeper than 64"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn long_keys_and_huge_path_sets_are_refused() {
+        let text = format!("{{{}: 1}}\n", "k".repeat(5_000));
+        let error = parse_stream(&text).error.expect("refused");
+        assert!(
+            error.message.contains("not a field name"),
+            "{}",
+            error.message
+        );
+        // 60 levels of 1,000-character keys, then many values: the paths
+        // alone would be gigabytes.
+        let key = "k".repeat(1_000);
+        let mut text = String::new();
+        for _ in 0..60 {
+            text.push_str(&format!("{{{key}: "));
+        }
+        text.push('[');
+        text.push_str(&vec!["1"; 100_000].join(","));
+        text.push(']');
+        text.push_str(&"}".repeat(60));
+        let error = parse_stream(&text).error.expect("refused");
+        assert!(error.message.contains("too deep"), "{}", error.message);
+    }
+
+    #[test]
+    fn depth_of_values() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!([])), 1);
+        assert_eq!(depth(&json!({"a": [1, {"b": [2]}]})), 4);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any text, up to 64 KB: no panic, no overflow, and an answer.
+        #[test]
+        fn any_text_parses_or_is_refused(text in "(?s).{0,2000}", repeat in 1usize..32) {
+            let text = text.repeat(repeat);
+            let _ = parse_stream(&text);
+        }
+
+        /// Text made of YAML's own punctuation, where parsers go deep.
+        #[test]
+        fn yaml_punctuation_parses_or_is_refused(text in "[\\[\\]{}:,&*!|>'\"#%@` \n-a1]{0,4000}", repeat in 1usize..16) {
+            let _ = parse_stream(&text.repeat(repeat));
+        }
     }
 
     #[test]

@@ -161,7 +161,7 @@ pub fn parse_length(text: &str) -> Result<u32, String> {
                 .map_err(|_| format!("'{text}' is not a rotation length; use daily, weekly or a number of days (e.g. 3 days)"))?;
             match unit.trim() {
                 "" | "d" | "day" | "days" => n,
-                "w" | "week" | "weeks" => n * 7,
+                "w" | "week" | "weeks" => n.saturating_mul(7),
                 _ => {
                     return Err(format!(
                         "'{text}' is not a rotation length; use daily, weekly or a number of days"

@@ -145,6 +145,7 @@ async fn dep_matches(
     .await?;
     let mut ranges: HashMap<Ecosystem, Range> = HashMap::new();
     let mut found: HashMap<i64, Vec<String>> = HashMap::new();
+    let mut seen: std::collections::HashSet<(i64, String)> = std::collections::HashSet::new();
     for (entity, ecosystem, _, name, version) in rows {
         let eco = Ecosystem::parse(&ecosystem);
         let range = match ranges.get(&eco) {
@@ -155,10 +156,9 @@ async fn dep_matches(
             },
         };
         if range.matches(eco, &version) == Some(true) {
-            let versions = found.entry(entity).or_default();
             let label = format!("{name} {version}");
-            if !versions.contains(&label) {
-                versions.push(label);
+            if seen.insert((entity, label.clone())) {
+                found.entry(entity).or_default().push(label);
             }
         }
     }

@@ -1,0 +1,162 @@
+//! Property tests for every parser of outside text: whatever a chat
+//! message, a command line, a descriptor, a schedule, a version range, an
+//! SBOM or a platform's payload says — up to 64 KB — parsing it ends with
+//! an answer: no panic, no stack overflow, no quadratic blow-up (the case
+//! counts are small so CI stays fast; each input is large).
+//!
+//! The YAML loader's own properties live beside it (`catalog::yaml`).
+
+use proptest::prelude::*;
+
+use crate::catalog::model::{EntityRef, Kind};
+use crate::catalog::versions::{Ecosystem, Range};
+use crate::commands::{grammar, parse, search};
+
+/// Arbitrary text up to 64 KB: a short random piece repeated, so the
+/// shapes that hurt parsers (the same word, bracket or quote thousands of
+/// times) come up.
+fn outside_text() -> impl Strategy<Value = String> {
+    ("(?s).{0,256}", 1usize..256).prop_map(|(piece, n)| {
+        let mut text = piece.repeat(n);
+        text.truncate(text.floor_char_boundary(64 * 1024));
+        text
+    })
+}
+
+/// Text made of the words and punctuation the grammars care about.
+fn tricky_text() -> impl Strategy<Value = String> {
+    let pieces = prop::collection::vec(
+        prop::sample::select(vec![
+            "usher ",
+            "/usher ",
+            "<@U1> ",
+            "who owns ",
+            "on call for ",
+            "\"",
+            "'",
+            "“",
+            "--",
+            "--x=",
+            " ",
+            "dep:",
+            "@",
+            "<",
+            ">",
+            "&lt;",
+            "|",
+            "owner ",
+            "search ",
+            "hey ",
+            "please ",
+            "?",
+            ":",
+            ",",
+            "*",
+            "[",
+            "]",
+            "{",
+            "}",
+            "\\",
+            "\n",
+            "é",
+            "K",
+        ]),
+        0..64,
+    );
+    (pieces, 1usize..512).prop_map(|(pieces, n)| {
+        let mut text = pieces.concat().repeat(n);
+        text.truncate(text.floor_char_boundary(64 * 1024));
+        text
+    })
+}
+
+fn any_input() -> impl Strategy<Value = String> {
+    prop_oneof![outside_text(), tricky_text()]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn chat_messages(text in any_input()) {
+        let _ = grammar::command_for(&text);
+    }
+
+    #[test]
+    fn command_lines(text in any_input()) {
+        let _ = parse::parse(&text);
+    }
+
+    #[test]
+    fn search_queries(text in any_input()) {
+        let _ = search::query::parse(&text);
+    }
+
+    #[test]
+    fn entity_refs(text in any_input()) {
+        let _ = EntityRef::parse(&text, Some(Kind::Component), "default");
+    }
+
+    #[test]
+    fn crontab_schedules(text in any_input(), tz in "(?s).{0,40}") {
+        let _ = crate::schedule::Schedule::parse(&text, &tz);
+    }
+
+    #[test]
+    fn version_ranges(text in any_input()) {
+        for ecosystem in ["npm", "cargo", "pypi", "maven", "go", "other"] {
+            let ecosystem = Ecosystem::parse(ecosystem);
+            if let Ok(range) = Range::parse(ecosystem, &text) {
+                let _ = range.matches(ecosystem, &text);
+            }
+        }
+        let _ = crate::catalog::versions::compare_maven(&text, "2.17.1");
+    }
+
+    #[test]
+    fn sboms(text in any_input()) {
+        let _ = crate::catalog::sbom::parse(&text);
+        // Valid JSON shaped like each format, with outside strings in it.
+        let cyclonedx = serde_json::json!({"bomFormat": "CycloneDX", "components": [
+            {"purl": text, "name": text, "version": text, "components": [{"purl": text}]}]});
+        let _ = crate::catalog::sbom::parse(&cyclonedx.to_string());
+        let spdx = serde_json::json!({"spdxVersion": "SPDX-2.3", "documentDescribes": [text],
+            "packages": [{"SPDXID": text, "name": text, "versionInfo": text,
+                          "externalRefs": [{"referenceType": "purl", "referenceLocator": text}]}]});
+        let _ = crate::catalog::sbom::parse(&spdx.to_string());
+    }
+
+    #[test]
+    fn rotation_settings(text in any_input()) {
+        let _ = crate::oncall::rotation::parse_length(&text);
+        let _ = crate::oncall::rotation::parse_handoff(&text);
+    }
+
+    #[test]
+    fn proposed_names(text in any_input()) {
+        let slug = crate::dialogs::naming::slug(&text, 63);
+        prop_assert!(slug.len() <= 63);
+    }
+
+    #[test]
+    fn discord_interactions(text in any_input()) {
+        let _ = crate::platforms::discord::interactions::parse(text.as_bytes());
+    }
+
+    #[test]
+    fn deeply_nested_json_is_refused_not_recursed(depth in 100usize..20_000) {
+        let body = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let _ = crate::platforms::discord::interactions::parse(body.as_bytes());
+        let _ = crate::catalog::sbom::parse(&body);
+    }
+
+    #[test]
+    fn typeahead(text in any_input()) {
+        let index = crate::catalog::names::NameIndex::build(vec![
+            (1, "component:default/payments-api".into(), "payments-api".into()),
+            (2, "group:default/team-payments".into(), "team-payments".into()),
+        ]);
+        let _ = index.complete(&text, &[Kind::Component], 10);
+        let _ = index.similar(&text, &[Kind::Component], 0.3, 5);
+    }
+}
