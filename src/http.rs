@@ -82,14 +82,21 @@ pub fn expected_migration() -> i64 {
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let expected = expected_migration();
-    let applied: Result<Option<i64>, sqlx::Error> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&state.pool)
-            .await;
+    // Answered within a second whatever the pool does: a load balancer's
+    // probe must not hang on a database that doesn't answer.
+    let applied = tokio::time::timeout(
+        std::time::Duration::from_millis(800),
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&state.pool),
+    )
+    .await;
     let shutting_down = state.shutting_down.load(Ordering::SeqCst);
     let (database, migrations_ok, applied) = match applied {
-        Ok(v) => ("ok".to_string(), v.unwrap_or(0) >= expected, v.unwrap_or(0)),
-        Err(e) => (format!("unreachable: {e}"), false, 0),
+        Ok(Ok(v)) => ("ok".to_string(), v.unwrap_or(0) >= expected, v.unwrap_or(0)),
+        Ok(Err(e)) => (format!("unreachable: {e}"), false, 0),
+        Err(_) => ("unreachable: no answer within 800 ms".to_string(), false, 0),
     };
     let ready = database == "ok" && migrations_ok && !shutting_down;
     let status = if ready {

@@ -53,6 +53,11 @@ pub struct Actor {
     /// people's contacts unless the configuration allows it.
     #[serde(default)]
     pub external: bool,
+    /// Who this is couldn't be looked up (the catalog's database didn't
+    /// answer) — not the same as "not in the catalog": usher says the
+    /// catalog is unavailable rather than treat them as a stranger.
+    #[serde(default)]
+    pub unresolved: bool,
 }
 
 impl Actor {
@@ -62,6 +67,7 @@ impl Actor {
             platform_user: platform_user.to_string(),
             display: platform_user.to_string(),
             external: false,
+            unresolved: false,
         }
     }
 

@@ -52,11 +52,15 @@ pub struct Core {
     pub oncall: Arc<OnCallService>,
     pub clock: Arc<dyn Clock>,
     pub answers: Arc<cache::AnswerCache>,
+    /// Whether the database answers (checked before answering anything
+    /// that isn't a kept answer).
+    pub db_health: Arc<crate::db::Health>,
 }
 
 impl Core {
     pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
         Core {
+            db_health: Arc::new(crate::db::Health::new(pool.clone())),
             pool,
             oncall: Arc::new(OnCallService::new(config.oncall.clone())),
             answers: Arc::new(cache::AnswerCache::new(std::time::Duration::from_secs(
@@ -164,6 +168,9 @@ pub async fn handle(core: &Core, request: &Request) -> Reply {
         user = %request.actor.platform_user,
         command = %parsed.path(),
     );
+    if request.actor.unresolved && parsed.command.name != "help" {
+        return Reply::text(UNAVAILABLE);
+    }
     let answered = std::panic::AssertUnwindSafe(handle_parsed(core, request, &parsed))
         .catch_unwind()
         .instrument(span.clone())
@@ -211,6 +218,9 @@ pub fn too_long_message(bytes: usize) -> String {
     )
 }
 
+/// What the person sees while the catalog's database can't be reached.
+pub const UNAVAILABLE: &str = "The catalog is unavailable right now (usher can't reach its database), so I can't answer that — nothing was changed. Try again in a minute; if it lasts, tell your usher admins.";
+
 /// What the person sees when answering failed for a reason they can't fix.
 fn something_went_wrong(id: &str) -> String {
     format!(
@@ -250,6 +260,9 @@ async fn handle_parsed(core: &Core, request: &Request, parsed: &Parsed) -> Reply
             cache::Lookup::Miss => {}
         }
     }
+    if !core.db_health.available().await {
+        return Reply::text(UNAVAILABLE);
+    }
     let result = if cacheable {
         answer_and_keep(core, request).await
     } else {
@@ -258,6 +271,11 @@ async fn handle_parsed(core: &Core, request: &Request, parsed: &Parsed) -> Reply
     let outcome = if result.is_ok() { "ok" } else { "error" };
     let reply = match result {
         Ok(reply) => reply,
+        Err(CommandError::Database(err)) if crate::db::is_unavailable(&err) => {
+            let id = error_id();
+            tracing::error!(error = %err, error_id = %id, "command failed: the database is unavailable");
+            Reply::text(format!("{UNAVAILABLE} (reference {id})"))
+        }
         Err(err) => {
             let id = error_id();
             tracing::error!(error = %err, error_id = %id, "command failed");

@@ -247,11 +247,14 @@ pub async fn ensure_database(local: &LocalPostgres, database: &str) -> Result<()
     Ok(())
 }
 
-fn pool_options(max_connections: u32) -> PgPoolOptions {
+/// The pool every usher process uses (tests build theirs with it too).
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections.max(1))
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(10))
+        // Short enough that a chat answer during an outage ("the catalog
+        // is unavailable") still fits in Slack's and Discord's 3 seconds.
+        .acquire_timeout(Duration::from_millis(2500))
 }
 
 /// Statement logging at DEBUG only: replies and the console stay clean.
@@ -259,6 +262,67 @@ fn quiet(options: PgConnectOptions) -> PgConnectOptions {
     options
         .log_statements(log::LevelFilter::Debug)
         .log_slow_statements(log::LevelFilter::Warn, Duration::from_secs(2))
+}
+
+/// Whether the database answers, asked at most once a second and never
+/// for longer than 700 ms: chat checks it before looking anything up, so
+/// that during an outage people hear "the catalog is unavailable" inside
+/// Slack's and Discord's 3 seconds instead of waiting on every connection
+/// attempt (or being told they aren't in the catalog).
+pub struct Health {
+    pool: PgPool,
+    last: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+}
+
+impl Health {
+    const FRESH: Duration = Duration::from_secs(1);
+    const PROBE: Duration = Duration::from_millis(700);
+
+    pub fn new(pool: PgPool) -> Health {
+        Health {
+            pool,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether the database answered its last probe (probing again when
+    /// that is over a second old; one probe at a time).
+    pub async fn available(&self) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some((at, up)) = *last
+            && at.elapsed() < Self::FRESH
+        {
+            return up;
+        }
+        let up = tokio::time::timeout(Self::PROBE, sqlx::query("SELECT 1").execute(&self.pool))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if !up {
+            tracing::warn!("the database doesn't answer: chat says the catalog is unavailable");
+        }
+        *last = Some((std::time::Instant::now(), up));
+        up
+    }
+}
+
+/// Whether an error means the database can't be reached (down,
+/// restarting, refusing connections, the pool exhausted) rather than a
+/// problem with one statement.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            // 08: connection exceptions; 57P0x: shutting down, starting up,
+            // can't connect now; 55000 while connections are not allowed.
+            code.starts_with("08") || code.starts_with("57P") || code == "55000"
+        }),
+        _ => false,
+    }
 }
 
 /// The URL without its password, for messages.

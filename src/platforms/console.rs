@@ -144,6 +144,7 @@ pub async fn resolve_actor(core: &Core, as_person: Option<&str>) -> Result<Actor
             platform_user: os_user,
             display: row.label(),
             external: false,
+            unresolved: false,
         }),
         (None, Some(name)) => Err(format!(
             "--as {name}: there's no person with that name, email or reference in the catalog (try an email, or user:namespace/name)"

@@ -265,6 +265,7 @@ fn actor(key: &str) -> Actor {
         platform_user: key.into(),
         display: key.into(),
         external: false,
+        unresolved: false,
     }
 }
 

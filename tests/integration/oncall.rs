@@ -41,6 +41,7 @@ pub fn person(key: &str) -> Actor {
         platform_user: key.to_string(),
         display: key.to_string(),
         external: false,
+        unresolved: false,
     }
 }
 

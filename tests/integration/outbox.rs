@@ -302,3 +302,39 @@ async fn a_page_is_not_delayed_by_slow_bulk_work() {
     let _ = stop.send(true);
     running.abort();
 }
+
+/// A sender with a bug.
+struct Panics;
+
+impl outbox::Sender for Panics {
+    fn send<'a>(&'a self, _job: &'a outbox::Job) -> outbox::SendFuture<'a> {
+        Box::pin(async { panic!("a bug in a sender") })
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_sender_is_a_failed_attempt_not_a_dead_worker() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    outbox::enqueue(&mut conn, &job("buggy"), 1).await.unwrap();
+    outbox::enqueue(&mut conn, &job("fine"), 1).await.unwrap();
+    drop(conn);
+    let worker = Worker::new(
+        db.pool.clone(),
+        Senders::new().with("test", Arc::new(Panics)),
+        Config::default().outbox,
+    );
+    assert_eq!(worker.run_due().await.unwrap(), 2, "the worker went on");
+    let errors: Vec<(String, String)> =
+        sqlx::query_as("SELECT state, last_error FROM outbox WHERE kind = 'test' ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for (state, error) in errors {
+        assert_eq!(state, "dead");
+        assert!(
+            error.contains("failed unexpectedly (reference E"),
+            "{error}"
+        );
+    }
+}

@@ -181,6 +181,7 @@ fn as_person(key: &str) -> Actor {
         platform_user: key.to_string(),
         display: key.to_string(),
         external: false,
+        unresolved: false,
     }
 }
 

@@ -525,6 +525,52 @@ async fn a_huge_mention_is_refused_politely_and_a_restart_does_not_crash() {
     h.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_said_plainly_and_readyz_stays_quick() {
+    let h = Harness::start(WORKSPACE).await;
+    h.db.set_reachable(false).await;
+    // Someone usher hasn't seen yet: not "you're not in the catalog", but
+    // the truth, well inside Slack's 3 seconds.
+    let started = std::time::Instant::now();
+    let answer = h.command("/usher", "team team-payments", "U01PRIYA").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let text = block_text(&answer);
+    assert!(
+        text.contains("The catalog is unavailable right now"),
+        "{text}"
+    );
+    assert!(!text.contains("can't match you"), "{text}");
+    let started = std::time::Instant::now();
+    let ready = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(ready.status(), 503);
+    // Back again: answered as usual.
+    h.db.set_reachable(true).await;
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = block_text(&h.command("/usher", "team team-payments", "U01AMARA").await);
+        if text.contains("Payments") && !text.contains("unavailable") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(text.contains("Members (3)"), "{text}");
+    h.stop().await;
+}
+
 pub fn mention(event_id: &str, text: &str) -> Value {
     json!({
         "token": "x", "team_id": TEAM, "api_app_id": "A0USHER", "type": "event_callback",

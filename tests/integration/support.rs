@@ -214,13 +214,37 @@ impl TestDb {
         }
     }
 
-    /// Another pool on this database (for a server that closes its own).
+    /// Another pool on this database (for a server that closes its own),
+    /// set up as usher sets up its own.
     pub async fn new_pool(&self) -> PgPool {
-        PgPoolOptions::new()
-            .max_connections(16)
+        usher::db::pool_options(16)
             .connect_with(self.options.clone())
             .await
             .unwrap()
+    }
+
+    /// A database outage (or its end): while unreachable, every
+    /// connection is cut and new ones are refused.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let mut conn = PgConnection::connect_with(&server().admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {reachable}",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        if !reachable {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&self.name)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        conn.close().await.unwrap();
     }
 
     pub fn core(&self) -> Core {

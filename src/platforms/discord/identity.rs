@@ -16,20 +16,32 @@ const MEMORY_MAX: usize = 50_000;
 
 pub struct Identity {
     pool: PgPool,
+    health: std::sync::Arc<crate::db::Health>,
     memory: Mutex<HashMap<String, (Option<Person>, Instant)>>,
 }
 
 impl Identity {
-    pub fn new(pool: PgPool) -> Identity {
+    pub fn new(pool: PgPool, health: std::sync::Arc<crate::db::Health>) -> Identity {
         Identity {
             pool,
+            health,
             memory: Mutex::new(HashMap::new()),
         }
     }
 
     /// The actor for a Discord user (`name`: their display name).
     pub async fn actor(&self, user_id: &str, name: &str) -> Actor {
-        let person = self.person(user_id).await;
+        if !self.health.available().await {
+            return Actor {
+                unresolved: true,
+                display: name.to_string(),
+                ..Actor::guest(user_id)
+            };
+        }
+        let (person, unresolved) = match self.person(user_id).await {
+            Ok(person) => (person, false),
+            Err(()) => (None, true),
+        };
         Actor {
             display: person
                 .as_ref()
@@ -38,15 +50,17 @@ impl Identity {
             person,
             platform_user: user_id.to_string(),
             external: false,
+            unresolved,
         }
     }
 
-    /// The catalog person for a Discord user id.
-    pub async fn person(&self, user_id: &str) -> Option<Person> {
+    /// The catalog person for a Discord user id; `Err` when the lookup
+    /// failed (logged), which is not the same as nobody.
+    pub async fn person(&self, user_id: &str) -> Result<Option<Person>, ()> {
         if let Some((person, at)) = self.memory.lock().expect("identity").get(user_id)
             && at.elapsed() < MEMORY_TTL
         {
-            return person.clone();
+            return Ok(person.clone());
         }
         let row: Result<Option<(String, String, Option<String>)>, sqlx::Error> = sqlx::query_as(
             "SELECT e.ref, coalesce(nullif(e.title, ''), e.display_name, e.name), e.email
@@ -68,8 +82,8 @@ impl Identity {
                 email,
             }),
             Err(e) => {
-                tracing::warn!(user = user_id, error = %e, "Discord: looking the person up failed; a guest for now");
-                return None;
+                tracing::warn!(user = user_id, error = %e, "Discord: looking the person up failed");
+                return Err(());
             }
         };
         let mut memory = self.memory.lock().expect("identity");
@@ -77,7 +91,7 @@ impl Identity {
             memory.clear();
         }
         memory.insert(user_id.to_string(), (person.clone(), Instant::now()));
-        person
+        Ok(person)
     }
 
     /// Forgets what was remembered about a user (after `me link`).
@@ -101,7 +115,7 @@ impl Identity {
     /// Marks the person of a Discord user who left a guild as inactive
     /// (GUILD_MEMBERS intent only).
     pub async fn left(&self, user_id: &str) -> Result<u64, sqlx::Error> {
-        let Some(person) = self.person(user_id).await else {
+        let Ok(Some(person)) = self.person(user_id).await else {
             return Ok(0);
         };
         Ok(sqlx::query(

@@ -103,7 +103,7 @@ impl DiscordApp {
         let status = Arc::new(DiscordStatus::default());
         status.set(json!({ "ready": false, "mode": settings.mode(), "detail": "starting" }));
         Arc::new(DiscordApp {
-            identity: Identity::new(core.pool.clone()),
+            identity: Identity::new(core.pool.clone(), core.db_health.clone()),
             core,
             config,
             api,

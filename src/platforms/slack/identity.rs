@@ -76,6 +76,7 @@ pub struct Identity {
     pool: PgPool,
     api: Option<Api>,
     snapshot: std::sync::Arc<SnapshotCache>,
+    health: std::sync::Arc<crate::db::Health>,
     config: SlackConfig,
     /// The workspaces that are "us": the configured list, else the bot's
     /// own (learnt from `auth.test`).
@@ -88,6 +89,7 @@ impl Identity {
         pool: PgPool,
         api: Option<Api>,
         snapshot: std::sync::Arc<SnapshotCache>,
+        health: std::sync::Arc<crate::db::Health>,
         config: SlackConfig,
     ) -> Self {
         Identity {
@@ -95,6 +97,7 @@ impl Identity {
             pool,
             api,
             snapshot,
+            health,
             config,
             cache: Mutex::new(HashMap::new()),
         }
@@ -116,6 +119,12 @@ impl Identity {
     /// The actor for a Slack user. `user_team` is the user's own workspace
     /// when the payload says it.
     pub async fn actor(&self, user_id: &str, user_team: Option<&str>) -> Actor {
+        if !self.health.available().await {
+            return Actor {
+                unresolved: true,
+                ..Actor::guest(user_id)
+            };
+        }
         let generation = self.snapshot.generation(&self.pool).await;
         {
             let cache = self.cache.lock().expect("identity cache");
@@ -171,17 +180,18 @@ impl Identity {
                     platform_user: user_id.to_string(),
                     display,
                     external: !self.config.share_with_external,
+                    unresolved: false,
                 },
                 complete,
             );
         }
         let email = account.as_ref().and_then(|a| a.email.clone());
-        let person = match self.person(user_id, email.as_deref()).await {
-            Ok(p) => p,
+        let (person, unresolved) = match self.person(user_id, email.as_deref()).await {
+            Ok(p) => (p, false),
             Err(e) => {
                 tracing::warn!(user = user_id, error = %e, "Slack: looking the person up failed");
                 complete = false;
-                None
+                (None, true)
             }
         };
         let display = person
@@ -194,6 +204,7 @@ impl Identity {
                 platform_user: user_id.to_string(),
                 display,
                 external: false,
+                unresolved,
             },
             complete,
         )

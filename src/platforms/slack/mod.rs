@@ -111,6 +111,7 @@ impl SlackApp {
             core.pool.clone(),
             api.clone(),
             core.snapshot.clone(),
+            core.db_health.clone(),
             config.clone(),
         );
         let status = Arc::new(SlackStatus::default());
