@@ -500,6 +500,9 @@ pub struct SlackConfig {
     /// Messages to one channel at most this often (Slack allows about one
     /// a second).
     pub channel_interval_ms: u64,
+    /// The people sync's pause between `users.list` pages: the method is
+    /// in Slack's rate tier 2 (about 20 calls a minute).
+    pub users_list_interval_ms: u64,
 }
 
 impl Default for SlackConfig {
@@ -513,6 +516,7 @@ impl Default for SlackConfig {
             people_sync_schedule: "30 * * * *".into(),
             identity_ttl_secs: 3600,
             channel_interval_ms: 1000,
+            users_list_interval_ms: 3000,
         }
     }
 }

@@ -240,6 +240,9 @@ impl AutomationSender {
             .header("content-type", "application/json")
             .header("X-Usher-Signature", signature(&secret, timestamp, &body))
             .header("X-Usher-Delivery", &job.idempotency_key)
+            // The same key on every attempt: a receiver that has seen it
+            // (a retry after a lost answer) can answer without acting twice.
+            .header("Idempotency-Key", &job.idempotency_key)
             .body(body)
             .send()
             .await
@@ -444,6 +447,7 @@ impl AutomationSender {
                 .request(method, url)
                 .header("Authorization", format!("Token token={token}"))
                 .header("Accept", "application/vnd.pagerduty+json;version=2")
+                .header("Content-Type", "application/json")
         };
         let found = request(reqwest::Method::GET, format!("{api}/services"))
             .query(&[("query", name)])
@@ -466,6 +470,7 @@ impl AutomationSender {
             None => {
                 let created = request(reqwest::Method::POST, format!("{api}/services"))
                     .json(&json!({"service": {
+                        "type": "service",
                         "name": name,
                         "description": job.payload["description"],
                         "escalation_policy": {"id": escalation_policy, "type": "escalation_policy_reference"},

@@ -352,6 +352,7 @@ impl ProposalSender {
             request
                 .bearer_auth(token)
                 .header("accept", "application/vnd.github+json")
+                .header("x-github-api-version", "2022-11-28")
         };
         if let Some(body) = body {
             request = request.json(body);

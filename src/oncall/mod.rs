@@ -87,6 +87,10 @@ pub enum ProviderError {
     Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
+    /// The provider refused what was sent (400, 402, 422): sending it
+    /// again can't help.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 /// Where a service's on-call comes from.

@@ -14,6 +14,16 @@ pub struct Opsgenie {
     key: Option<String>,
 }
 
+/// Where the people on call now are, most specific first.
+const CURRENT: &[&str] = &["onCallRecipients", "onCallParticipants"];
+/// Where the people on call next are, most specific first.
+const NEXT: &[&str] = &[
+    "exactNextOnCallRecipients",
+    "exactNextOnCallParticipants",
+    "nextOnCallRecipients",
+    "nextOnCallParticipants",
+];
+
 impl Opsgenie {
     pub fn has_key(&self) -> bool {
         self.key.is_some()
@@ -54,19 +64,40 @@ impl Opsgenie {
         })
     }
 
-    fn recipients(value: &Value) -> Vec<Responder> {
-        value
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(|email| Responder {
-                name: email.to_string(),
-                email: email.contains('@').then(|| email.to_string()),
-                person: None,
-                until: None,
-            })
-            .collect()
+    /// The people in the first of `fields` that names any. Opsgenie's
+    /// OpenAPI document has both shapes: `onCallRecipients` and
+    /// `exactNextOnCallParticipants` are lists of names, while
+    /// `onCallParticipants` and `exactNextOnCallRecipients` are lists of
+    /// participants (`{id, name, type}`, where a user's name is their
+    /// username, an email). Both are read, whichever field carries them;
+    /// participants that aren't users (a team, an escalation) are skipped.
+    fn recipients(data: &Value, fields: &[&str]) -> Vec<Responder> {
+        for field in fields {
+            let names: Vec<&str> = data[*field]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|item| match item {
+                    Value::String(name) => Some(name.as_str()),
+                    Value::Object(p) if p.get("type").is_none_or(|t| t == "user") => {
+                        p.get("name").and_then(Value::as_str)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !names.is_empty() {
+                return names
+                    .into_iter()
+                    .map(|email| Responder {
+                        name: email.to_string(),
+                        email: email.contains('@').then(|| email.to_string()),
+                        person: None,
+                        until: None,
+                    })
+                    .collect();
+            }
+        }
+        Vec::new()
     }
 
     /// Who is on call for a schedule (by name), and who is next.
@@ -78,7 +109,7 @@ impl Opsgenie {
                 &[("scheduleIdentifierType", "name"), ("flat", "true")],
             )
             .await?;
-        let current = Self::recipients(&now["data"]["onCallRecipients"]);
+        let current = Self::recipients(&now["data"], CURRENT);
         let next_path = format!("/v2/schedules/{}/next-on-calls", encode(schedule));
         let next = match self
             .get(
@@ -87,10 +118,11 @@ impl Opsgenie {
             )
             .await
         {
-            Ok(v) => Self::recipients(&v["data"]["exactNextOnCallRecipients"])
-                .into_iter()
-                .next(),
-            Err(_) => None,
+            Ok(v) => Self::recipients(&v["data"], NEXT).into_iter().next(),
+            Err(e) => {
+                tracing::debug!(error = %e, schedule, "Opsgenie: who is next is unknown");
+                None
+            }
         };
         Ok(OnCall {
             provider: ProviderKind::Opsgenie,
@@ -122,7 +154,7 @@ impl Opsgenie {
                     &[("scheduleIdentifierType", "name"), ("flat", "true")],
                 )
                 .await?;
-            for who in Self::recipients(&now["data"]["onCallRecipients"]) {
+            for who in Self::recipients(&now["data"], CURRENT) {
                 out.push((name.to_string(), who));
             }
         }

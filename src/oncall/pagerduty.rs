@@ -17,6 +17,13 @@ pub struct PagerDuty {
     token: Option<String>,
 }
 
+/// Items a page: PagerDuty's largest.
+const PAGE_SIZE: usize = 100;
+/// PagerDuty refuses `offset + limit` beyond 10,000; a server that keeps
+/// saying `more` is not followed past it.
+const MAX_OFFSET: usize = 10_000;
+const MAX_PAGES: usize = MAX_OFFSET / PAGE_SIZE;
+
 #[derive(Deserialize)]
 struct OnCallsPage {
     oncalls: Vec<OnCallEntry>,
@@ -55,12 +62,24 @@ pub(super) fn http_error(
     headers: &reqwest::header::HeaderMap,
 ) -> ProviderError {
     match status {
+        // PagerDuty says when its limit resets in `ratelimit-reset`
+        // (seconds), Opsgenie in its `X-RateLimit-Period-In-Sec`; some
+        // proxies add `Retry-After`.
         StatusCode::TOO_MANY_REQUESTS => ProviderError::RateLimited {
-            retry_after_secs: headers
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(30),
+            retry_after_secs: [
+                "retry-after",
+                "ratelimit-reset",
+                "x-ratelimit-period-in-sec",
+            ]
+            .iter()
+            .find_map(|name| {
+                headers
+                    .get(*name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(30)
+            .clamp(1, 3600),
         },
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             ProviderError::Unauthorized(format!("{provider} refused the token ({status})"))
@@ -70,6 +89,9 @@ pub(super) fn http_error(
         }
         s if s.is_server_error() => {
             ProviderError::Unavailable(format!("{provider} answered {status}"))
+        }
+        s if s.is_client_error() => {
+            ProviderError::Rejected(format!("{provider} refused the request ({s})"))
         }
         s => ProviderError::Unavailable(format!("{provider} answered {s}")),
     }
@@ -111,6 +133,9 @@ impl PagerDuty {
             .get(format!("{}{path}", self.api_url))
             .header("Authorization", format!("Token token={token}"))
             .header("Accept", "application/vnd.pagerduty+json;version=2")
+            // Required on every REST call by PagerDuty's OpenAPI document,
+            // GETs included.
+            .header("Content-Type", "application/json")
             .query(query)
             .send()
             .await
@@ -138,23 +163,35 @@ impl PagerDuty {
                 ))
             })?
             .to_string();
-        let page: Value = self
-            .get(
-                "/oncalls",
-                &[
-                    ("escalation_policy_ids[]", policy.clone()),
-                    ("include[]", "users".into()),
-                    ("earliest", "true".into()),
-                ],
-            )
-            .await?;
-        let page: OnCallsPage = serde_json::from_value(page).map_err(|_| {
-            ProviderError::Unavailable("PagerDuty sent on-calls usher can't read".into())
-        })?;
+        // Every page of the policy's on-calls (25 a page by default; a
+        // large policy has more), and never more than MAX_PAGES of them.
+        let mut oncalls = Vec::new();
+        for page_number in 0..MAX_PAGES {
+            let page: Value = self
+                .get(
+                    "/oncalls",
+                    &[
+                        ("escalation_policy_ids[]", policy.clone()),
+                        ("include[]", "users".into()),
+                        ("earliest", "true".into()),
+                        ("limit", PAGE_SIZE.to_string()),
+                        ("offset", (page_number * PAGE_SIZE).to_string()),
+                    ],
+                )
+                .await?;
+            let page: OnCallsPage = serde_json::from_value(page).map_err(|_| {
+                ProviderError::Unavailable("PagerDuty sent on-calls usher can't read".into())
+            })?;
+            let more = page.more && !page.oncalls.is_empty();
+            oncalls.extend(page.oncalls);
+            if !more {
+                break;
+            }
+        }
         Ok(OnCall {
             provider: ProviderKind::PagerDuty,
             target: service_id.to_string(),
-            levels: levels(page.oncalls),
+            levels: levels(oncalls),
             next: None,
         })
     }
@@ -169,7 +206,10 @@ impl PagerDuty {
             let page = self
                 .get(
                     "/services",
-                    &[("limit", "100".into()), ("offset", offset.to_string())],
+                    &[
+                        ("limit", PAGE_SIZE.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
                 )
                 .await?;
             for s in page["services"].as_array().into_iter().flatten() {
@@ -179,10 +219,11 @@ impl PagerDuty {
                     services.push((id.to_string(), policy.to_string()));
                 }
             }
-            if !page["more"].as_bool().unwrap_or(false) {
+            let empty = page["services"].as_array().is_none_or(Vec::is_empty);
+            offset += PAGE_SIZE;
+            if !page["more"].as_bool().unwrap_or(false) || empty || offset >= MAX_OFFSET {
                 break;
             }
-            offset += 100;
         }
         // On-calls of all policies.
         let mut by_policy: std::collections::HashMap<String, Vec<(u32, Responder)>> =
@@ -193,7 +234,7 @@ impl PagerDuty {
                 .get(
                     "/oncalls",
                     &[
-                        ("limit", "100".into()),
+                        ("limit", PAGE_SIZE.to_string()),
                         ("offset", offset.to_string()),
                         ("earliest", "true".into()),
                         ("include[]", "users".into()),
@@ -203,6 +244,7 @@ impl PagerDuty {
             let parsed: OnCallsPage = serde_json::from_value(page).map_err(|_| {
                 ProviderError::Unavailable("PagerDuty sent on-calls usher can't read".into())
             })?;
+            let empty = parsed.oncalls.is_empty();
             for entry in parsed.oncalls {
                 if let Some(policy) = &entry.escalation_policy {
                     by_policy
@@ -211,10 +253,10 @@ impl PagerDuty {
                         .push((entry.escalation_level, responder(&entry)));
                 }
             }
-            if !parsed.more {
+            offset += PAGE_SIZE;
+            if !parsed.more || empty || offset >= MAX_OFFSET {
                 break;
             }
-            offset += 100;
         }
         let mut out = Vec::new();
         for (service, policy) in services {

@@ -192,9 +192,9 @@ fn send_error(e: ProviderError) -> SendError {
         ProviderError::RateLimited { retry_after_secs } => {
             SendError::Retry(format!("rate limited; retry in {retry_after_secs} s"))
         }
-        ProviderError::Unauthorized(why) | ProviderError::NotFound(why) => {
-            SendError::Permanent(why)
-        }
+        ProviderError::Unauthorized(why)
+        | ProviderError::NotFound(why)
+        | ProviderError::Rejected(why) => SendError::Permanent(why),
     }
 }
 

@@ -792,6 +792,52 @@ async fn rate_limits_wait_and_nothing_is_lost_or_doubled() {
         fallback.is_some_and(|d| d.starts_with("dm:user:")),
         "the lead gets it"
     );
+    // Discord creates the message but the answer is lost: the retry sends
+    // the same nonce with enforce_nonce, and Discord hands back the message
+    // it has instead of making a second.
+    fake.fail("/messages", Failure::LostAnswer, 1);
+    let before = fake.messages().len();
+    let mut conn = db.pool.acquire().await.unwrap();
+    usher::actions::outbox::enqueue(
+        &mut conn,
+        &usher::actions::outbox::NewJob {
+            kind: "chat.message".into(),
+            destination: "channel:group:default/team-payments".into(),
+            payload: json!({ "text": "Third notice" }),
+            idempotency_key: "discord-test-3".into(),
+        },
+        8,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    sqlx::query("UPDATE outbox SET max_attempts = 3 WHERE idempotency_key = 'discord-test-3'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        worker.run_one().await.unwrap();
+        sqlx::query("UPDATE outbox SET next_attempt_at = now() WHERE state = 'pending'")
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let state: String =
+        sqlx::query_scalar("SELECT state FROM outbox WHERE idempotency_key = 'discord-test-3'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(state, "done");
+    let tries: Vec<_> = fake
+        .calls_to(&format!("/channels/{CHANNEL}/messages"))
+        .into_iter()
+        .filter(|c| c.body["embeds"].to_string().contains("Third notice"))
+        .collect();
+    assert_eq!(tries.len(), 2, "the lost attempt and its retry");
+    assert_eq!(tries[0].body["nonce"], tries[1].body["nonce"]);
+    assert_eq!(tries[0].body["enforce_nonce"], true);
+    assert!(tries[0].body["nonce"].as_str().unwrap().len() <= 25);
+    assert_eq!(fake.messages().len(), before + 1, "one message, not two");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

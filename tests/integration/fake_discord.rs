@@ -50,6 +50,8 @@ pub enum Failure {
     RateLimited(f64),
     /// A JSON error `{code, message}` with this HTTP status.
     Error(u16, i64, &'static str),
+    /// The call is carried out but its answer is lost (HTTP 502).
+    LostAnswer,
 }
 
 #[derive(Default)]
@@ -64,6 +66,8 @@ struct State_ {
     /// By path suffix ("messages", "@original", …).
     failures: HashMap<String, VecDeque<Failure>>,
     next_id: u64,
+    /// Messages created, to honour `nonce` + `enforce_nonce`.
+    messages: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -194,6 +198,11 @@ impl FakeDiscord {
         self.state.lock().unwrap().calls.clone()
     }
 
+    /// The messages created (a de-duplicated nonce creates none).
+    pub fn messages(&self) -> Vec<Value> {
+        self.state.lock().unwrap().messages.clone()
+    }
+
     pub fn calls_to(&self, suffix: &str) -> Vec<Call> {
         self.calls()
             .into_iter()
@@ -247,8 +256,13 @@ async fn handle(State(fake): State<FakeDiscord>, request: Request) -> Response {
     };
     match failure {
         Some(Failure::RateLimited(secs)) => {
+            // As Discord documents it: the body, and the headers too.
             return (
                 StatusCode::TOO_MANY_REQUESTS,
+                [
+                    ("retry-after", format!("{}", secs.ceil() as u64)),
+                    ("x-ratelimit-scope", "user".to_string()),
+                ],
                 Json(json!({ "message": "You are being rate limited.", "retry_after": secs, "global": false })),
             )
                 .into_response();
@@ -260,8 +274,9 @@ async fn handle(State(fake): State<FakeDiscord>, request: Request) -> Response {
             )
                 .into_response();
         }
-        None => {}
+        Some(Failure::LostAnswer) | None => {}
     }
+    let lost = matches!(failure, Some(Failure::LostAnswer));
     let Some(route) = path.strip_prefix("/api/v10") else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -280,7 +295,28 @@ async fn handle(State(fake): State<FakeDiscord>, request: Request) -> Response {
             json!({ "id": format!("15{}", &body["recipient_id"].as_str().unwrap_or("0")[2..]), "type": 1 })
         }
         ("POST", ["channels", channel, "messages"]) => {
-            json!({ "id": id.to_string(), "channel_id": channel, "content": body["content"] })
+            let mut s = fake.state.lock().unwrap();
+            // The same nonce from the same author in the same channel within
+            // a few minutes, with enforce_nonce: the existing message back,
+            // no new one (Discord's documented de-duplication).
+            let earlier = s
+                .messages
+                .iter()
+                .find(|m| {
+                    body["enforce_nonce"] == json!(true)
+                        && !body["nonce"].is_null()
+                        && m["nonce"] == body["nonce"]
+                        && m["channel_id"] == json!(channel)
+                })
+                .cloned();
+            match earlier {
+                Some(message) => message,
+                None => {
+                    let message = message_response(&id.to_string(), channel, &body);
+                    s.messages.push(message.clone());
+                    message
+                }
+            }
         }
         ("PATCH", ["webhooks", _, _, "messages", "@original"]) => json!({ "id": id.to_string() }),
         ("POST", ["webhooks", _, _]) => json!({ "id": id.to_string() }),
@@ -314,5 +350,24 @@ async fn handle(State(fake): State<FakeDiscord>, request: Request) -> Response {
                 .into_response();
         }
     };
+    if lost {
+        return (StatusCode::BAD_GATEWAY, "upstream connect error").into_response();
+    }
     Json(answer).into_response()
+}
+
+/// A created message with every field Discord's OpenAPI document marks
+/// required in `MessageResponse`.
+fn message_response(id: &str, channel: &str, body: &Value) -> Value {
+    json!({
+        "id": id, "channel_id": channel, "type": 0,
+        "content": body["content"].as_str().unwrap_or_default(),
+        "author": { "id": "1400000000000000001", "username": "usher", "discriminator": "0",
+                    "avatar": null, "bot": true, "global_name": null, "public_flags": 0, "flags": 0 },
+        "attachments": [], "embeds": body["embeds"].as_array().cloned().unwrap_or_default(),
+        "components": body["components"].as_array().cloned().unwrap_or_default(),
+        "mentions": [], "mention_roles": [], "mention_everyone": false, "pinned": false, "tts": false,
+        "timestamp": "2026-12-01T09:00:00.000000+00:00", "edited_timestamp": null, "flags": 0,
+        "nonce": body["nonce"],
+    })
 }

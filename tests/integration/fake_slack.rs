@@ -41,6 +41,9 @@ pub enum Failure {
     RateLimited(u64),
     /// `{"ok": false, "error": code}`.
     Error(&'static str),
+    /// The call is carried out, but its answer is lost on the way back
+    /// (HTTP 502): the caller can't know it worked.
+    LostAnswer,
 }
 
 #[derive(Default)]
@@ -51,6 +54,12 @@ struct State_ {
     responses: Vec<(String, Value)>,
     views: u64,
     channels: Vec<Value>,
+    /// Messages posted, by channel (DMs under the user's `D…` channel),
+    /// newest last, with their metadata: what `conversations.history` and
+    /// `conversations.replies` read.
+    history: HashMap<String, Vec<Value>>,
+    /// `users.list` hands out the same cursor for ever (a broken server).
+    users_list_loops: bool,
     socket_tx: Option<mpsc::UnboundedSender<String>>,
     socket_frames: Vec<Value>,
     connections: usize,
@@ -108,7 +117,17 @@ impl FakeSlack {
         }));
     }
 
-    pub fn put_user(&self, user: Value) {
+    pub fn put_user(&self, mut user: Value) {
+        // Fields Slack always sends (required in its OpenAPI document).
+        for (key, default) in [
+            ("updated", json!(1764150000)),
+            ("is_app_user", json!(false)),
+            ("is_bot", json!(false)),
+        ] {
+            if user.get(key).is_none() {
+                user[key] = default;
+            }
+        }
         let id = user["id"].as_str().unwrap().to_string();
         self.state.lock().unwrap().users.insert(id, user);
     }
@@ -120,6 +139,11 @@ impl FakeSlack {
         for _ in 0..n {
             queue.push_back(failure.clone());
         }
+    }
+
+    /// From now on `users.list` repeats its cursor for ever.
+    pub fn loop_users_list(&self) {
+        self.state.lock().unwrap().users_list_loops = true;
     }
 
     pub fn calls(&self) -> Vec<ApiCall> {
@@ -274,6 +298,10 @@ async fn handle(State(fake): State<FakeSlack>, request: Request) -> Response {
                 .into_response();
         }
         Some(Failure::Error(code)) => return ok_false(code),
+        Some(Failure::LostAnswer) => {
+            let _ = fake.answer(method, &params);
+            return (StatusCode::BAD_GATEWAY, "upstream connect error").into_response();
+        }
         None => {}
     }
     fake.answer(method, &params)
@@ -337,7 +365,7 @@ impl FakeSlack {
             Some(Failure::Error(code)) => {
                 return (StatusCode::NOT_FOUND, code.to_string()).into_response();
             }
-            None => {}
+            Some(Failure::LostAnswer) | None => {}
         }
         let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         self.state
@@ -345,6 +373,9 @@ impl FakeSlack {
             .unwrap()
             .responses
             .push((id.to_string(), body));
+        if failure.is_some() {
+            return (StatusCode::BAD_GATEWAY, "upstream connect error").into_response();
+        }
         (StatusCode::OK, "ok").into_response()
     }
 
@@ -355,10 +386,58 @@ impl FakeSlack {
                 "ok": true, "url": "https://acme-shop.slack.com/", "team": "Acme Shop",
                 "user": "usher", "team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0USHER",
             })),
-            "chat.postMessage" => json_response(json!({
-                "ok": true, "channel": s("channel"), "ts": "1764150000.000100",
-                "message": { "type": "message", "text": p["text"], "ts": "1764150000.000100", "bot_id": "B0USHER" },
-            })),
+            "chat.postMessage" => {
+                let channel = dm_channel(&s("channel"));
+                let mut st = self.state.lock().unwrap();
+                let posted = st.history.entry(channel.clone()).or_default();
+                let ts = format!("1764150000.{:06}", 100 + posted.len());
+                let mut metadata = p["metadata"].clone();
+                if let Value::String(text) = &metadata {
+                    metadata = serde_json::from_str(text).unwrap_or(Value::Null);
+                }
+                let message = json!({ "type": "message", "text": p["text"], "ts": ts, "bot_id": "B0USHER",
+                                      "thread_ts": p["thread_ts"], "metadata": metadata });
+                posted.push(message.clone());
+                json_response(
+                    json!({ "ok": true, "channel": channel, "ts": ts, "message": message }),
+                )
+            }
+            "conversations.open" => {
+                // A comma-separated string (form bodies) or, as
+                // slack-morphism sends it in JSON, an array.
+                let users = match &p["users"] {
+                    Value::Array(ids) => ids
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    _ => s("users"),
+                };
+                json_response(json!({ "ok": true, "channel": { "id": dm_channel(&users) } }))
+            }
+            "conversations.history" | "conversations.replies" => {
+                let all = self
+                    .state
+                    .lock()
+                    .unwrap()
+                    .history
+                    .get(&s("channel"))
+                    .cloned()
+                    .unwrap_or_default();
+                let metadata = s("include_all_metadata") == "true";
+                let messages: Vec<Value> = all
+                    .into_iter()
+                    .filter(|m| method == "conversations.history" || m["thread_ts"] == p["ts"])
+                    .rev()
+                    .map(|mut m| {
+                        if !metadata {
+                            m.as_object_mut().unwrap().remove("metadata");
+                        }
+                        m
+                    })
+                    .collect();
+                json_response(json!({ "ok": true, "messages": messages, "has_more": false }))
+            }
             "chat.postEphemeral" => {
                 json_response(json!({ "ok": true, "message_ts": "1764150000.000200" }))
             }
@@ -404,13 +483,23 @@ impl FakeSlack {
                 }
             }
             "users.list" => {
-                let users: Vec<Value> =
-                    self.state.lock().unwrap().users.values().cloned().collect();
+                let (users, loops) = {
+                    let st = self.state.lock().unwrap();
+                    (
+                        st.users.values().cloned().collect::<Vec<Value>>(),
+                        st.users_list_loops,
+                    )
+                };
+                if loops {
+                    return json_response(
+                        json!({ "ok": true, "members": users, "cache_ts": 1764150000, "response_metadata": { "next_cursor": "same-again" } }),
+                    );
+                }
                 // Two pages, to exercise the cursor.
                 let half = users.len() / 2;
                 if s("cursor").is_empty() && half > 0 {
                     json_response(
-                        json!({ "ok": true, "members": users[..half], "response_metadata": { "next_cursor": "page2" } }),
+                        json!({ "ok": true, "members": users[..half], "cache_ts": 1764150000, "response_metadata": { "next_cursor": "page2" } }),
                     )
                 } else {
                     let rest = if s("cursor") == "page2" {
@@ -419,7 +508,7 @@ impl FakeSlack {
                         users
                     };
                     json_response(
-                        json!({ "ok": true, "members": rest, "response_metadata": { "next_cursor": "" } }),
+                        json!({ "ok": true, "members": rest, "cache_ts": 1764150000, "response_metadata": { "next_cursor": "" } }),
                     )
                 }
             }
@@ -458,6 +547,15 @@ impl FakeSlack {
             })),
             _ => ok_false("unknown_method"),
         }
+    }
+}
+
+/// The channel a post to `target` lands in: a user id (`U…`) means
+/// their DM channel (`D…`), as Slack does.
+fn dm_channel(target: &str) -> String {
+    match target.strip_prefix('U') {
+        Some(rest) => format!("D{rest}"),
+        None => target.to_string(),
     }
 }
 

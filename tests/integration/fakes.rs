@@ -315,7 +315,8 @@ async fn paging(State(fake): State<FakePaging>, request: Request) -> Response {
         }
         Mode::RateLimited => Response::builder()
             .status(429)
-            .header("retry-after", "7")
+            // PagerDuty says when its limit resets here (no Retry-After).
+            .header("ratelimit-reset", "7")
             .body(Body::empty())
             .unwrap(),
         Mode::Slow => {
@@ -323,8 +324,11 @@ async fn paging(State(fake): State<FakePaging>, request: Request) -> Response {
             json_response(200, json!({}))
         }
         Mode::Normal => {
+            // The headers PagerDuty's OpenAPI document requires on every
+            // REST call (Content-Type on GETs too).
             let pd_auth = header("authorization") == format!("Token token={PAGERDUTY_TOKEN}")
-                && header("accept") == "application/vnd.pagerduty+json;version=2";
+                && header("accept") == "application/vnd.pagerduty+json;version=2"
+                && header("content-type") == "application/json";
             let og_auth = header("authorization") == format!("GenieKey {OPSGENIE_KEY}");
             if method == "POST" && path == "/v2/enqueue" {
                 let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -342,7 +346,7 @@ async fn paging(State(fake): State<FakePaging>, request: Request) -> Response {
                     fake.inner.lock().unwrap().bodies.push(parsed);
                     json_response(
                         202,
-                        json!({"result": "Request will be processed", "requestId": "r1"}),
+                        json!({"result": "Request will be processed", "took": 0.107, "requestId": "r1"}),
                     )
                 }
             } else if let Some(id) = path.strip_prefix("/services/") {
@@ -420,14 +424,26 @@ async fn paging(State(fake): State<FakePaging>, request: Request) -> Response {
                 if !og_auth {
                     json_response(401, json!({"message": "Could not authenticate"}))
                 } else if rest.ends_with("/next-on-calls") {
+                    // As Opsgenie's OpenAPI document types them: the
+                    // "Recipients" of next-on-calls are participants
+                    // (objects), the "Participants" names.
                     json_response(
                         200,
-                        json!({"data": {"exactNextOnCallRecipients": ["hannah.schmidt@acme-shop.example"]}}),
+                        json!({"data": {
+                            "_parent": {"id": "s1", "name": "checkout_schedule", "enabled": true},
+                            "exactNextOnCallRecipients": [
+                                {"id": "t1", "name": "checkout", "type": "team"},
+                                {"id": "u7", "name": "hannah.schmidt@acme-shop.example", "type": "user"},
+                            ],
+                        }, "took": 0.01, "requestId": "r-next"}),
                     )
                 } else {
                     json_response(
                         200,
-                        json!({"data": {"onCallRecipients": ["diego.ramirez@acme-shop.example"]}}),
+                        json!({"data": {
+                            "_parent": {"id": "s1", "name": "checkout_schedule", "enabled": true},
+                            "onCallRecipients": ["diego.ramirez@acme-shop.example"],
+                        }, "took": 0.01, "requestId": "r-now"}),
                     )
                 }
             } else {
@@ -630,7 +646,10 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
                     }
                 }
                 ("POST", Some(&"pulls"), _)
-                    if inner.pulls.iter().any(|p| p["head"] == parsed["head"]) =>
+                    if inner
+                        .pulls
+                        .iter()
+                        .any(|p| p["head"]["ref"] == parsed["head"]) =>
                 {
                     // As GitHub: one open pull request per branch.
                     json_response(
@@ -650,26 +669,22 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
                     let open: Vec<serde_json::Value> = inner
                         .pulls
                         .iter()
-                        .filter(|p| p["head"] == json!(head))
+                        .filter(|p| p["head"]["ref"] == json!(head))
                         .cloned()
                         .collect();
                     json_response(200, json!(open))
                 }
                 ("POST", Some(&"pulls"), _) => {
-                    let n = inner.pulls.len() + 1;
-                    let url = format!("https://github.example.com/{repo}/pull/{n}");
-                    let mut pr = parsed.clone();
-                    pr["html_url"] = json!(url);
+                    let pr = pull_request(&repo, inner.pulls.len() + 1, &parsed);
                     inner.pulls.push(pr.clone());
                     json_response(201, pr)
                 }
                 ("GET", Some(&"contents"), Some(file)) => {
                     let file = file.split('?').next().unwrap_or(file);
                     match inner.github.get(&repo).and_then(|f| f.get(file)) {
-                        Some((content, sha)) => json_response(
-                            200,
-                            json!({"content": base64::engine::general_purpose::STANDARD.encode(content), "sha": sha}),
-                        ),
+                        Some((content, sha)) => {
+                            json_response(200, content_file(&repo, file, content, sha))
+                        }
                         None => json_response(404, json!({"message": "Not Found"})),
                     }
                 }
@@ -686,8 +701,10 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
                             .unwrap_or_default();
                         let files = inner.github.get_mut(&repo).unwrap();
                         let sha = format!("sha{}", files.len() + 1);
+                        // As GitHub: 200 for an update, 201 for a new file.
+                        let status = if files.contains_key(*file) { 200 } else { 201 };
                         files.insert(file.to_string(), (content, sha));
-                        json_response(201, json!({"content": {"path": file}}))
+                        json_response(status, json!({"content": {"path": file}}))
                     }
                 }
                 _ => json_response(404, json!({"message": "Not Found"})),
@@ -816,4 +833,58 @@ async fn forge(State(fake): State<FakeForge>, request: Request) -> Response {
         status: response.status().as_u16(),
     });
     response
+}
+
+/// A pull request as GitHub's REST API returns it: every key its OpenAPI
+/// document marks required in `pull-request-simple`, `head` and `base`
+/// as objects (checked in `conformance`).
+pub fn pull_request(repo: &str, n: usize, created: &serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    let api = format!("https://api.github.example.com/repos/{repo}");
+    let owner = repo.split('/').next().unwrap_or_default();
+    let user = json!({"login": "usher-bot", "id": 7, "type": "Bot"});
+    let side = |branch: &serde_json::Value, sha: &str| {
+        json!({"label": format!("{owner}:{}", branch.as_str().unwrap_or_default()), "ref": branch,
+               "sha": sha, "user": user, "repo": {"full_name": repo}})
+    };
+    json!({
+        "url": format!("{api}/pulls/{n}"), "id": 1000 + n, "node_id": format!("PR_{n}"),
+        "html_url": format!("https://github.example.com/{repo}/pull/{n}"),
+        "diff_url": format!("https://github.example.com/{repo}/pull/{n}.diff"),
+        "patch_url": format!("https://github.example.com/{repo}/pull/{n}.patch"),
+        "issue_url": format!("{api}/issues/{n}"), "commits_url": format!("{api}/pulls/{n}/commits"),
+        "review_comments_url": format!("{api}/pulls/{n}/comments"),
+        "review_comment_url": format!("{api}/pulls/comments{{/number}}"),
+        "comments_url": format!("{api}/issues/{n}/comments"), "statuses_url": format!("{api}/statuses/head"),
+        "number": n, "state": "open", "locked": false, "title": created["title"], "user": user,
+        "body": created["body"], "labels": [], "milestone": null, "active_lock_reason": null,
+        "created_at": "2026-12-01T09:00:00Z", "updated_at": "2026-12-01T09:00:00Z",
+        "closed_at": null, "merged_at": null, "merge_commit_sha": null, "assignee": null,
+        "assignees": [], "requested_reviewers": [], "requested_teams": [],
+        "head": side(&created["head"], "head-sha"), "base": side(&created["base"], "base-sha"),
+        "_links": {}, "author_association": "NONE", "auto_merge": null, "draft": false,
+    })
+}
+
+/// A file as GitHub's contents API returns it (`content-file`): base64
+/// broken into lines, as GitHub sends it.
+pub fn content_file(repo: &str, path: &str, content: &str, sha: &str) -> serde_json::Value {
+    use base64::Engine;
+    use serde_json::json;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(content);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(60)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let api = format!("https://api.github.example.com/repos/{repo}/contents/{path}");
+    json!({
+        "type": "file", "encoding": "base64", "size": content.len(),
+        "name": path.rsplit('/').next().unwrap_or(path), "path": path,
+        "content": lines.join("\n") + "\n", "sha": sha, "url": api,
+        "git_url": format!("https://api.github.example.com/repos/{repo}/git/blobs/{sha}"),
+        "html_url": format!("https://github.example.com/{repo}/blob/main/{path}"),
+        "download_url": format!("https://raw.github.example.com/{repo}/main/{path}"),
+        "_links": {},
+    })
 }

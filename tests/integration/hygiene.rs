@@ -767,7 +767,7 @@ async fn a_fix_for_a_file_on_github_is_proposed_as_a_pull_request() {
     );
     let pulls = forge.pulls();
     assert_eq!(pulls.len(), 1);
-    assert_eq!(pulls[0]["base"], "main");
+    assert_eq!(pulls[0]["base"]["ref"], "main");
     let edited = forge
         .github_file("acme-shop/ledger", "catalog-info.yaml")
         .unwrap();

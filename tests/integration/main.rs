@@ -6,6 +6,7 @@ mod support;
 mod catalog_import;
 mod cli;
 mod commands;
+mod conformance;
 mod console;
 mod creation;
 mod deploy;

@@ -275,7 +275,7 @@ fn collect_text(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-const WORKSPACE: &str = "[slack]\nworkspaces = [\"T0ACME\"]\ninline_ms = 2000\n[admins]\npeople = [\"sam.lindqvist\"]\n[outbox]\nbase_backoff_secs = 0\n";
+const WORKSPACE: &str = "[slack]\nworkspaces = [\"T0ACME\"]\ninline_ms = 2000\nusers_list_interval_ms = 0\n[admins]\npeople = [\"sam.lindqvist\"]\n[outbox]\nbase_backoff_secs = 0\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_commands_answer_in_block_kit() {
@@ -772,9 +772,13 @@ async fn clicks_are_checked_again_as_the_person_who_clicked() {
             (posts.len() == 2).then_some(posts)
         })
         .await;
-    assert_eq!(shared[0]["response_type"], "in_channel");
-    assert!(block_text(&shared[0]).contains("Payments API"));
-    assert_eq!(shared[1]["delete_original"], true);
+    // Two jobs, delivered by parallel outbox lanes in either order.
+    let answer = shared
+        .iter()
+        .find(|b| b["response_type"] == "in_channel")
+        .expect("the shared answer");
+    assert!(block_text(answer).contains("Payments API"));
+    assert!(shared.iter().any(|b| b["delete_original"] == true));
     h.stop().await;
 }
 
@@ -1101,6 +1105,67 @@ async fn enqueue(db: &TestDb, kind: &str, destination: &str, payload: Value, key
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_answer_was_lost_is_not_posted_again() {
+    let db = demo_db().await;
+    let fake = FakeSlack::start().await;
+    people(&fake);
+    let (_app, worker) = slack_on(&db, &fake, WORKSPACE);
+    // Slack posts the message, but its answer never arrives: the attempt
+    // fails and is retried …
+    fake.fail("chat.postMessage", Failure::LostAnswer, 2);
+    enqueue(
+        &db,
+        "chat.message",
+        "channel:group:default/team-payments",
+        json!({ "text": "Deploy freeze at 17:00" }),
+        "lost-1",
+    )
+    .await;
+    enqueue(
+        &db,
+        "chat.message",
+        "dm:user:default/amara.okafor",
+        json!({ "text": "Your rota starts Monday" }),
+        "lost-2",
+    )
+    .await;
+    worker.run_due().await.unwrap();
+    worker.run_due().await.unwrap();
+    // … and the retry finds it (by the job id in its metadata) in the
+    // channel's and the DM's latest messages instead of posting again.
+    let states: Vec<(String, i32)> = sqlx::query_as(
+        "SELECT state, attempts FROM outbox WHERE idempotency_key LIKE 'lost-%' ORDER BY id",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(states, [("done".into(), 2), ("done".into(), 2)]);
+    assert_eq!(
+        fake.calls_of("chat.postMessage").len(),
+        2,
+        "one post each: {:#?} {:#?}",
+        fake.calls_of("chat.postMessage"),
+        fake.calls()
+    );
+    let looked: Vec<String> = fake
+        .calls_of("conversations.history")
+        .iter()
+        .map(|c| c.params["channel"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(looked, ["C04PAYMNTS", "D01AMARA"]);
+    assert_eq!(
+        fake.calls_of("conversations.history")[0].params["include_all_metadata"],
+        "true"
+    );
+    // Each post carried its job, as Slack's message metadata.
+    let first = &fake.calls_of("chat.postMessage")[0].params;
+    assert_eq!(
+        first["metadata"]["event_type"], "usher_outbox_job",
+        "{first:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_wait_and_dead_channels_fall_back_to_the_lead() {
     let db = demo_db().await;
     let fake = FakeSlack::start().await;
@@ -1234,6 +1299,28 @@ async fn people_are_matched_by_email_and_deactivated_accounts_are_marked() {
     let outcome = app.identity.sync_people().await;
     assert_eq!(outcome["reactivated"], 1, "{outcome}");
     assert!(!marked(db.pool.clone()).await);
+    // Rate-limited mid-way: waits Slack's Retry-After and reads the same
+    // page again, then finishes.
+    let calls = fake.calls_of("users.list").len();
+    fake.fail("users.list", Failure::RateLimited(1), 1);
+    let started = std::time::Instant::now();
+    let outcome = app.identity.sync_people().await;
+    assert!(outcome["error"].is_null(), "{outcome}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(fake.calls_of("users.list").len(), calls + 3);
+    // A server that hands out the same cursor for ever: two calls, then
+    // the sync stops (and marks nobody from a partial listing).
+    fake.loop_users_list();
+    let calls = fake.calls_of("users.list").len();
+    let outcome = app.identity.sync_people().await;
+    assert!(
+        outcome["error"]
+            .as_str()
+            .unwrap()
+            .contains("repeated a page cursor"),
+        "{outcome}"
+    );
+    assert_eq!(fake.calls_of("users.list").len(), calls + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

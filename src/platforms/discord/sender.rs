@@ -60,14 +60,25 @@ impl DiscordSender {
         self.pacer.wait(channel, interval).await;
     }
 
-    async fn post(&self, channel: u64, rendered: &render::Rendered) -> Result<(), ApiError> {
+    /// Posts a message for `job` to a channel. It carries a nonce made
+    /// from the job and the channel with `enforce_nonce`, so a retry after
+    /// a lost answer, within Discord's few minutes, gets the message the
+    /// earlier attempt created instead of a second one.
+    async fn post(
+        &self,
+        job: &Job,
+        channel: u64,
+        rendered: &render::Rendered,
+    ) -> Result<(), ApiError> {
         crate::platforms::values::store(&self.app.core.pool, &rendered.long_values)
             .await
             .map_err(|e| ApiError::Transport(e.to_string()))?;
         let mut body = rendered.body.clone();
-        // Channel messages are never ephemeral.
         if let Some(map) = body.as_object_mut() {
+            // Channel messages are never ephemeral.
             map.remove("flags");
+            map.insert("nonce".into(), json!(nonce(job, channel)));
+            map.insert("enforce_nonce".into(), json!(true));
         }
         self.pace(channel).await;
         self.app.api.post_message(channel, &body).await.map(|_| ())
@@ -127,7 +138,7 @@ impl DiscordSender {
             rendered.body["allowed_mentions"] = json!({ "parse": ["users"] });
         }
         match &target {
-            Target::Person(person) => self.to_person(person, &rendered).await,
+            Target::Person(person) => self.to_person(job, person, &rendered).await,
             Target::Team(team) => {
                 let (name, channel, lead) = team_info(&self.app.core.pool, team)
                     .await
@@ -143,7 +154,7 @@ impl DiscordSender {
                         )
                         .await;
                 };
-                match self.post(channel, &rendered).await {
+                match self.post(job, channel, &rendered).await {
                     Ok(()) => Ok(()),
                     Err(e) if e.is_permanent() => {
                         let why = format!("posting to channel {channel} failed: {e}");
@@ -156,7 +167,12 @@ impl DiscordSender {
         }
     }
 
-    async fn to_person(&self, person: &str, rendered: &render::Rendered) -> Result<(), SendError> {
+    async fn to_person(
+        &self,
+        job: &Job,
+        person: &str,
+        rendered: &render::Rendered,
+    ) -> Result<(), SendError> {
         let id = self
             .app
             .identity
@@ -175,7 +191,7 @@ impl DiscordSender {
             .dm_channel(id)
             .await
             .map_err(|e| e.to_send_error())?;
-        self.post(channel, rendered)
+        self.post(job, channel, rendered)
             .await
             .map_err(|e| e.to_send_error())
     }
@@ -245,7 +261,7 @@ impl DiscordSender {
             else {
                 continue;
             };
-            match self.to_person(&person.key, &rendered).await {
+            match self.to_person(job, &person.key, &rendered).await {
                 Ok(()) => delivered += 1,
                 Err(e) => last_error = Some(e),
             }
@@ -396,4 +412,12 @@ pub fn channel_name(prefix: &str, service: &str) -> String {
         name = name.replace("--", "-");
     }
     name.trim_matches('-').chars().take(100).collect()
+}
+
+/// The nonce of `job`'s message to `channel`: the same on every attempt,
+/// different per channel, within Discord's 25 characters.
+fn nonce(job: &Job, channel: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{}:{channel}", job.id));
+    format!("u{}", &hex::encode(digest)[..24])
 }

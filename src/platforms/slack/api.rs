@@ -170,6 +170,51 @@ impl Api {
         Ok(response.ts.to_string())
     }
 
+    /// The DM channel (`D…`) with a user.
+    pub async fn dm_channel(&self, user: &str) -> ApiResult<String> {
+        let request = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
+        let response = call(self.session().conversations_open(&request)).await?;
+        Ok(response.channel.id.to_string())
+    }
+
+    /// The metadata of the latest messages in a channel (or, with
+    /// `thread_ts`, in a thread): where a retry looks for the post an
+    /// earlier attempt may have made.
+    pub async fn recent_metadata(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+    ) -> ApiResult<Vec<SlackMessageMetadata>> {
+        let messages = match thread_ts {
+            Some(ts) => {
+                let request = SlackApiConversationsRepliesRequest::new(
+                    channel.into(),
+                    SlackTs::new(ts.into()),
+                )
+                .with_limit(100);
+                // conversations.replies has no include_all_metadata in
+                // slack-morphism's request: bots see their own app's
+                // metadata without it.
+                call(self.session().conversations_replies(&request))
+                    .await?
+                    .messages
+            }
+            None => {
+                let request = SlackApiConversationsHistoryRequest::new()
+                    .with_channel(channel.into())
+                    .with_limit(100)
+                    .with_include_all_metadata(true);
+                call(self.session().conversations_history(&request))
+                    .await?
+                    .messages
+            }
+        };
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| m.content.metadata)
+            .collect())
+    }
+
     pub async fn post_ephemeral(
         &self,
         channel: &str,

@@ -12,7 +12,7 @@
 //! accounts are deactivated (`deactivated_at`, kept apart from the
 //! descriptor's `active` so a re-import doesn't undo it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,15 @@ use serde_json::{Value, json};
 use slack_morphism::prelude::SlackUser;
 use sqlx::{FromRow, PgPool};
 
-use super::api::Api;
+use super::api::{Api, ApiError};
+
+/// The people sync reads at most this many `users.list` pages (200
+/// accounts each): a server that never stops paging is not followed.
+const MAX_USERS_LIST_PAGES: usize = 2_000;
+/// 429s in a row before the sync gives up for this round.
+const MAX_RATE_LIMITED: usize = 5;
+/// The longest Retry-After the sync waits for in one go.
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(300);
 use crate::catalog::snapshot::SnapshotCache;
 use crate::chat::{Actor, Person};
 use crate::config::SlackConfig;
@@ -317,22 +325,52 @@ impl Identity {
             return json!({ "skipped": "no SLACK_BOT_TOKEN" });
         };
         let started = Instant::now();
+        let pace = Duration::from_millis(self.config.users_list_interval_ms);
         let mut cursor: Option<String> = None;
-        let mut accounts = 0usize;
+        let mut seen_cursors: HashSet<String> = HashSet::new();
+        let (mut accounts, mut pages, mut limited) = (0usize, 0usize, 0usize);
+        // Only a listing read to its end may mark anyone deactivated: a
+        // partial one would take the missing for leavers.
         loop {
-            let (members, next) = match api.users_page(cursor.take()).await {
+            if pages >= MAX_USERS_LIST_PAGES {
+                tracing::warn!(pages, "Slack people sync: stopped at the page limit");
+                return json!({ "error": format!("users.list went on past {MAX_USERS_LIST_PAGES} pages; stopped"), "accounts": accounts });
+            }
+            if pages > 0 {
+                tokio::time::sleep(pace).await;
+            }
+            let (members, next) = match api.users_page(cursor.clone()).await {
                 Ok(page) => page,
+                Err(ApiError::RateLimited(wait)) if limited < MAX_RATE_LIMITED => {
+                    // Slack's Retry-After, then the same page again.
+                    limited += 1;
+                    let wait = wait
+                        .unwrap_or(Duration::from_secs(30))
+                        .min(MAX_RATE_LIMIT_WAIT);
+                    tracing::info!(
+                        wait_secs = wait.as_secs(),
+                        "Slack people sync: rate-limited; waiting as asked"
+                    );
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "Slack people sync: users.list failed");
                     return json!({ "error": e.to_string(), "accounts": accounts });
                 }
             };
+            pages += 1;
+            limited = 0;
             let batch: Vec<Account> = members.iter().map(Account::from_user).collect();
             accounts += batch.len();
             if let Err(e) = store_accounts(&self.pool, &batch).await {
                 return json!({ "error": e.to_string(), "accounts": accounts });
             }
             match next {
+                Some(n) if !seen_cursors.insert(n.clone()) => {
+                    tracing::warn!(cursor = %n, pages, "Slack people sync: users.list repeated a cursor; stopped");
+                    return json!({ "error": "users.list repeated a page cursor; stopped", "accounts": accounts, "pages": pages });
+                }
                 Some(n) => cursor = Some(n),
                 None => break,
             }

@@ -24,6 +24,11 @@ use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFutu
 use crate::chat::{Platform, Reply, Request, Span, Text};
 use crate::commands::grammar;
 use crate::commands::search::NOTIFY_KIND;
+use slack_morphism::prelude::SlackMessageMetadata;
+
+/// The message metadata event type of usher's own posts (its payload
+/// names the outbox job, so a retry can tell whether it was posted).
+pub const JOB_METADATA_EVENT: &str = "usher_outbox_job";
 use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
 /// The kinds this sender delivers (with a bot token; without one, only
@@ -76,9 +81,14 @@ impl SlackSender {
         self.pacer.wait(channel.to_string(), interval).await;
     }
 
-    /// Posts a message to a channel (or a user id: their DM), paced.
+    /// Posts a message for `job` to a channel (or a user id: their DM),
+    /// paced. The message carries the job's id as message metadata, and a
+    /// retry first looks for it in the channel's (or thread's) latest
+    /// messages: an attempt whose answer was lost may have posted it, and
+    /// then it is not posted twice.
     async fn post(
         &self,
+        job: &Job,
         channel: &str,
         rendered: &render::Rendered,
         thread_ts: Option<&str>,
@@ -88,13 +98,54 @@ impl SlackSender {
             .api
             .as_ref()
             .ok_or_else(|| ApiError::Transport("SLACK_BOT_TOKEN is not set".into()))?;
+        if job.attempts > 1 && self.posted_before(api, job, channel, thread_ts).await? {
+            tracing::info!(
+                job = job.id,
+                channel,
+                "Slack: an earlier attempt posted this already; not posting it again"
+            );
+            return Ok(());
+        }
         crate::platforms::values::store(&self.app.core.pool, &rendered.long_values)
             .await
             .map_err(|e| ApiError::Transport(e.to_string()))?;
+        let mut content = rendered.content();
+        content.metadata = Some(SlackMessageMetadata {
+            event_type: JOB_METADATA_EVENT.to_string(),
+            event_payload: Some([("job".to_string(), job.id.to_string())].into()),
+        });
         self.pace(channel).await;
-        api.post_message(channel, rendered.content(), thread_ts)
+        api.post_message(channel, content, thread_ts)
             .await
             .map(|_| ())
+    }
+
+    /// Whether a message carrying `job`'s id is among the latest in the
+    /// channel or thread.
+    async fn posted_before(
+        &self,
+        api: &Api,
+        job: &Job,
+        channel: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let channel = if channel.starts_with(['U', 'W']) {
+            api.dm_channel(channel).await?
+        } else {
+            channel.to_string()
+        };
+        let id = job.id.to_string();
+        Ok(api
+            .recent_metadata(&channel, thread_ts)
+            .await?
+            .iter()
+            .any(|m| {
+                m.event_type == JOB_METADATA_EVENT
+                    && m.event_payload
+                        .as_ref()
+                        .and_then(|p| p.get("job"))
+                        .is_some_and(|j| *j == id)
+            }))
     }
 
     async fn run(&self, job: &Job) -> Result<(), SendError> {
@@ -200,7 +251,7 @@ impl SlackSender {
             }
         };
         let rendered = render::message(&reply, None);
-        self.post(&channel, &rendered, Some(&thread_ts))
+        self.post(job, &channel, &rendered, Some(&thread_ts))
             .await
             .map_err(|e| e.to_send_error())
     }
@@ -240,7 +291,7 @@ impl SlackSender {
                         "{person} has no Slack account usher can find (no slack user id, and no Slack user with their email)"
                     )));
                 };
-                self.post(&id, &rendered, None)
+                self.post(job, &id, &rendered, None)
                     .await
                     .map_err(|e| e.to_send_error())
             }
@@ -258,7 +309,7 @@ impl SlackSender {
                         )
                         .await;
                 };
-                match self.post(&channel, &rendered, None).await {
+                match self.post(job, &channel, &rendered, None).await {
                     Ok(()) => Ok(()),
                     Err(e) if e.is_permanent() => {
                         let why = format!("posting to {channel} failed: {e}");
@@ -356,7 +407,7 @@ impl SlackSender {
                 self.app.identity.slack_id_of(&key).await
             };
             match id {
-                Ok(Some(id)) => match self.post(&id, &rendered, None).await {
+                Ok(Some(id)) => match self.post(job, &id, &rendered, None).await {
                     Ok(()) => delivered += 1,
                     Err(e) => last_error = Some(e.to_string()),
                 },
