@@ -145,6 +145,23 @@ enum BenchCommand {
     /// Signed `/usher owner …` slash commands against usher serve: achieved
     /// rate, p50/p99/p99.9/max latency and errors.
     Slack(SlackBenchArgs),
+    /// Two `usher serve` replicas on one (local) database under mixed load,
+    /// a PostgreSQL restart and a `kill -9` of one replica mid-way: prints
+    /// requests answered and failed, outbox effects expected vs delivered
+    /// (lost, doubled) and each replica's memory. Takes minutes; not a test.
+    Soak {
+        /// Minutes of load.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 10_000)]
+        services: usize,
+        /// Requests in flight at most.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Requests a second (slash commands, mentions, clicks together).
+        #[arg(long, default_value_t = 400.0)]
+        rate: f64,
+    },
     /// Send Ed25519-signed Discord interactions (`/usher owner`, and
     /// autocomplete) to usher serve and print rate, latency and errors.
     Discord(SlackBenchArgs),
@@ -1175,6 +1192,26 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
             scratch.drop_now().await?;
             let _ = std::fs::remove_dir_all(&dir);
             result?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Soak {
+            minutes,
+            services,
+            concurrency,
+            rate,
+        } => {
+            let spec = usher::bench::soak::SoakSpec {
+                binary: std::env::current_exe().context("finding the usher binary")?,
+                dir: env.data_dir.join("soak"),
+                duration: std::time::Duration::from_secs_f64(minutes.max(0.5) * 60.0),
+                services,
+                concurrency: concurrency.max(1),
+                rate,
+            };
+            let report = usher::bench::soak::run(&spec)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         BenchCommand::Slack(args) => bench_slack(env, config, args, false).await,

@@ -465,6 +465,26 @@ impl Worker {
         self.run_due_in(Lane::Any).await
     }
 
+    /// How long until the next job this lane takes comes due (or its
+    /// claim runs out), if any is waiting.
+    async fn next_due(&self, lane: Lane) -> Option<Duration> {
+        let max_priority = match lane {
+            Lane::Urgent => Priority::Urgent as i16,
+            Lane::Any => Priority::Bulk as i16,
+        };
+        let secs: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM min(greatest(next_attempt_at, coalesce(leased_until, next_attempt_at))) - now())::float8
+             FROM outbox WHERE state = 'pending' AND kind = ANY($1) AND priority <= $2",
+        )
+        .bind(self.senders.kinds())
+        .bind(max_priority)
+        .fetch_one(&self.pool)
+        .await
+        .ok()
+        .flatten();
+        secs.map(|s| Duration::from_secs_f64(s.clamp(0.01, 3600.0)))
+    }
+
     async fn run_due_in(&self, lane: Lane) -> Result<usize, sqlx::Error> {
         self.reap().await?;
         let mut count = 0;
@@ -530,11 +550,17 @@ impl Worker {
                     None => std::future::pending::<()>().await,
                 }
             };
+            // A job coming due soon (a retry, a busy channel's turn) is
+            // run when it does, not at the next poll.
+            let sleep = match self.next_due(lane).await {
+                Some(due) => due.min(poll),
+                None => poll,
+            };
             tokio::select! {
                 _ = shutdown.changed() => {}
                 _ = self.wake.notified() => {}
                 _ = notified => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(sleep) => {}
             }
         }
     }

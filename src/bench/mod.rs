@@ -1,12 +1,15 @@
 //! Benchmarks that print figures (tests never assert timings): a synthetic
-//! organisation generator, and the catalog benchmark (import throughput,
-//! lookup latency, peak memory).
+//! organisation generator, the catalog benchmark (import throughput,
+//! lookup latency, peak memory), load against `usher serve`, and the soak
+//! (two replicas, a database restart and a killed replica under load).
 
 pub mod catalog;
 pub mod commands;
 pub mod discord;
 pub mod generate;
 pub mod slack;
+pub mod slack_counter;
+pub mod soak;
 
 use std::time::Duration;
 

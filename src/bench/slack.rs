@@ -87,6 +87,11 @@ impl std::fmt::Display for LoadResult {
 
 /// A slash command body, as Slack sends it.
 fn body(team: &str, text: &str, n: u64) -> String {
+    slash_body(team, text, n, "http://127.0.0.1:9/bench")
+}
+
+/// A slash command body with its `response_url`.
+pub fn slash_body(team: &str, text: &str, n: u64, response_url: &str) -> String {
     serde_urlencoded::to_string([
         ("token", "bench"),
         ("team_id", team),
@@ -98,13 +103,14 @@ fn body(team: &str, text: &str, n: u64) -> String {
         ("command", "/usher"),
         ("text", text),
         ("api_app_id", "A0BENCH"),
-        ("response_url", "http://127.0.0.1:9/bench"),
+        ("response_url", response_url),
         ("trigger_id", &format!("1.2.{n}")),
     ])
     .unwrap_or_default()
 }
 
-fn sign(secret: &str, timestamp: i64, body: &str) -> String {
+/// Slack's request signature (`v0=` + HMAC-SHA256 of `v0:{ts}:{body}`).
+pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(format!("v0:{timestamp}:{body}").as_bytes());
     format!("v0={}", hex::encode(mac.finalize().into_bytes()))

@@ -257,6 +257,22 @@ impl LocalPostgres {
         Ok(())
     }
 
+    /// Restarts the server (fast shutdown: open connections are cut), as
+    /// an operator's restart or a crash-and-recover would. Blocking. For the
+    /// soak benchmark, which checks that nothing is lost across it.
+    pub fn restart(&self) -> Result<(), LocalPgError> {
+        let log = self.cluster_dir.join("server.log");
+        let mut cmd = Command::new(&self.binaries.pg_ctl);
+        cmd.arg("restart")
+            .arg("-D")
+            .arg(&self.cluster_dir)
+            .args(["-m", "fast", "-w", "-t", "60", "-l"])
+            .arg(&log);
+        run(cmd, self.run_as, "restarting PostgreSQL")
+            .map(|_| ())
+            .map_err(|err| with_log_tail(err, &log))
+    }
+
     /// Leaves the cluster now (what dropping does), stopping the server when
     /// no other usher process uses it.
     pub fn leave(mut self) {

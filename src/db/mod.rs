@@ -305,6 +305,31 @@ impl Health {
     }
 }
 
+/// Runs `attempt` again while the database is unavailable (a restart, a
+/// fail-over), for up to `patience`: for work that was already promised
+/// to someone (an acknowledged click's answer) and must not be dropped
+/// because the database blinked.
+pub async fn while_unavailable<T, F, Fut>(
+    patience: Duration,
+    mut attempt: F,
+) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(e) if is_unavailable(&e) && started.elapsed() + pause < patience => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether an error means the database can't be reached (down,
 /// restarting, refusing connections, the pool exhausted) rather than a
 /// problem with one statement.

@@ -54,10 +54,14 @@ impl DiscordSender {
         }
     }
 
-    /// Waits until `channel` may have another message.
-    async fn pace(&self, channel: u64) {
+    /// Waits until `channel` may have another message, or says when to
+    /// come back (a busy channel).
+    async fn pace(&self, channel: u64) -> Result<(), ApiError> {
         let interval = Duration::from_millis(self.app.config.channel_interval_ms);
-        self.pacer.wait(channel, interval).await;
+        self.pacer
+            .wait(channel, interval)
+            .await
+            .map_err(ApiError::RateLimited)
     }
 
     /// Posts a message for `job` to a channel. It carries a nonce made
@@ -80,7 +84,7 @@ impl DiscordSender {
             map.insert("nonce".into(), json!(nonce(job, channel)));
             map.insert("enforce_nonce".into(), json!(true));
         }
-        self.pace(channel).await;
+        self.pace(channel).await?;
         self.app.api.post_message(channel, &body).await.map(|_| ())
     }
 

@@ -173,6 +173,10 @@ pub async fn open_form(
         .map_err(|e| e.to_string())
 }
 
+/// How long an acknowledged request's answer waits for the database to come
+/// back before it is given up (logged).
+const PROMISED_PATIENCE: Duration = Duration::from_secs(20);
+
 /// Queues a post to a `response_url` (late answers, button results).
 pub async fn respond(
     app: &SlackApp,
@@ -181,7 +185,10 @@ pub async fn respond(
     response_type: SlackMessageResponseType,
     replace_original: bool,
 ) -> Result<(), sqlx::Error> {
-    crate::platforms::values::store(&app.core.pool, &rendered.long_values).await?;
+    crate::db::while_unavailable(PROMISED_PATIENCE, || {
+        crate::platforms::values::store(&app.core.pool, &rendered.long_values)
+    })
+    .await?;
     let body = json!({
         "text": rendered.text,
         "blocks": rendered.blocks,
@@ -198,13 +205,15 @@ pub async fn respond_raw(
     body: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let key = super::fresh_key("respond");
-    app.enqueue(crate::actions::outbox::NewJob {
+    let job = crate::actions::outbox::NewJob {
         kind: RESPOND_KIND.into(),
         destination: "response_url".into(),
         payload: json!({ "url": response_url, "body": body }),
         idempotency_key: key,
-    })
-    .await
+    };
+    // Slack was told "got it" already: a database restart mid-way must
+    // delay the answer, not lose it.
+    crate::db::while_unavailable(PROMISED_PATIENCE, || app.enqueue(job.clone())).await
 }
 
 #[cfg(test)]

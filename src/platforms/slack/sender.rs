@@ -75,10 +75,14 @@ impl SlackSender {
             .ok_or_else(|| SendError::Retry("SLACK_BOT_TOKEN is not set".into()))
     }
 
-    /// Waits until `channel` may have another message.
-    async fn pace(&self, channel: &str) {
+    /// Waits until `channel` may have another message, or says when to
+    /// come back (a busy channel).
+    async fn pace(&self, channel: &str) -> Result<(), ApiError> {
         let interval = Duration::from_millis(self.app.config.channel_interval_ms);
-        self.pacer.wait(channel.to_string(), interval).await;
+        self.pacer
+            .wait(channel.to_string(), interval)
+            .await
+            .map_err(|wait| ApiError::RateLimited(Some(wait)))
     }
 
     /// Posts a message for `job` to a channel (or a user id: their DM),
@@ -114,7 +118,7 @@ impl SlackSender {
             event_type: JOB_METADATA_EVENT.to_string(),
             event_payload: Some([("job".to_string(), job.id.to_string())].into()),
         });
-        self.pace(channel).await;
+        self.pace(channel).await?;
         api.post_message(channel, content, thread_ts)
             .await
             .map(|_| ())
