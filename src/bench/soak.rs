@@ -478,7 +478,7 @@ async fn request(
                 "event_id": format!("EvSOAK{n}"), "event_time": ts,
                 "event": { "type": "app_mention", "user": format!("U{:05}", n % 500),
                            "text": format!("<@UUSHERSOAK> who owns {}?", names[n as usize % names.len()]),
-                           "ts": format!("{ts}.{n:06}"), "channel": format!("C1SOAK{:03}", n % 100), "event_ts": format!("{ts}.{n:06}") },
+                           "ts": format!("{ts}.{n:06}"), "channel": format!("C1SOAK{:03}", (n / 20) % 100), "event_ts": format!("{ts}.{n:06}") },
             });
             let response = post("/slack/events", "application/json", event.to_string())
                 .await
