@@ -916,7 +916,7 @@ fn strip_comments(text: &str) -> String {
 
 #[test]
 fn every_discord_fixture_parses() {
-    let dir = repo().join("../shared/fixtures/discord");
+    let dir = crate::support::fixtures().join("discord");
     let mut parsed = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

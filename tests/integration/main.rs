@@ -21,6 +21,7 @@ mod oncall;
 mod outbox;
 mod questions;
 mod rolling;
+mod self_contained;
 mod slack;
 mod sync;
 mod validate;
