@@ -55,6 +55,10 @@ enum Command {
     Commands(CommandsCommand),
     /// Catalog hygiene reminders: run a round of digests to owning teams.
     Nag(NagArgs),
+    /// Where the catalog stands after an import: rejected descriptors
+    /// (file:line), owners that don't resolve, which owners digests reach
+    /// and the line to add for the rest, coverage, missing settings.
+    Status,
     /// Ask a running `usher serve` whether it is ready (its /readyz): exit 0
     /// when it is, 1 when not. For container health checks, where images
     /// have no curl.
@@ -62,6 +66,11 @@ enum Command {
         /// The base URL; default: this machine at USHER_LISTEN's port.
         #[arg(long)]
         url: Option<String>,
+        /// Ready also means every configured chat platform is connected
+        /// (Slack's auth.test answered, Discord's gateway up), not only the
+        /// database.
+        #[arg(long)]
+        strict: bool,
     },
     /// The configuration: check usher.toml and the environment.
     #[command(subcommand)]
@@ -302,10 +311,10 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = Env::from_env();
-    if let Command::Health { url } = &cli.command {
+    if let Command::Health { url, strict } = &cli.command {
         // Needs no configuration, and answers only 0 or 1 (what container
         // health checks understand).
-        return Ok(health(&env, url.clone()).await);
+        return Ok(health(&env, url.clone(), *strict).await);
     }
     let config = Arc::new(Config::load()?);
     match cli.command {
@@ -379,6 +388,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nag(args) => nag(&env, &config, args).await,
+        Command::Status => status(&env, &config).await,
         Command::Health { .. } => unreachable!("answered before the configuration is read"),
         Command::Config(ConfigCommand::Check) => Ok(config_check(&config)),
         Command::Commands(CommandsCommand::DiscordJson) => {
@@ -452,58 +462,44 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// environment provides — secret values never printed, only whether they
 /// are set and whether they look right.
 fn config_check(config: &Config) -> ExitCode {
-    let mut problems: Vec<String> = Vec::new();
-    match &config.source {
-        Some(path) => println!(
-            "# usher.toml: {} (with defaults for the rest)",
-            path.display()
-        ),
-        None => println!("# usher.toml: none (USHER_CONFIG unset, no ./usher.toml): all defaults"),
-    }
-    match toml::to_string_pretty(config) {
-        Ok(text) => println!("{text}"),
-        Err(e) => problems.push(format!("the configuration can't be shown: {e}")),
-    }
-    println!("# environment");
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let secret = |k: &str| match var(k) {
         Some(v) => format!("set ({} characters, not shown)", v.chars().count()),
         None => "not set".into(),
     };
-    match var("DATABASE_URL") {
+    let mut problems: Vec<String> = Vec::new();
+    // The verdict first, one line a part; the details after.
+    let mut verdict: Vec<(&str, String)> = Vec::new();
+    verdict.push((
+        "configuration",
+        match &config.source {
+            Some(path) => format!("{} (defaults for the rest)", path.display()),
+            None => "no usher.toml (USHER_CONFIG unset, no ./usher.toml): all defaults".into(),
+        },
+    ));
+    let database = match var("DATABASE_URL") {
         Some(url) => match reqwest::Url::parse(&url) {
-            Ok(mut parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => {
-                if parsed.password().is_some() {
-                    let _ = parsed.set_password(Some("***"));
-                }
-                println!("DATABASE_URL: {parsed}");
+            Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => {
+                format!("DATABASE_URL {}", usher::db::redact_url(&url))
             }
             _ => {
-                println!("DATABASE_URL: set, but not a postgres:// URL");
                 problems.push(
                     "DATABASE_URL: must be postgres://user:password@host:port/database".into(),
                 );
+                "DATABASE_URL is set, but not a postgres:// URL".into()
             }
         },
-        None => {
-            println!("DATABASE_URL: not set (usher runs its own PostgreSQL under USHER_DATA_DIR)")
-        }
-    }
+        None => "its own PostgreSQL under USHER_DATA_DIR (DATABASE_URL unset)".into(),
+    };
+    verdict.push(("database", database.clone()));
     let listen = var("USHER_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
     if listen.parse::<std::net::SocketAddr>().is_err() {
         problems.push(format!(
             "USHER_LISTEN: '{listen}' is not host:port, e.g. 0.0.0.0:8080"
         ));
     }
-    println!("USHER_LISTEN: {listen}");
-    for (name, prefix) in [
-        ("SLACK_BOT_TOKEN", Some("xoxb-")),
-        ("SLACK_APP_TOKEN", Some("xapp-")),
-        ("SLACK_SIGNING_SECRET", None),
-        ("DISCORD_BOT_TOKEN", None),
-    ] {
-        println!("{name}: {}", secret(name));
-        if let (Some(v), Some(prefix)) = (var(name), prefix)
+    for (name, prefix) in [("SLACK_BOT_TOKEN", "xoxb-"), ("SLACK_APP_TOKEN", "xapp-")] {
+        if let Some(v) = var(name)
             && !v.starts_with(prefix)
         {
             problems.push(format!(
@@ -511,21 +507,105 @@ fn config_check(config: &Config) -> ExitCode {
             ));
         }
     }
-    if let Some(key) = var("DISCORD_PUBLIC_KEY") {
-        println!("DISCORD_PUBLIC_KEY: {key}");
-        if let Err(why) = usher::platforms::discord::http::verifier(&key) {
-            problems.push(why);
+    if let Some(why) = var("SLACK_SIGNING_SECRET").and_then(|s| weak_secret(&s, 32)) {
+        problems.push(format!(
+            "SLACK_SIGNING_SECRET: {why} — copy the app's Signing Secret (32 characters) from its Basic Information page"
+        ));
+    }
+    let slack = match (
+        var("SLACK_SIGNING_SECRET"),
+        var("SLACK_APP_TOKEN"),
+        var("SLACK_BOT_TOKEN"),
+    ) {
+        (_, Some(_), Some(_)) => "Socket Mode (app token and bot token)".to_string(),
+        (Some(_), None, Some(_)) => "HTTP (signing secret and bot token)".to_string(),
+        (Some(_), None, None) => {
+            "HTTP, commands only (no SLACK_BOT_TOKEN: no messages, forms or people sync)"
+                .to_string()
         }
+        (None, None, Some(_)) => {
+            problems.push("Slack: a bot token but neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode): Slack can't reach usher".into());
+            "incomplete".to_string()
+        }
+        (_, Some(_), None) => {
+            problems.push("Slack: SLACK_APP_TOKEN needs SLACK_BOT_TOKEN too".into());
+            "incomplete".to_string()
+        }
+        (None, None, None) => "off".to_string(),
+    };
+    verdict.push(("Slack", slack));
+    if let Some(key) = var("DISCORD_PUBLIC_KEY")
+        && let Err(why) = usher::platforms::discord::http::verifier(&key)
+    {
+        problems.push(why);
+    }
+    if var("DISCORD_APPLICATION_ID").is_some_and(|id| id.trim().parse::<u64>().is_err()) {
+        problems.push("DISCORD_APPLICATION_ID: must be the application's numeric id".into());
+    }
+    let discord = match (var("DISCORD_PUBLIC_KEY"), var("DISCORD_BOT_TOKEN")) {
+        (Some(_), Some(_)) => "HTTP interactions and the gateway (public key and bot token)",
+        (Some(_), None) => "HTTP interactions only (no DISCORD_BOT_TOKEN: no messages)",
+        (None, Some(_)) => "the gateway (bot token)",
+        (None, None) => "off",
+    };
+    verdict.push(("Discord", discord.to_string()));
+    let integrations: Vec<String> = [
+        ("PagerDuty", &config.oncall.pagerduty_token_env),
+        ("Opsgenie", &config.oncall.opsgenie_key_env),
+    ]
+    .iter()
+    .map(|(name, env)| match var(env) {
+        Some(_) => format!("{name} ({env} set)"),
+        None => format!("{name} off ({env} unset)"),
+    })
+    .collect();
+    verdict.push(("integrations", integrations.join(", ")));
+    verdict.push((
+        "admins",
+        if config.admins.people.is_empty() {
+            "none named ([admins] people): dead letters reach nobody".into()
+        } else {
+            format!("{} named", config.admins.people.len())
+        },
+    ));
+    println!("usher config check");
+    for (part, line) in &verdict {
+        println!("  {part:<14} {line}");
+    }
+    if problems.is_empty() {
+        println!("  verdict        ok\n");
     } else {
-        println!("DISCORD_PUBLIC_KEY: not set");
-    }
-    match var("DISCORD_APPLICATION_ID") {
-        Some(id) if id.trim().parse::<u64>().is_err() => {
-            problems.push("DISCORD_APPLICATION_ID: must be the application's numeric id".into())
+        println!("  verdict        {} problem(s):", problems.len());
+        for p in &problems {
+            println!("    ✘ {p}");
         }
-        Some(id) => println!("DISCORD_APPLICATION_ID: {id}"),
-        None => println!("DISCORD_APPLICATION_ID: not set"),
+        println!();
     }
+
+    println!("# usher.toml (effective)");
+    match toml::to_string_pretty(config) {
+        Ok(text) => println!("{text}"),
+        Err(e) => problems.push(format!("the configuration can't be shown: {e}")),
+    }
+    println!("# environment");
+    println!("DATABASE_URL: {database}");
+    println!("USHER_LISTEN: {listen}");
+    for name in [
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "DISCORD_BOT_TOKEN",
+    ] {
+        println!("{name}: {}", secret(name));
+    }
+    println!(
+        "DISCORD_PUBLIC_KEY: {}",
+        var("DISCORD_PUBLIC_KEY").unwrap_or_else(|| "not set".into())
+    );
+    println!(
+        "DISCORD_APPLICATION_ID: {}",
+        var("DISCORD_APPLICATION_ID").unwrap_or_else(|| "not set".into())
+    );
     let mut token_vars: Vec<String> = vec![
         config.oncall.pagerduty_token_env.clone(),
         config.oncall.opsgenie_key_env.clone(),
@@ -551,6 +631,23 @@ fn config_check(config: &Config) -> ExitCode {
         }
         ExitCode::from(1)
     }
+}
+
+/// Why a secret is too weak to trust, if it is: shorter than `min`
+/// characters, or one character repeated.
+fn weak_secret(secret: &str, min: usize) -> Option<String> {
+    let secret = secret.trim();
+    let length = secret.chars().count();
+    if length < min {
+        return Some(format!(
+            "only {length} characters (at least {min} expected)"
+        ));
+    }
+    let first = secret.chars().next()?;
+    secret
+        .chars()
+        .all(|c| c == first)
+        .then(|| "one character repeated".to_string())
 }
 
 /// `usher nag --once [--dry-run] [--team T]`.
@@ -605,6 +702,7 @@ async fn nag(env: &Env, config: &Config, args: NagArgs) -> anyhow::Result<ExitCo
             );
             println!("{}\n", d.reply.to_plain());
         }
+        print!("{}", digest::summary(&digests));
         println!(
             "{} digest(s) built in {:.2} s; nothing sent (--dry-run).",
             digests.len(),
@@ -622,6 +720,21 @@ async fn nag(env: &Env, config: &Config, args: NagArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// `usher status`: the admins' `status`, at the shell.
+async fn status(env: &Env, config: &Config) -> anyhow::Result<ExitCode> {
+    let db = open(env).await?;
+    let mut config = config.clone();
+    config.hygiene.deliver_on = Some(usher::serve::posting_platforms(
+        &usher::platforms::slack::SlackSettings::from_env(),
+        &usher::platforms::discord::DiscordSettings::from_env(),
+    ));
+    let core = Core::new(db.pool.clone(), Arc::new(config));
+    let report = usher::commands::status::report(&core).await;
+    db.close().await;
+    println!("{}", report?.to_plain());
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn open(env: &Env) -> anyhow::Result<Database> {
     Ok(Database::open(&env.db_settings()).await?)
 }
@@ -632,6 +745,12 @@ async fn run_console(
     args: ConsoleArgs,
 ) -> anyhow::Result<ExitCode> {
     let db = open(env).await?;
+    // The console posts to no chat platform: pages and digests say so.
+    let config = {
+        let mut config = (*config).clone();
+        config.hygiene.deliver_on = Some(Vec::new());
+        Arc::new(config)
+    };
     let core = Core::new(db.pool.clone(), config.clone());
     let result = async {
         if args.demo {
@@ -1057,7 +1176,7 @@ async fn outbox_command(env: &Env, cmd: OutboxCommand) -> anyhow::Result<ExitCod
 }
 
 /// `usher health`: GET /readyz of the usher listening on this machine.
-async fn health(env: &Env, url: Option<String>) -> ExitCode {
+async fn health(env: &Env, url: Option<String>, strict: bool) -> ExitCode {
     let base = url.unwrap_or_else(|| {
         // A wildcard listen address is reached on loopback; a specific one
         // as it is.
@@ -1081,7 +1200,29 @@ async fn health(env: &Env, url: Option<String>) -> ExitCode {
     };
     match answer {
         Ok(r) if r.status().is_success() => {
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            // A platform that is configured ("off" is not) and not ready.
+            let waiting: Vec<String> = ["slack", "discord"]
+                .iter()
+                .filter(|p| body[**p]["ready"] == false && body[**p]["detail"] != "off")
+                .map(|p| {
+                    format!(
+                        "{p}: {}",
+                        body[*p]["detail"].as_str().unwrap_or("not ready")
+                    )
+                })
+                .collect();
+            if strict && !waiting.is_empty() {
+                eprintln!(
+                    "not ready ({url}, --strict): usher serves, but {}",
+                    waiting.join("; ")
+                );
+                return ExitCode::FAILURE;
+            }
             println!("ready ({url})");
+            for w in &waiting {
+                println!("  (not connected: {w}; --strict counts this as not ready)");
+            }
             ExitCode::SUCCESS
         }
         Ok(r) => {

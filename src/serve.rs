@@ -70,7 +70,13 @@ impl Server {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let (stop_tx, stop_rx) = watch::channel(false);
         let oncall = Arc::new(OnCallService::new(self.config.oncall.clone()));
-        let mut core = Core::new(self.db.pool.clone(), self.config.clone());
+        // What this process can post on: digests and pages say so.
+        let hygiene_config = {
+            let mut config = (*self.config).clone();
+            config.hygiene.deliver_on = Some(posting_platforms(&self.slack, &self.discord));
+            Arc::new(config)
+        };
+        let mut core = Core::new(self.db.pool.clone(), hygiene_config.clone());
         core.oncall = oncall.clone();
         let waker = Arc::new(Notify::new());
         let mut senders =
@@ -125,11 +131,6 @@ impl Server {
             oncall,
             stop_rx.clone(),
         ));
-        let hygiene_config = {
-            let mut config = (*self.config).clone();
-            config.hygiene.deliver_on = Some(posting_platforms(&self.slack, &self.discord));
-            Arc::new(config)
-        };
         let hygiene_task = tokio::spawn(crate::hygiene::rounds::run(
             self.db.pool.clone(),
             hygiene_config,

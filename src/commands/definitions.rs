@@ -23,6 +23,7 @@ pub const SOURCES: &[(&str, &str)] = &[
     ("dialog.toml", include_str!("../../commands/dialog.toml")),
     ("me.toml", include_str!("../../commands/me.toml")),
     ("hygiene.toml", include_str!("../../commands/hygiene.toml")),
+    ("status.toml", include_str!("../../commands/status.toml")),
 ];
 
 /// Who may run a command.

@@ -38,10 +38,17 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
     if query.is_empty() {
         return everyone(core).await;
     }
+    if matches!(
+        query.to_lowercase().as_str(),
+        "(no owner)" | "no owner" | "unowned" | "nobody"
+    ) {
+        return team(core, hygiene::UNOWNED, "Services without an owner").await;
+    }
     let mut kinds: Vec<Kind> = Kind::OWNED.to_vec();
-    kinds.push(Kind::Group);
+    // A person can own services too (Backstage allows a User as owner).
+    kinds.extend([Kind::Group, Kind::User]);
     match resolve::resolve(core, &query, &kinds).await? {
-        Resolved::One(row) if row.kind == "group" => {
+        Resolved::One(row) if row.kind == "group" || row.kind == "user" => {
             let name = row
                 .title
                 .clone()
@@ -54,12 +61,28 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
             "{} is a {}; hygiene checks services (components) and teams.",
             row.name, row.kind
         ))),
-        other => Ok(resolve::unresolved_reply(
-            &other,
-            &query,
-            "hygiene",
-            "service or team",
-        )),
+        other => {
+            // An owner the services name that isn't in the catalog (a team
+            // that was renamed or never described): its services still
+            // have a scorecard.
+            let named: Option<String> = sqlx::query_scalar(
+                "SELECT owner_ref FROM entities WHERE kind = 'component'
+                   AND lower(split_part(owner_ref, '/', 2)) = lower($1) LIMIT 1",
+            )
+            .bind(&query)
+            .fetch_optional(&core.pool)
+            .await?;
+            if let Some(owner) = named {
+                let name = format!("{query} (not in the catalog)");
+                return team(core, &owner, &name).await;
+            }
+            Ok(resolve::unresolved_reply(
+                &other,
+                &query,
+                "hygiene",
+                "service or team",
+            ))
+        }
     }
 }
 
@@ -117,9 +140,7 @@ async fn service(core: &Core, id: i64) -> CommandResult {
         ))
         .section(text);
     if let Some(owner) = &card.owner {
-        reply = reply.context(Text::plain(format!(
-            "Owner: {owner} · rules and what they apply to: [hygiene.rules] in usher.toml"
-        )));
+        reply = reply.context(Text::plain(format!("Owner: {owner}")));
     }
     Ok(reply.actions(vec![Element::Button {
         label: format!("Open {}", card.service),
@@ -229,16 +250,36 @@ async fn everyone(core: &Core) -> CommandResult {
         for rule in &card.broken {
             by_rule.entry(rule.id).or_default().1 += 1;
             *by_team
-                .entry(card.owner.clone().unwrap_or_else(|| "(no owner)".into()))
+                .entry(
+                    card.owner
+                        .clone()
+                        .unwrap_or_else(|| hygiene::UNOWNED.into()),
+                )
                 .or_default() += 1;
         }
     }
+    // Descriptors rejected at import never became services, but they are
+    // the catalog's gaps too.
+    let never_imported: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT coalesce(p.entity_ref, p.file)) FROM import_problems p
+         WHERE p.severity = 'error'
+           AND (p.entity_ref IS NULL OR NOT EXISTS (SELECT 1 FROM entities e WHERE e.ref = p.entity_ref))",
+    )
+    .fetch_one(&core.pool)
+    .await?;
     let mut fields = Vec::new();
     for rule in rules::all() {
         if let Some((applied, broken)) = by_rule.get(rule.id).filter(|(a, _)| *a > 0) {
+            let mut value = format!("{broken} of {applied} services");
+            if rule.id == "import-failed" && never_imported > 0 {
+                value.push_str(&format!(
+                    ", and {never_imported} descriptor{} rejected whole (not in the catalog)",
+                    if never_imported == 1 { "" } else { "s" }
+                ));
+            }
             fields.push(Field {
                 label: format!("{} {}", rule.severity.icon(), rule.id),
-                value: Text::plain(format!("{broken} of {applied} services")),
+                value: Text::plain(value),
             });
         }
     }

@@ -337,7 +337,11 @@ fn ask(service: &EntityRow, f: &Fixable, prefix: &str, error: Option<String>) ->
 
 fn check(f: &Fixable, value: &str) -> Result<(), String> {
     if !f.choices.is_empty() && !f.choices.contains(&value) {
-        return Err(format!("Pick one of: {}.", f.choices.join(", ")));
+        return Err(format!(
+            "`{value}` isn't a {}: pick one of {}.",
+            f.field,
+            f.choices.join(", ")
+        ));
     }
     match f.field {
         "runbook" | "docs" | "repo" => match reqwest::Url::parse(value) {

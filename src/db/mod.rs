@@ -352,16 +352,33 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 
 /// The URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
+    // A password can ride in the query too (`?password=…`, `sslpassword`).
+    let (url, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let query = query.map(|q| {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((k, _)) if k.to_lowercase().contains("password") => format!("{k}=***"),
+                _ => pair.to_string(),
+            })
+            .collect();
+        format!("?{}", pairs.join("&"))
+    });
+    let query = query.unwrap_or_default();
+    let base = match url.split_once("://") {
         Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) => {
+            Some((userinfo, host)) if userinfo.contains(':') => {
                 let user = userinfo.split(':').next().unwrap_or_default();
                 format!("{scheme}://{user}:***@{host}")
             }
-            None => url.to_string(),
+            _ => url.to_string(),
         },
-        None => "(unparseable URL)".to_string(),
-    }
+        None => return "(unparseable URL)".to_string(),
+    };
+    format!("{base}{query}")
 }
 
 fn redact_url_error(message: &str, url: &str) -> String {
@@ -381,6 +398,10 @@ mod tests {
         assert_eq!(
             redact_url("postgres://localhost/usher"),
             "postgres://localhost/usher"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/usher?sslmode=require&password=s3cret"),
+            "postgres://app@db/usher?sslmode=require&password=***"
         );
     }
 }

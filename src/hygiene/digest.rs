@@ -72,6 +72,48 @@ impl Destination {
     }
 }
 
+/// The end of `usher nag --dry-run`: how many digests reach someone and
+/// how, and those that can't, grouped by why, with what to add.
+pub fn summary(digests: &[TeamDigest]) -> String {
+    let (mut channels, mut people) = (0, 0);
+    let mut nowhere: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for d in digests {
+        match &d.destination {
+            Destination::Channels(_) => channels += 1,
+            Destination::People(_) => people += 1,
+            Destination::Nowhere(why) => nowhere
+                .entry(why.replace(&d.team, "the owner"))
+                .or_default()
+                .push(&d.team),
+        }
+    }
+    let unreachable: usize = nowhere.values().map(Vec::len).sum();
+    let mut out = format!(
+        "Summary: {} digest(s): {} reach their owners ({channels} in a channel, {people} by direct message), {unreachable} can't be delivered.\n",
+        digests.len(),
+        channels + people
+    );
+    for (why, owners) in &nowhere {
+        let shown: Vec<&str> = owners.iter().take(6).copied().collect();
+        out.push_str(&format!(
+            "  {} — {}{}\n",
+            why,
+            shown.join(", "),
+            if owners.len() > shown.len() {
+                format!(" and {} more", owners.len() - shown.len())
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if unreachable > 0 {
+        out.push_str(
+            "  To reach a team, add `slack.com/channel-id: C…` (or `discord.com/channel-id: …`) under its Group's metadata.annotations, or an `usher.dev/lead`; `usher status` lists each one with its file:line.\n",
+        );
+    }
+    out
+}
+
 /// A team's digest.
 #[derive(Debug, Clone)]
 pub struct TeamDigest {
@@ -107,6 +149,32 @@ pub async fn destination(
     config: &Config,
     team: &str,
 ) -> Result<(String, Destination), sqlx::Error> {
+    // A person may own services (Backstage allows a User as owner): their
+    // digest comes to them directly.
+    if team.starts_with("user:") {
+        let person: Option<(String, bool)> = sqlx::query_as(
+            "SELECT coalesce(nullif(title, ''), display_name, name), active AND deactivated_at IS NULL
+             FROM entities WHERE ref = $1 AND kind = 'user'",
+        )
+        .bind(team)
+        .fetch_optional(pool)
+        .await?;
+        return Ok(match person {
+            Some((name, true)) => (name, Destination::People(vec![team.to_string()])),
+            Some((name, false)) => (
+                name,
+                Destination::Nowhere(format!(
+                    "{team} owns these services but has left; give them a team as owner (spec.owner)"
+                )),
+            ),
+            None => (
+                team.to_string(),
+                Destination::Nowhere(format!(
+                    "{team} is not a person in the catalog (fix the services' spec.owner, or add the User)"
+                )),
+            ),
+        });
+    }
     let row: Option<TeamRow> = sqlx::query_as(
         "SELECT coalesce(nullif(title, ''), name), slack_channel, discord_channel, lead_ref
          FROM entities WHERE ref = $1 AND kind = 'group'",
@@ -321,7 +389,7 @@ pub async fn build(
     let mut open: BTreeMap<String, Vec<(String, &'static str)>> = BTreeMap::new();
     let mut recent_key = (String::new(), String::new(), String::new());
     for f in findings {
-        let team = f.owner.as_deref().unwrap_or("(no owner)");
+        let team = f.owner.as_deref().unwrap_or(super::UNOWNED);
         match open.get_mut(team) {
             Some(list) => list.push((f.service.clone(), f.rule.id)),
             None => {
@@ -347,7 +415,7 @@ pub async fn build(
     }
     let mut out = Vec::new();
     for (team, findings) in by_team {
-        let (team_name, destination) = if team == "(no owner)" {
+        let (team_name, destination) = if team == super::UNOWNED {
             (
                 team.clone(),
                 Destination::Nowhere(

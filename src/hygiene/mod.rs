@@ -35,11 +35,15 @@ pub struct Finding {
 /// What to evaluate.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Only services owned by this team (`group:ns/name`).
+    /// Only services owned by this team or person (`group:ns/name`,
+    /// `user:ns/name`), or, with [`UNOWNED`], by nobody.
     pub team: Option<String>,
     /// Only this service.
     pub service_id: Option<i64>,
 }
+
+/// The owner of services that have none, as digests and scopes name it.
+pub const UNOWNED: &str = "(no owner)";
 
 /// The checks of one service: which rules applied and which it breaks.
 #[derive(Debug, Clone)]
@@ -233,7 +237,7 @@ async fn import_problems(
     let rows: Vec<(String, String, Option<i32>, String, String)> = sqlx::query_as(
         "SELECT e.name, p.file, p.line, p.field, p.message
          FROM import_problems p JOIN entities e ON e.ref = p.entity_ref
-         WHERE p.severity = 'error' AND ($1::text IS NULL OR e.owner_ref = $1)
+         WHERE p.severity = 'error' AND ($1::text IS NULL OR coalesce(e.owner_ref, '(no owner)') = $1)
            AND ($2::bigint IS NULL OR e.id = $2)
          ORDER BY p.file, p.line",
     )
@@ -279,7 +283,7 @@ async fn unreadable(
              FROM import_problems p
              WHERE p.severity = 'error'
                AND NOT EXISTS (SELECT 1 FROM entities e WHERE e.ref = p.entity_ref)
-               AND ($1::text IS NULL OR p.owner_ref = $1)
+               AND ($1::text IS NULL OR coalesce(p.owner_ref, '(no owner)') = $1)
              ORDER BY p.file, p.line",
     )
     .bind(&scope.team)

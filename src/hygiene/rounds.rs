@@ -152,7 +152,7 @@ pub async fn refresh_gauges(pool: &PgPool, config: &Config) -> Result<(), sqlx::
         for rule in &card.broken {
             *by_rule.entry(rule.id).or_default() += 1;
             *by_team
-                .entry(card.owner.clone().unwrap_or_else(|| "(no owner)".into()))
+                .entry(card.owner.clone().unwrap_or_else(|| super::UNOWNED.into()))
                 .or_default() += 1;
         }
     }

@@ -210,7 +210,7 @@ WITH s AS (
            e.pagerduty_integration_key, e.opsgenie_team, e.opsgenie_component_selector,
            e.confirmed_at, e.updated_at
     FROM entities e
-    WHERE e.kind = 'component' AND ($2::text IS NULL OR e.owner_ref = $2) AND ($3::bigint IS NULL OR e.id = $3)),
+    WHERE e.kind = 'component' AND ($2::text IS NULL OR coalesce(e.owner_ref, '(no owner)') = $2) AND ($3::bigint IS NULL OR e.id = $3)),
 owners AS (SELECT DISTINCT owner_ref AS ref FROM s WHERE owner_ref IS NOT NULL),
 m AS (
     SELECT r.target_ref AS team, r.source_id AS user_id FROM relations r

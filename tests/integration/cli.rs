@@ -11,10 +11,10 @@ fn config_check_shows_the_configuration_and_never_a_secret() {
     let out = usher()
         .env("USHER_CONFIG", &path)
         .env("SLACK_BOT_TOKEN", "xoxb-very-secret-value")
-        .env("SLACK_SIGNING_SECRET", "signing-secret-value")
+        .env("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
         .env(
             "DATABASE_URL",
-            "postgres://usher:hunter2@db.example.com:5432/usher",
+            "postgres://usher:hunter2@db.example.com:5432/usher?sslpassword=swordfish",
         )
         .env_remove("DISCORD_PUBLIC_KEY")
         .args(["config", "check"])
@@ -27,6 +27,13 @@ fn config_check_shows_the_configuration_and_never_a_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("suggestions = 5"), "{text}");
+    // The verdict comes first, a line a part, before the details.
+    let verdict = text.find("verdict        ok").expect("a verdict");
+    assert!(verdict < text.find("suggestions = 5").unwrap(), "{text}");
+    assert!(
+        text.contains("Slack          HTTP (signing secret and bot token)"),
+        "{text}"
+    );
     assert!(
         text.contains("SLACK_BOT_TOKEN: set (22 characters, not shown)"),
         "{text}"
@@ -35,7 +42,12 @@ fn config_check_shows_the_configuration_and_never_a_secret() {
         text.contains("postgres://usher:***@db.example.com:5432/usher"),
         "{text}"
     );
-    for secret in ["very-secret-value", "signing-secret-value", "hunter2"] {
+    for secret in [
+        "very-secret-value",
+        "8f742231b10e8888abcd99yyyzzz85a5",
+        "hunter2",
+        "swordfish",
+    ] {
         assert!(!text.contains(secret), "{secret} leaked: {text}");
     }
     // Something wrong: said, and exit 1.
@@ -48,6 +60,19 @@ fn config_check_shows_the_configuration_and_never_a_secret() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
+    // A weak signing secret is refused.
+    let weak = usher()
+        .env("USHER_CONFIG", &path)
+        .env("SLACK_SIGNING_SECRET", "x")
+        .args(["config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&weak.stderr).contains("SLACK_SIGNING_SECRET: only 1 characters"),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
     assert!(
         err.contains("SLACK_BOT_TOKEN: should start with xoxb-"),
         "{err}"
@@ -71,6 +96,42 @@ fn the_systemd_unit_verifies() {
     let unit =
         std::fs::read_to_string(crate::support::repo().join("deploy/usher.service")).unwrap();
     assert!(unit.contains("Restart=on-failure") && unit.contains("EnvironmentFile="));
+    // The install steps in its comments create every folder they install
+    // into before installing there.
+    let steps: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("#   "))
+        .map(|l| l.split(" #").next().unwrap_or(l))
+        .collect();
+    let mut made: Vec<String> = vec!["/usr/local/bin".into(), "/etc/systemd/system".into()];
+    for step in &steps {
+        let words: Vec<&str> = step.split_whitespace().collect();
+        if !words.contains(&"install") {
+            continue;
+        }
+        let target = words.last().unwrap().to_string();
+        if words.contains(&"-d") {
+            made.push(target);
+        } else {
+            let folder = std::path::Path::new(&target).parent().unwrap();
+            assert!(
+                made.iter().any(|m| std::path::Path::new(m) == folder),
+                "`{step}` installs into {} before any step creates it",
+                folder.display()
+            );
+        }
+    }
+    // The secrets file it names can't be committed by accident.
+    let ignored = std::process::Command::new("git")
+        .args(["check-ignore", "-q", "deploy/usher.env"])
+        .current_dir(crate::support::repo())
+        .status();
+    // (128: not a git checkout, e.g. a source tarball — nothing to check.)
+    if let Ok(status) = ignored
+        && status.code() != Some(128)
+    {
+        assert!(status.success(), "deploy/usher.env must be git-ignored");
+    }
     let Ok(status) = std::process::Command::new("systemd-analyze")
         .arg("--version")
         .output()

@@ -260,6 +260,11 @@ fn helm_template(overrides: Json) -> Result<Vec<(String, String)>, String> {
     let dir = chart_dir();
     let chart = yaml_file(&dir.join("Chart.yaml"));
     let mut values = yaml_file(&dir.join("values.yaml"));
+    // What a release sets: the image it built and pushed.
+    merge(
+        &mut values,
+        &json!({ "image": { "repository": "registry.example.com/platform/usher" } }),
+    );
     merge(&mut values, &overrides);
     let dot = from_json(&json!({
         "Values": values,
@@ -355,7 +360,14 @@ fn the_chart_renders_a_rolling_two_replica_deployment_with_probes() {
     let pod = &spec["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     let container = &pod["containers"][0];
-    assert_eq!(container["image"], "ghcr.io/usher/usher:0.1.0");
+    assert_eq!(
+        container["image"],
+        "registry.example.com/platform/usher:0.1.0"
+    );
+    // Without an image, the chart says what to set rather than pull one
+    // that doesn't exist.
+    let err = helm_template(json!({ "image": { "repository": "" } })).unwrap_err();
+    assert!(err.contains("image.repository"), "{err}");
     assert_eq!(container["ports"][0]["containerPort"], 8080);
     for (probe, path) in [
         ("startupProbe", "/readyz"),

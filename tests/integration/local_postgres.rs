@@ -356,16 +356,29 @@ fn secrets_never_reach_the_logs() {
         cmd.env(k, v);
     }
     let mut serve = cmd.spawn().unwrap();
+    // Drained while serve runs: debug logs fill a pipe's buffer in seconds,
+    // and a serve blocked on a full pipe never becomes ready.
+    let mut stderr = serve.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut text).unwrap();
+        String::from_utf8_lossy(&text).into_owned()
+    });
     wait_ready(port, &mut serve);
-    let _ = http_probe::get(&format!("http://127.0.0.1:{port}/metrics"));
+    // One request to /metrics (its span is looked for below); on a busy
+    // machine the first try may time out.
+    let metrics = (0..5)
+        .map(|_| http_probe::get(&format!("http://127.0.0.1:{port}/metrics")))
+        .find(|r| matches!(r, Ok(200)));
+    assert!(metrics.is_some(), "/metrics never answered 200");
     std::thread::sleep(Duration::from_millis(2500));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(serve.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let out = serve.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
+    serve.wait().unwrap();
+    let log = drain.join().unwrap();
     assert!(
         log.contains("auth.test failed"),
         "the failing checks were logged: {log}"
