@@ -101,6 +101,20 @@ impl EntityRow {
         }
     }
 
+    /// Where this entity's data is edited, for sentences such as "add it
+    /// to …": its descriptor (file:line), or — created in chat — its entry,
+    /// with the command that edits it.
+    pub fn edited_in(&self) -> String {
+        if self.origin == "chat" {
+            format!(
+                "its catalog entry (it was created in chat: `hygiene fix {}` edits it)",
+                self.name
+            )
+        } else {
+            format!("its descriptor ({})", self.provenance())
+        }
+    }
+
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.annotations.get(key).and_then(Value::as_str)
     }

@@ -51,7 +51,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
             format!(
                 "{} declares no dependencies (spec.dependsOn) in {}.",
                 service.short(),
-                service.provenance()
+                service.edited_in()
             )
         }));
     } else {

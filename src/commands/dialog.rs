@@ -59,6 +59,13 @@ pub async fn run(core: &Core, request: &Request, parsed: &Parsed) -> CommandResu
         }
     }
     match sub {
+        "answer" if args.text("step") == Some(service_new::CARRY_ON) => {
+            match service_new::carry_on(args.text("value").unwrap_or_default()) {
+                Some(true) => service_new::render(core, &dialog).await.map_err(Into::into),
+                Some(false) => restart(core, request, &dialog).await,
+                None => Ok(service_new::start(core, request).await?),
+            }
+        }
         "answer" => {
             let step = args.text("step").unwrap_or_default().to_string();
             let value = args.text("value").unwrap_or_default().to_string();
@@ -70,14 +77,17 @@ pub async fn run(core: &Core, request: &Request, parsed: &Parsed) -> CommandResu
             .await
             .map_err(Into::into),
         "cancel" => service_new::cancel(core, &dialog).await.map_err(Into::into),
-        "restart" => {
-            let mut conn = core.pool.acquire().await?;
-            dialogs::finish(&mut conn, dialog.id, "cancelled", None, now).await?;
-            drop(conn);
-            service_new::start(core, request).await.map_err(Into::into)
-        }
+        "restart" => restart(core, request, &dialog).await,
         _ => service_new::render(core, &dialog).await.map_err(Into::into),
     }
+}
+
+/// Ends the dialogue in progress and starts a new one.
+async fn restart(core: &Core, request: &Request, dialog: &dialogs::Dialog) -> CommandResult {
+    let mut conn = core.pool.acquire().await?;
+    dialogs::finish(&mut conn, dialog.id, "cancelled", None, core.clock.now()).await?;
+    drop(conn);
+    service_new::start(core, request).await.map_err(Into::into)
 }
 
 trait PipeAfter {

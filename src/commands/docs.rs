@@ -30,10 +30,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
                 .add_code("metadata.links")
                 .add_plain(" (with titles like Runbook or Docs) or a ")
                 .add_code("backstage.io/techdocs-ref")
-                .add_plain(format!(
-                    " annotation to its descriptor ({}).",
-                    service.provenance()
-                )),
+                .add_plain(format!(" annotation to {}.", service.edited_in())),
         ));
     }
     if critical(&service) && !links.iter().any(|l| l.category == "runbook") {
@@ -45,9 +42,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
         && core.config.chat.techdocs_url.is_none()
         && !techdocs.starts_with("url:")
     {
-        reply = reply.context(Text::plain(format!(
-            "TechDocs: {techdocs} (set chat.techdocs_url in usher.toml to link it)"
-        )));
+        reply = reply.context(Text::plain(format!("TechDocs: {techdocs}")));
     }
     if !apis.is_empty() {
         reply = reply.section(Text::plain(format!("APIs: {}", apis.join(", "))));

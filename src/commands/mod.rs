@@ -25,6 +25,7 @@ pub mod resolve;
 pub mod search;
 pub mod service;
 pub mod stats;
+pub mod status;
 pub mod team;
 
 use std::sync::Arc;
@@ -111,7 +112,7 @@ pub type CommandResult = Result<Reply, CommandError>;
 /// against `commands/`.
 pub const HANDLED: &[&str] = &[
     "deps", "dialog", "docs", "help", "hygiene", "me", "oncall", "owner", "page", "search",
-    "service", "stats", "team",
+    "service", "stats", "status", "team",
 ];
 
 /// The option names a command's code reads, to check against its
@@ -131,6 +132,7 @@ pub fn options_read(command: &str) -> &'static [&'static str] {
         "team" => team::OPTIONS,
         "me" => me::OPTIONS,
         "hygiene" => hygiene::OPTIONS,
+        "status" => status::OPTIONS,
         _ => &[],
     }
 }
@@ -197,6 +199,12 @@ fn understand(line: &str) -> Result<(Parsed, Option<String>), parse::ParseError>
     };
     if let Some(meant) = grammar::command_for(line)
         && meant.trim() != line.trim()
+        && let Ok(parsed) = parse::parse(&meant)
+    {
+        return Ok((parsed, Some(meant)));
+    }
+    // A name with spaces, unquoted: a title ("owner Payments API").
+    if let Some(meant) = parse::as_one_name(line)
         && let Ok(parsed) = parse::parse(&meant)
     {
         return Ok((parsed, Some(meant)));
@@ -336,6 +344,7 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
         "deps" => deps::run(core, request, args).await,
         "search" => search::run(core, request, args).await,
         "stats" => stats::run(core, request, args).await,
+        "status" => status::run(core, request, args).await,
         "oncall" => match parsed.sub.map(|s| s.name.as_str()) {
             Some("set") => oncall::set(core, request, args).await,
             Some("override") => oncall::add_override(core, request, args).await,
@@ -371,13 +380,8 @@ fn check_permission(core: &Core, request: &Request, parsed: &Parsed) -> Option<R
         ))),
         Permission::Admin if core.is_admin(request) => None,
         Permission::Admin => Some(Reply::text(format!(
-            "Only usher admins may use `{}`. The admins are listed in usher.toml under [admins]{}.",
+            "Only usher admins may use `{}` — ask one of them to do it for you.",
             parsed.path(),
-            if core.config.admins.people.is_empty() {
-                " (none are configured yet)".to_string()
-            } else {
-                format!(": {}", core.config.admins.people.join(", "))
-            }
         ))),
     }
 }

@@ -22,7 +22,12 @@ pub const OPTIONS: &[&str] = &[
 
 /// What the catalog and the provider say about an entity's on-call.
 pub struct OnCallView {
+    /// Where the answer came from.
     pub source: Source,
+    /// Where a page goes: the service's paging product even when usher
+    /// can't read who is on call there (PagerDuty's Events API needs no
+    /// token), else the same as `source`.
+    pub paging: Source,
     pub lookup: Lookup,
     pub team: Option<EntityRow>,
 }
@@ -37,13 +42,30 @@ pub async fn lookup_for(core: &Core, entity: &EntityRow) -> Result<OnCallView, s
             None => None,
         }
     };
-    let source = oncall::source_for(&core.pool, entity, team.as_ref()).await?;
+    let paging = oncall::source_for(&core.pool, entity, team.as_ref()).await?;
+    let mut source = paging.clone();
+    // A paging product this deployment can't read (no token) gives way to
+    // the team's usher rotation, when it has one.
+    let unreadable = match &source {
+        Source::PagerDuty { .. } => !core.oncall.pagerduty.has_token(),
+        Source::Opsgenie { .. } => !core.oncall.opsgenie.has_key(),
+        _ => false,
+    };
+    if unreadable
+        && let Some(team) = team.as_ref().filter(|t| t.kind == "group")
+        && oncall::has_rotation(&core.pool, &team.key).await?
+    {
+        source = Source::Native {
+            team_ref: team.key.clone(),
+        };
+    }
     let lookup = core
         .oncall
         .lookup(&core.pool, &source, core.clock.now())
         .await?;
     Ok(OnCallView {
         source,
+        paging,
         lookup,
         team,
     })
@@ -111,7 +133,15 @@ pub fn summary(view: &OnCallView) -> Text {
             ));
             t
         }
-        Lookup::Unavailable { why, .. } => Text::plain(format!("unknown: {why}")),
+        // A setting only admins can fix isn't the asker's business: the
+        // why is in `status` and in an admin's `oncall`.
+        Lookup::Unavailable {
+            transient: false, ..
+        } => Text::plain(format!(
+            "not shown: usher isn't connected to {} yet",
+            provider_name(&view.source)
+        )),
+        Lookup::Unavailable { why, .. } => Text::plain(format!("unknown right now: {why}")),
         Lookup::PagingOnly => Text::plain("PagerDuty (paging only)"),
         Lookup::NotConfigured => Text::plain("no on-call configured"),
     }
@@ -140,7 +170,15 @@ pub fn page_button(entity: &EntityRow, view: &OnCallView) -> Option<Element> {
     })
 }
 
-pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
+/// The paging product a source reads.
+fn provider_name(source: &Source) -> &'static str {
+    match source {
+        Source::Opsgenie { .. } => "Opsgenie",
+        _ => "PagerDuty",
+    }
+}
+
+pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
     let query = args.text("service").unwrap_or_default();
     let kinds = [
         Kind::Component,
@@ -178,15 +216,21 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
             answer.clone()
         }
         Lookup::Unavailable { why, transient } => {
-            let advice = if *transient {
-                "Try again in a minute."
+            let text = if *transient {
+                format!("I can't tell right now: {why}. Try again in a minute.")
+            } else if core.is_admin(request) {
+                format!(
+                    "I can't tell: {why}. (Only admins see this; `status` lists every setting missing.)"
+                )
             } else {
-                "Ask your usher admins to set it up."
+                format!(
+                    "{} is on call through {}, which usher isn't connected to yet — your usher admins can see why in `status`. Meanwhile, ask in the team's channel.",
+                    entity.short(),
+                    provider_name(&view.source)
+                )
             };
             return Ok(reply
-                .section(Text::plain(format!(
-                    "I can't tell right now: {why}. {advice}"
-                )))
+                .section(Text::plain(text))
                 .actions(page_button(&entity, &view).into_iter().collect()));
         }
         Lookup::PagingOnly => {

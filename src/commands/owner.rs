@@ -96,7 +96,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
                     .add_code(owner.clone())
                     .add_plain(" as its owner, but there's no such team in the catalog, so I can't say how to reach them. Import the team's Group descriptor, or correct ")
                     .add_code("spec.owner")
-                    .add_plain(format!(" in {}.", service.provenance())),
+                    .add_plain(format!(" in {}.", service.edited_in())),
             );
         }
         Err(_) => {
@@ -105,7 +105,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
                     .add_bold(service.short())
                     .add_plain(" has no owner in the catalog. Add ")
                     .add_code("spec.owner: <team>")
-                    .add_plain(format!(" to its descriptor ({}).", service.provenance())),
+                    .add_plain(format!(" to {}.", service.edited_in())),
             );
         }
     }

@@ -56,19 +56,22 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
         )));
     }
     let view = lookup_for(core, &service).await?;
-    let on_call = match (&view.source, &view.lookup) {
+    let on_call = match (&view.paging, &view.lookup) {
         (Source::Native { .. }, Lookup::Answer(a)) => a.primary().and_then(|r| r.person.clone()),
         _ => None,
     };
+    // Named only when the page goes where the answer came from.
     let who = match &view.lookup {
-        Lookup::Answer(a) | Lookup::Stale { answer: a, .. } => a.primary().map(|r| r.name.clone()),
+        Lookup::Answer(a) | Lookup::Stale { answer: a, .. } if view.paging == view.source => {
+            a.primary().map(|r| r.name.clone())
+        }
         _ => None,
     }
     .unwrap_or_else(|| "the on-call person".to_string());
     let outcome = paging::page(
         &core.pool,
         core.config.outbox.max_attempts,
-        &view.source,
+        &view.paging,
         &service,
         view.team.as_ref(),
         on_call.as_deref(),
@@ -77,7 +80,21 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
         now,
     )
     .await?;
+    // An usher rotation is paged through chat: say so when this process
+    // can't post anywhere (the console, or no bot token).
+    let undeliverable = matches!(view.paging, Source::Native { .. })
+        && core
+            .config
+            .hygiene
+            .deliver_on
+            .as_ref()
+            .is_some_and(Vec::is_empty);
     Ok(match outcome {
+        Paged::Sent { dedup_key, .. } if undeliverable => Reply::new()
+            .section(Text::new().add_plain("Queued a page for ").add_bold(who).add_plain(format!(": “{reason}”.")))
+            .context(Text::plain(format!(
+                "It is delivered by chat (the team's channel and a direct message), which this usher can't post to — it goes out as soon as an `usher serve` with Slack or Discord runs. In an emergency, call them. Incident key {dedup_key}."
+            ))),
         Paged::Sent { via, dedup_key } => Reply::new()
             .section(Text::new().add_plain("Paging ").add_bold(who).add_plain(format!(" via {via}: “{reason}”.")))
             .context(Text::plain(format!(

@@ -170,6 +170,43 @@ pub fn parse(line: &str) -> Result<Parsed, ParseError> {
     Ok(Parsed { command, sub, args })
 }
 
+/// `owner Payments API` as `owner "Payments API"`: for a command (or
+/// subcommand) whose only argument is one name, the words after it taken
+/// as that name — a title has spaces. `None` when the line isn't such a
+/// command, has options (`--…`), or has one word only.
+pub fn as_one_name(line: &str) -> Option<String> {
+    let line = line.trim();
+    let line = line.strip_prefix('/').unwrap_or(line);
+    let words = split_words(line).ok()?;
+    let command = definitions::find(&words.first()?.text)?;
+    let mut head = 1;
+    let mut options = &command.options;
+    if let Some(word) = words.get(1)
+        && let Some(sub) = command.subcommand(&word.text)
+    {
+        head = 2;
+        options = &sub.options;
+    }
+    let rest = &words[head..];
+    let positionals: Vec<&OptionDef> = options.iter().filter(|o| !o.named).collect();
+    let [only] = positionals.as_slice() else {
+        return None;
+    };
+    if only.kind != OptionType::String
+        || only.rest
+        || rest.len() < 2
+        || rest.iter().any(|w| w.text.starts_with("--"))
+    {
+        return None;
+    }
+    let name: Vec<&str> = rest.iter().map(|w| w.text.as_str()).collect();
+    Some(format!(
+        "{} \"{}\"",
+        &line[..words[head - 1].end],
+        name.join(" ").replace('"', "")
+    ))
+}
+
 fn shorten(word: &str) -> String {
     let mut s: String = word.chars().take(40).collect();
     if word.chars().count() > 40 {

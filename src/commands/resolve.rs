@@ -17,13 +17,20 @@ pub enum Resolved {
     Ambiguous(Vec<EntityRow>),
     /// Nothing by that name; these are close.
     Suggestions(Vec<EntityRow>),
+    /// Nothing by that name in the catalog, but a descriptor describes it
+    /// and was rejected at import: its problems, `file:line: field: message`.
+    Rejected {
+        name: String,
+        problems: Vec<String>,
+    },
     NotFound,
 }
 
 /// Resolves `text` among `kinds`.
 pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved, sqlx::Error> {
     let pool = &core.pool;
-    let text = text.trim();
+    // "payments-api?" as typed in a question: names never end that way.
+    let text = text.trim().trim_end_matches(['?', '!', ',', ';', '.']);
     // A full reference (kind:namespace/name or namespace/name).
     if text.contains(':') || text.contains('/') {
         let default_kind = kinds.first().copied();
@@ -44,21 +51,69 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
     }
     // "Did you mean": any new or renamed entity could change it.
     store::record_whole_catalog();
+    if let Some(problems) = rejected(core, text, kinds).await? {
+        return Ok(Resolved::Rejected {
+            name: text.to_string(),
+            problems,
+        });
+    }
     let snapshot = core.snapshot.names(pool).await?;
     let threshold = core.config.chat.fuzzy_threshold as f32;
     let limit = core.config.chat.suggestions.max(1);
-    let ids: Vec<i64> = snapshot
-        .names
-        .similar(text, kinds, threshold, limit)
-        .into_iter()
-        .map(|m| m.id)
-        .collect();
+    let mut matches = snapshot.names.similar(text, kinds, threshold, limit);
+    // Teams are mostly named `team-…`: "platfrom" means team-platform.
+    if kinds.contains(&Kind::Group) && !text.to_lowercase().starts_with("team-") {
+        for m in snapshot
+            .names
+            .similar(&format!("team-{text}"), &[Kind::Group], threshold, limit)
+        {
+            if !matches.iter().any(|known| known.id == m.id) {
+                matches.push(m);
+            }
+        }
+        matches.sort_by(|a, b| b.score.total_cmp(&a.score));
+        matches.truncate(limit);
+    }
+    let ids: Vec<i64> = matches.into_iter().map(|m| m.id).collect();
     let similar = store::find_by_ids(pool, &ids).await?;
     if similar.is_empty() {
         Ok(Resolved::NotFound)
     } else {
         Ok(Resolved::Suggestions(similar))
     }
+}
+
+/// The import errors of a descriptor named `name` (of one of `kinds`)
+/// that never made it into the catalog, if there is one.
+async fn rejected(
+    core: &Core,
+    name: &str,
+    kinds: &[Kind],
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows: Vec<(String, Option<i32>, String, String)> = sqlx::query_as(
+        "SELECT p.file, p.line, p.field, p.message FROM import_problems p
+         WHERE p.severity = 'error'
+           AND lower(split_part(split_part(p.entity_ref, '/', 2), '/', 1)) = lower($1)
+           AND split_part(p.entity_ref, ':', 1) = ANY($2)
+           AND NOT EXISTS (SELECT 1 FROM entities e WHERE e.ref = p.entity_ref)
+         ORDER BY p.file, p.line LIMIT 5",
+    )
+    .bind(name)
+    .bind(&kinds)
+    .fetch_all(&core.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter()
+            .map(|(file, line, field, message)| match line {
+                Some(line) => format!("{file}:{line}: {field}: {message}"),
+                None => format!("{file}: {field}: {message}"),
+            })
+            .collect(),
+    ))
 }
 
 /// One match is the answer; several are a choice — unless exactly one of
@@ -155,6 +210,17 @@ pub fn unresolved_reply(resolved: &Resolved, query: &str, command: &str, what: &
                         .add_plain(format!(". Did you mean {}?", or_list(&names))),
                 )
                 .actions(buttons)
+        }
+        Resolved::Rejected { name, problems } => {
+            let mut text = Text::new()
+                .add_bold(name.clone())
+                .add_plain("'s descriptor was rejected when it was imported, so it isn't in the catalog yet:");
+            for problem in problems {
+                text = text.add_plain("\n").add_code(problem.clone());
+            }
+            Reply::new().section(text).context(Text::plain(
+                "Fix the descriptor (whoever maintains it, or your usher admins); it is read again at the next refresh.",
+            ))
         }
         Resolved::NotFound => Reply::new()
             .section(

@@ -150,7 +150,7 @@ async fn card(core: &Core, service: &EntityRow) -> CommandResult {
         format!(
             "Missing: {}. Add them to {}.",
             missing.iter().map(|g| g.label).collect::<Vec<_>>().join(", "),
-            service.provenance()
+            service.edited_in()
         )
     }));
 

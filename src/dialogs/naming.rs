@@ -44,11 +44,32 @@ pub fn slug(text: &str, max: usize) -> String {
     out
 }
 
+/// Words a name can do without ("processes refunds for marketplace
+/// orders" → processes-refunds-marketplace).
+const FILLER: &[&str] = &[
+    "a", "an", "and", "the", "for", "of", "to", "in", "on", "with", "from", "by", "that", "which",
+    "it", "its", "our", "their", "his", "her", "my", "your", "all",
+];
+
+/// `slug` cut to at most `max` characters at a word boundary (a word
+/// longer than `max` alone is cut).
+pub fn fit(slug: &str, max: usize) -> String {
+    if slug.len() <= max {
+        return slug.to_string();
+    }
+    let cut = &slug[..max];
+    match cut.rfind('-') {
+        Some(at) if at > 0 => cut[..at].to_string(),
+        _ => cut.trim_end_matches('-').to_string(),
+    }
+}
+
 /// The proposed name: the template with `{team}`, `{system}`, `{purpose}`.
 pub fn propose(config: &NamingConfig, team: &str, system: Option<&str>, purpose: &str) -> String {
     let team = team.trim_start_matches("team-");
-    let purpose: String = slug(purpose, 63)
+    let purpose: String = slug(purpose, 200)
         .split('-')
+        .filter(|w| !FILLER.contains(w))
         .take(3)
         .collect::<Vec<_>>()
         .join("-");
@@ -57,7 +78,7 @@ pub fn propose(config: &NamingConfig, team: &str, system: Option<&str>, purpose:
         .replace("{team}", team)
         .replace("{system}", system.unwrap_or(team))
         .replace("{purpose}", &purpose);
-    slug(&filled, config.max_length)
+    fit(&slug(&filled, 1000), config.max_length)
 }
 
 /// `base`, or `base-2`, `base-3` … — the first name nobody has.
@@ -73,7 +94,9 @@ async fn free(pool: &PgPool, base: String, max: usize) -> Result<String, sqlx::E
         if !taken {
             break;
         }
-        candidate = slug(&format!("{base}-{n}"), max);
+        // Room for the number: `base` is cut at a word, not the suffix.
+        let suffix = format!("-{n}");
+        candidate = format!("{}{suffix}", fit(&base, max.saturating_sub(suffix.len())));
     }
     Ok(candidate)
 }
@@ -191,8 +214,33 @@ mod tests {
         };
         assert_eq!(
             propose(&team, "team-checkout", Some("x"), "cart reminders by email"),
-            "checkout-cart-reminders-by"
+            "checkout-cart-reminders-email"
         );
+        // Filler words are left out, and a long name is cut between words.
+        assert_eq!(
+            propose(
+                &c,
+                "team-payments",
+                Some("payments"),
+                "processes refunds for marketplace orders"
+            ),
+            "payments-processes-refunds-marketplace"
+        );
+        let short = NamingConfig {
+            max_length: 30,
+            ..NamingConfig::default()
+        };
+        assert_eq!(
+            propose(
+                &short,
+                "team-payments",
+                Some("payments"),
+                "processes refunds for marketplace orders"
+            ),
+            "payments-processes-refunds"
+        );
+        assert_eq!(fit("payments-processes-refunds", 22), "payments-processes");
+        assert_eq!(fit("abcdefghij", 4), "abcd");
         assert_eq!(slug("  Hello,  World--x ", 63), "hello-world-x");
         assert_eq!(slug(&"a".repeat(80), 63).len(), 63);
     }

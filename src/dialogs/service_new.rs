@@ -77,6 +77,24 @@ fn short(key: &str) -> String {
 }
 
 /// Starts the dialogue, or offers to resume the one in progress.
+/// The pseudo-step of "Carry on, or start over?": a typed answer to it
+/// comes back as `dialog answer <id> carry-on <words>`.
+pub const CARRY_ON: &str = "carry-on";
+
+/// What a typed answer to "Carry on, or start over?" means: `Some(true)`
+/// to carry on, `Some(false)` to start over.
+pub fn carry_on(text: &str) -> Option<bool> {
+    let text = text.trim().to_lowercase();
+    let text = text.trim_matches(|c: char| !c.is_alphanumeric() && c != ' ');
+    match text {
+        "1" | "resume" | "carry on" | "continue" | "go on" | "yes" | "y" | "keep going" => {
+            Some(true)
+        }
+        "2" | "start over" | "restart" | "new" | "start again" | "over" | "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
 pub async fn start(core: &Core, request: &Request) -> Result<Reply, sqlx::Error> {
     let now = core.clock.now();
     if let Some(existing) = active(&core.pool, KIND, request).await? {
@@ -93,7 +111,9 @@ pub async fn start(core: &Core, request: &Request) -> Result<Reply, sqlx::Error>
                 .actions(vec![
                     button("Resume", format!("dialog resume {}", existing.id), ButtonStyle::Primary),
                     button("Start over", format!("dialog restart {}", existing.id), ButtonStyle::Default),
-                ]));
+                ])
+                .hint(Text::plain("Type resume or start over."))
+                .expect_text(format!("dialog answer {} {CARRY_ON}", existing.id)));
         }
     }
     if request.actor.person.is_none() {
@@ -448,14 +468,13 @@ pub async fn render(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx::Error> 
             default,
             multi,
         } => {
+            // In their own order (1, 2, 3 — what a typed number means),
+            // the default marked where it stands.
             let mut ordered = options;
-            // The default first, marked.
             if let Some(d) = &default
-                && let Some(i) = ordered.iter().position(|o| &o.value == d)
+                && let Some(o) = ordered.iter_mut().find(|o| &o.value == d)
             {
-                let mut o = ordered.remove(i);
                 o.label = format!("{} (default)", o.label);
-                ordered.insert(0, o);
             }
             actions.push(Element::Select {
                 placeholder: if multi {
@@ -1137,7 +1156,7 @@ pub async fn status(
     let mut actions = Vec::new();
     if steps.is_empty() {
         reply = reply.context(Text::plain(
-            "No automation steps are configured ([[actions]] in usher.toml).",
+            "Nothing else is set up automatically for new services here.",
         ));
     } else {
         let mut lines = Text::new();

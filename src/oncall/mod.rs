@@ -113,6 +113,14 @@ pub enum Source {
 
 /// The on-call source of an entity: its own annotations first, then its
 /// owning team's rotation and annotations.
+/// Whether a team has an usher rotation.
+pub async fn has_rotation(pool: &PgPool, team_ref: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rotations WHERE team_ref = $1)")
+        .bind(team_ref)
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn source_for(
     pool: &PgPool,
     entity: &EntityRow,
@@ -139,17 +147,12 @@ pub async fn source_for(
     } else {
         entity.owner_ref.clone()
     };
-    if let Some(team_ref) = &team_ref {
-        let has_rotation: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rotations WHERE team_ref = $1)")
-                .bind(team_ref)
-                .fetch_one(pool)
-                .await?;
-        if has_rotation {
-            return Ok(Source::Native {
-                team_ref: team_ref.clone(),
-            });
-        }
+    if let Some(team_ref) = &team_ref
+        && has_rotation(pool, team_ref).await?
+    {
+        return Ok(Source::Native {
+            team_ref: team_ref.clone(),
+        });
     }
     if let Some(team) = team.filter(|t| t.kind == "group") {
         if let Some(id) = &team.pagerduty_service_id {

@@ -244,7 +244,7 @@ async fn a_dialogue_survives_the_process_and_resumes() {
         "{text}"
     );
     assert!(
-        text.contains("I propose checkout-reminds-shoppers-of"),
+        text.contains("I propose checkout-reminds-shoppers-carts"),
         "{text}"
     );
     // Start over is offered too, and starts from the team.

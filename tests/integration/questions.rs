@@ -205,7 +205,7 @@ async fn notifying_owners_is_permissioned_and_happens_once() {
         .to_plain();
     assert!(
         text.contains(
-            "Only sam.lindqvist, members of team-identity may notify owners. Nothing was sent."
+            "Only usher admins and members of team-identity may notify owners. Nothing was sent."
         ),
         "{text}"
     );

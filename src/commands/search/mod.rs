@@ -412,20 +412,14 @@ async fn notify(
         ));
     };
     if !may_notify(core, request).await? {
-        let who = {
-            let mut who = core.config.admins.people.clone();
-            who.extend(
-                core.config
-                    .security
-                    .groups
-                    .iter()
-                    .map(|g| format!("members of {g}")),
-            );
-            if who.is_empty() {
-                "usher admins (none are configured yet: [admins] in usher.toml)".to_string()
-            } else {
-                who.join(", ")
-            }
+        // Named by role, never by address: refusals go to anyone who asks.
+        let who = if core.config.security.groups.is_empty() {
+            "usher admins".to_string()
+        } else {
+            format!(
+                "usher admins and members of {}",
+                core.config.security.groups.join(", ")
+            )
         };
         return Ok(Reply::text(format!(
             "Only {who} may notify owners. Nothing was sent."
