@@ -2,7 +2,7 @@
 //! `page <service>` and is asked for the reason first).
 
 use crate::catalog::model::{EntityRef, Kind};
-use crate::chat::{Reply, Request, Text};
+use crate::chat::{Form, Reply, Request, Text, TextInput};
 use crate::oncall::paging::{self, Paged};
 use crate::oncall::{Lookup, Source};
 
@@ -20,10 +20,27 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
         other => return Ok(resolve::unresolved_reply(&other, query, "page", "service")),
     };
     let Some(reason) = args.text("reason").map(str::trim).filter(|r| !r.is_empty()) else {
-        return Ok(Reply::new().section(
-            Text::plain("What's wrong? Page with a one-line reason, e.g. ")
-                .add_code(format!("page {} <what's wrong>", service.command_ref())),
-        ));
+        // The reason is asked for where it's typed: a modal on Slack, a
+        // text field on Discord, the next line at the console.
+        let command = format!("page {}", service.command_ref());
+        let mut reply = Reply::new().section(
+            Text::plain("What's wrong? One line for the person you page, e.g. ")
+                .add_code(format!("{command} checkout returns 500s")),
+        );
+        reply.form = Some(Form {
+            id: format!("page:{}", service.id),
+            title: format!("Page {}", service.name),
+            text_input: Some(TextInput {
+                label: "What's wrong?".into(),
+                initial: None,
+            }),
+            error: None,
+            finished: false,
+            fields: Vec::new(),
+            error_field: None,
+            submit: None,
+        });
+        return Ok(reply.expect_text(command));
     };
     if reason.chars().count() > 300 {
         return Ok(Reply::text(

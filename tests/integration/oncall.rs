@@ -244,7 +244,7 @@ async fn paging_dedups_limits_and_refuses() {
     );
     let text = ask_as(&core, person("diego.ramirez"), "page payments-api").await;
     assert!(
-        text.contains("What's wrong? Page with a one-line reason"),
+        text.contains("What's wrong? One line for the person you page"),
         "{text}"
     );
     // Two clicks: one page.
