@@ -92,7 +92,7 @@ struct NagArgs {
     /// Print each team's digest and where it would go; send nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Only this team (name or group:ns/name).
+    /// Only this owner: a team (name or group:ns/name) or a person who owns services (user:ns/name).
     #[arg(long, value_name = "TEAM")]
     team: Option<String>,
 }
@@ -669,14 +669,19 @@ async fn nag(env: &Env, config: &Config, args: NagArgs) -> anyhow::Result<ExitCo
             .map(|r| r.key())
             .map_err(|e| anyhow::anyhow!("--team {t}: {e}"))?;
             let known: Option<String> =
-                sqlx::query_scalar("SELECT ref FROM entities WHERE ref = $1 AND kind = 'group'")
-                    .bind(&key)
+                // A team or person in the catalog, or an owner services
+                // name that the catalog doesn't describe (it has a digest).
+                sqlx::query_scalar(
+                    "SELECT ref FROM entities WHERE ref = $1 AND kind IN ('group', 'user')
+                     UNION SELECT owner_ref FROM entities WHERE owner_ref = $1 LIMIT 1",
+                )
+                .bind(&key)
                     .fetch_optional(&db.pool)
                     .await?;
             if known.is_none() {
                 db.close().await;
                 eprintln!(
-                    "usher: --team {t}: no such team in the catalog (`usher console` then `team {t}` suggests names)"
+                    "usher: --team {t}: no such team or owner in the catalog (`usher console` then `team {t}` suggests names)"
                 );
                 return Ok(ExitCode::from(2));
             }

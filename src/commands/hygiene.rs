@@ -67,7 +67,8 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
             // have a scorecard.
             let named: Option<String> = sqlx::query_scalar(
                 "SELECT owner_ref FROM entities WHERE kind = 'component'
-                   AND lower(split_part(owner_ref, '/', 2)) = lower($1) LIMIT 1",
+                   AND (lower(owner_ref) = lower($1) OR lower(split_part(owner_ref, '/', 2)) = lower($1))
+                 ORDER BY lower(owner_ref) = lower($1) DESC LIMIT 1",
             )
             .bind(&query)
             .fetch_optional(&core.pool)
@@ -176,8 +177,13 @@ async fn team(core: &Core, key: &str, name: &str) -> CommandResult {
         service_id: None,
     };
     let cards = hygiene::scorecards(&core.pool, &core.config.hygiene, &scope).await?;
-    if cards.is_empty() {
-        return Ok(Reply::text(format!("{name} owns no services.")));
+    let rejected = hygiene::rejected_descriptors(&core.pool, &core.config.hygiene, &scope).await?;
+    if cards.is_empty() && rejected.is_empty() {
+        return Ok(Reply::text(if key == hygiene::UNOWNED {
+            "Every service names an owner, and no descriptor without one was rejected.".to_string()
+        } else {
+            format!("{name} owns no services.")
+        }));
     }
     let (checks, passing): (usize, usize) = cards.iter().fold((0, 0), |(c, p), card| {
         (c + card.applied.len(), p + card.passing())
@@ -193,12 +199,16 @@ async fn team(core: &Core, key: &str, name: &str) -> CommandResult {
     });
     let mut reply = Reply::new()
         .header(format!("{name}: catalog check-up"))
-        .section(Text::plain(format!(
-            "{} of {} services pass every check; {passing} of {checks} checks pass ({}%).",
-            cards.len() - failing.len(),
-            cards.len(),
-            passing * 100 / checks.max(1)
-        )));
+        .section(Text::plain(if cards.is_empty() {
+            "No services in the catalog yet.".to_string()
+        } else {
+            format!(
+                "{} of {} services pass every check; {passing} of {checks} checks pass ({}%).",
+                cards.len() - failing.len(),
+                cards.len(),
+                passing * 100 / checks.max(1)
+            )
+        }));
     let mut text = Text::new();
     for (i, card) in failing.iter().take(SHOWN).enumerate() {
         if i > 0 {
@@ -227,6 +237,9 @@ async fn team(core: &Core, key: &str, name: &str) -> CommandResult {
             failing.len() - SHOWN
         )));
     }
+    if !rejected.is_empty() {
+        reply = reply.section(rejected_text(&rejected));
+    }
     let buttons: Vec<Element> = failing
         .iter()
         .take(5)
@@ -237,6 +250,28 @@ async fn team(core: &Core, key: &str, name: &str) -> CommandResult {
         })
         .collect();
     Ok(reply.actions(buttons))
+}
+
+/// Descriptors this owner's files name that were rejected at import: each
+/// problem with its file:line, so whoever reads it knows what to change.
+fn rejected_text(rejected: &[hygiene::Finding]) -> Text {
+    let mut text = Text::new().add_bold(format!(
+        "🔴 {} descriptor(s) rejected at import, so not in the catalog:",
+        rejected.len()
+    ));
+    for finding in rejected.iter().take(SHOWN) {
+        text = text.add_plain(format!("\n{}: ", finding.service));
+        for (i, detail) in finding.details.iter().take(3).enumerate() {
+            if i > 0 {
+                text = text.add_plain("; ");
+            }
+            text = text.add_code(detail.clone());
+        }
+    }
+    if rejected.len() > SHOWN {
+        text = text.add_plain(format!("\n… and {} more", rejected.len() - SHOWN));
+    }
+    text.add_plain("\nFix the descriptor; usher reads it again at the next refresh.")
 }
 
 async fn everyone(core: &Core) -> CommandResult {

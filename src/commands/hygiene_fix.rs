@@ -181,15 +181,26 @@ fn menu(
     given: &[(&Fixable, String)],
     error: Option<(&Fixable, String)>,
 ) -> Reply {
-    let names: Vec<&str> = missing.iter().map(|f| f.field).collect();
-    let mut reply = Reply::new().section(Text::plain(format!(
-        "{} is missing: {}. Fill in what you know — empty fields are left as they are.",
-        service.name,
-        names.join(", ")
-    )));
-    if let Some((_, why)) = &error {
-        reply = reply.hint(Text::plain(why.clone()));
+    // The fields asked for: what's missing, and whatever was typed (a
+    // value that didn't pass is shown again to be corrected).
+    let mut fields: Vec<&'static Fixable> = missing.to_vec();
+    for (f, _) in given {
+        if !fields.iter().any(|m| m.field == f.field)
+            && let Some(known) = FIXABLE.iter().find(|x| x.field == f.field)
+        {
+            fields.push(known);
+        }
     }
+    let missing = &fields[..];
+    let names: Vec<&str> = missing.iter().map(|f| f.field).collect();
+    let mut reply = Reply::new().section(Text::plain(match &error {
+        Some((_, why)) => format!("Nothing changed on {}. {why}", service.name),
+        None => format!(
+            "{} is missing: {}. Fill in what you know — empty fields are left as they are.",
+            service.name,
+            names.join(", ")
+        ),
+    }));
     let buttons: Vec<Element> = missing
         .iter()
         .map(|f| Element::Button {
@@ -347,11 +358,12 @@ fn check(f: &Fixable, value: &str) -> Result<(), String> {
         "runbook" | "docs" | "repo" => match reqwest::Url::parse(value) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
             _ => Err(format!(
-                "'{value}' isn't a web address; paste the https://… URL."
+                "'{value}' isn't a web address for the {}: paste the https://… URL.",
+                f.field
             )),
         },
         "description" if value.chars().count() > 500 => Err(
-            "That's long for a description: one or two sentences (at most 500 characters).".into(),
+            "The description is too long: one or two sentences (at most 500 characters).".into(),
         ),
         _ => Ok(()),
     }

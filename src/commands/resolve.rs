@@ -32,15 +32,25 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
     // "payments-api?" as typed in a question: names never end that way.
     let text = text.trim().trim_end_matches(['?', '!', ',', ';', '.']);
     // A full reference (kind:namespace/name or namespace/name).
+    let mut referenced_name = None;
     if text.contains(':') || text.contains('/') {
         let default_kind = kinds.first().copied();
         if let Ok(r) = EntityRef::parse(text, default_kind, "default")
             && kinds.contains(&r.kind)
-            && let Some(row) = store::find_by_ref(pool, &r.key()).await?
         {
-            return Ok(Resolved::One(Box::new(row)));
+            if let Some(row) = store::find_by_ref(pool, &r.key()).await? {
+                return Ok(Resolved::One(Box::new(row)));
+            }
+            // The right name in another namespace (or of another kind) is
+            // a suggestion, never silently the answer.
+            let elsewhere = store::find_by_name(pool, kinds, &r.name).await?;
+            if !elsewhere.is_empty() {
+                return Ok(Resolved::Suggestions(elsewhere));
+            }
+            referenced_name = Some(r.name);
         }
     }
+    let text = referenced_name.as_deref().unwrap_or(text);
     let exact = store::find_by_name(pool, kinds, text).await?;
     if let Some(found) = pick(exact, kinds) {
         return Ok(found);

@@ -118,6 +118,8 @@ pub fn summary(digests: &[TeamDigest]) -> String {
 #[derive(Debug, Clone)]
 pub struct TeamDigest {
     pub team: String,
+    /// What to type after `hygiene` for the owner's scorecard.
+    pub typed: String,
     pub team_name: String,
     pub findings: Vec<Finding>,
     pub destination: Destination,
@@ -228,8 +230,30 @@ pub async fn destination(
     Ok((name, Destination::People(people)))
 }
 
-/// The digest message.
-pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: usize) -> Reply {
+/// What to type after `hygiene` for an owner's scorecard: its short name
+/// when that names only this owner in the catalog, else the full reference
+/// (an owner the catalog doesn't describe, or a name a service shares —
+/// snyk's `cli` team owns a `cli` service).
+pub async fn scorecard_name(pool: &PgPool, owner: &str) -> Result<String, sqlx::Error> {
+    if owner == super::UNOWNED {
+        return Ok(owner.to_string());
+    }
+    let short = owner.rsplit('/').next().unwrap_or(owner);
+    let named: Vec<String> =
+        sqlx::query_scalar("SELECT ref FROM entities WHERE lower(name) = lower($1) LIMIT 2")
+            .bind(short)
+            .fetch_all(pool)
+            .await?;
+    Ok(if named == [owner] {
+        short.to_string()
+    } else {
+        owner.to_string()
+    })
+}
+
+/// The digest message; `typed` is what `hygiene` takes for the owner's
+/// scorecard ([`scorecard_name`]).
+pub fn render(typed: &str, team_name: &str, findings: &[Finding], max_services: usize) -> Reply {
     let mut by_service: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
     for f in findings {
         by_service.entry(f.service.clone()).or_default().push(f);
@@ -242,7 +266,7 @@ pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: u
             .then(fb.len().cmp(&fa.len()))
             .then(a.cmp(b))
     });
-    let team_short = team.rsplit('/').next().unwrap_or(team).to_string();
+    let team_short = typed;
     let mut reply = Reply::new()
         .header(format!("Catalog check-up: {team_name}"))
         .section(Text::plain(format!(
@@ -352,7 +376,7 @@ pub fn render(team: &str, team_name: &str, findings: &[Finding], max_services: u
         )));
     } else {
         reply = reply.context(Text::plain(format!(
-            "`hygiene {team_short}` shows the team's scorecard."
+            "`hygiene {team_short}` shows the scorecard of everything it owns."
         )));
     }
     reply.public()
@@ -425,9 +449,11 @@ pub async fn build(
         } else {
             destination(pool, config, &team).await?
         };
-        let reply = render(&team, &team_name, &findings, config.hygiene.max_services);
+        let typed = scorecard_name(pool, &team).await?;
+        let reply = render(&typed, &team_name, &findings, config.hygiene.max_services);
         out.push(TeamDigest {
             open: open.remove(&team).unwrap_or_default(),
+            typed,
             team,
             team_name,
             findings,
@@ -614,7 +640,7 @@ async fn escalate(
     if ignored.len() > 10 {
         text = text.add_plain(format!("\n… and {} more", ignored.len() - 10));
     }
-    let team_short = digest.team.rsplit('/').next().unwrap_or(&digest.team);
+    let team_short = &digest.typed;
     let reply = Reply::new()
         .header(format!("Catalog check-up ignored: {}", digest.team_name))
         .section(text)

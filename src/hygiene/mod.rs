@@ -220,11 +220,8 @@ pub async fn evaluate(
         }
     })
     .await?;
-    if scope.service_id.is_none()
-        && let Some(rule) = rules::find("import-failed")
-        && config.rules.get(rule.id).and_then(|c| c.enabled) != Some(false)
-    {
-        findings.extend(unreadable(pool, scope, rule).await?);
+    if scope.service_id.is_none() {
+        findings.extend(rejected_descriptors(pool, config, scope).await?);
     }
     Ok(findings)
 }
@@ -270,6 +267,23 @@ type ProblemRow = (
     String,
     String,
 );
+
+/// Descriptors rejected whole at import (their entity never reached the
+/// catalog) whose owner is in `scope`, as `import-failed` findings — none
+/// when that rule is switched off. A scorecard can't show them (there is no
+/// service to score), so views of a team list them beside its services.
+pub async fn rejected_descriptors(
+    pool: &PgPool,
+    config: &HygieneConfig,
+    scope: &Scope,
+) -> Result<Vec<Finding>, sqlx::Error> {
+    match rules::find("import-failed") {
+        Some(rule) if config.rules.get(rule.id).and_then(|c| c.enabled) != Some(false) => {
+            unreadable(pool, scope, rule).await
+        }
+        _ => Ok(Vec::new()),
+    }
+}
 
 /// Descriptors with errors whose entity isn't in the catalog (it never
 /// imported): one finding per entity (or file), to the owner it names.

@@ -67,8 +67,8 @@ pub fn all() -> &'static [Rule] {
             Rule {
                 id: "owner-unknown",
                 severity: Severity::High,
-                message: "is owned by a team the catalog doesn't know",
-                hint: "point spec.owner at an existing Group (see `team`), or add the team's descriptor",
+                message: "names an owner (spec.owner) the catalog doesn't know",
+                hint: "point spec.owner at an existing Group (see `team`), or add its Group or User descriptor",
                 tiers: &[],
                 lifecycles: &[],
                 sql: "e.owner_ref IS NOT NULL AND (og.id IS NULL OR og.kind NOT IN ('group', 'user'))",

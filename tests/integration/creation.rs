@@ -132,6 +132,17 @@ async fn the_happy_path_through_the_console_and_every_automation_step() {
             .await
             .unwrap();
     assert_eq!(origin, "chat");
+    // Tiers are listed in their natural order: `1` is tier 1.
+    assert!(
+        text.contains("[1] tier 1") && text.find("[1] tier 1") < text.find("[2] tier 2"),
+        "{text}"
+    );
+    let tier: Option<String> =
+        sqlx::query_scalar("SELECT tier FROM entities WHERE name = 'payments-processes-refunds'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(tier.as_deref(), Some("1"));
 
     // The automation ran in the console's outbox worker; anything left
     // runs now.
@@ -237,8 +248,9 @@ async fn a_dialogue_survives_the_process_and_resumes() {
     )
     .await;
     assert!(text.contains("New service — Name (4 of 11)"), "{text}");
-    // A fresh process: service new offers to resume, and carries on at the name.
-    let text = console(&db, &path, "diego.ramirez", "service new\n1\n").await;
+    // A fresh process: service new offers to resume, and carries on at the
+    // name — answered in words, as well as by number.
+    let text = console(&db, &path, "diego.ramirez", "service new\nresume\n").await;
     assert!(
         text.contains("You have a new service in progress (at “Name”"),
         "{text}"

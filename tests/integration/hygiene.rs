@@ -562,9 +562,22 @@ async fn fix_now_is_one_form_with_exactly_the_missing_fields() {
         "hygiene fix payouts --tier 5 --lifecycle Production",
     )
     .await;
+    let tier_text = tier.to_plain();
     let tier_form = tier.form.expect("the form again");
     assert_eq!(tier_form.error_field.as_deref(), Some("tier"));
-    assert!(tier_form.error.unwrap().contains("1, 2, 3, 4"));
+    // The message names the field, and the field is on the form even when
+    // it wasn't missing, so it can be corrected there.
+    assert!(
+        tier_form
+            .error
+            .unwrap()
+            .contains("`5` isn't a tier: pick one of 1, 2, 3, 4")
+    );
+    assert!(tier_form.fields.iter().any(|f| f.name == "tier"));
+    assert!(
+        tier_text.starts_with("Nothing changed on payouts. `5` isn't a tier"),
+        "{tier_text}"
+    );
     let kept = form
         .fields
         .iter()

@@ -14,6 +14,7 @@ mod discord;
 mod fake_discord;
 mod fake_slack;
 mod fakes;
+mod first_hour;
 mod hygiene;
 mod load;
 mod local_postgres;
