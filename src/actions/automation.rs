@@ -133,6 +133,7 @@ impl AutomationSender {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
+            .redirect(super::same_host_redirects())
             .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");

@@ -6,8 +6,19 @@
 //! file costs a 304 and no parsing.
 //!
 //! Tokens live in request headers only: they never appear in a URL, a log
-//! line or a problem message.
+//! line or a problem message, and go only to the host they were configured
+//! for (redirects are followed by hand, each hop checked, the token dropped
+//! when a hop leaves the host).
+//!
+//! A descriptor is untrusted: the URLs it names are fetched only from hosts
+//! in `[[catalog.hosts]]` (and the location's own host), and never from an
+//! internal address unless the host's entry allows it — checked on the
+//! addresses DNS returns, which are the ones connected to, so there is no
+//! window for a name to resolve differently in between.
 
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{
@@ -33,8 +44,16 @@ pub struct HostConfig {
     /// `https://github.example.com/api/v3`, `https://gitlab.com/api/v4`.
     pub api_url: String,
     /// The environment variable holding the token (never the token itself).
+    /// The token is sent to this host's API and nowhere else; a host
+    /// without one gets no token.
     #[serde(default)]
     pub token_env: Option<String>,
+    /// Whether the host may resolve to a loopback, private, link-local or
+    /// unique-local address (an on-premises GitLab on 10.0.0.0/8). Off,
+    /// such addresses are refused, so a descriptor can't make usher read
+    /// its own network.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,12 +71,14 @@ pub fn default_hosts() -> Vec<HostConfig> {
             host: "github.com".into(),
             api_url: "https://api.github.com".into(),
             token_env: Some("GITHUB_TOKEN".into()),
+            allow_private: false,
         },
         HostConfig {
             kind: HostKind::Gitlab,
             host: "gitlab.com".into(),
             api_url: "https://gitlab.com/api/v4".into(),
             token_env: Some("GITLAB_TOKEN".into()),
+            allow_private: false,
         },
     ]
 }
@@ -86,7 +107,8 @@ pub fn encode_segment(text: &str) -> String {
     out
 }
 
-fn host_of(url: &Url) -> String {
+/// `host` or `host:port`, as `[[catalog.hosts]]` entries name hosts.
+pub fn host_of(url: &Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_string(),
@@ -171,11 +193,104 @@ struct Cached {
     body: String,
 }
 
+/// Whether an address is inside a host's own network: loopback, private,
+/// link-local, unique-local, carrier-grade NAT, unspecified, broadcast or
+/// multicast (IPv4-mapped IPv6 addresses judged as the IPv4 they carry).
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// Why a name was not resolved: every address it has is internal.
+#[derive(Debug)]
+struct InternalAddress(String);
+
+impl std::fmt::Display for InternalAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} resolves to an internal address; set allow_private = true on its [[catalog.hosts]] entry if usher is meant to reach it",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InternalAddress {}
+
+/// DNS for the fetcher: the system resolver, with internal addresses
+/// dropped unless the name's host entry allows them. The client connects
+/// to what this returns, so the check and the connection see one answer.
+#[derive(Debug, Clone)]
+struct GuardedResolver {
+    private_ok: Arc<HashSet<String>>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let private_ok = self.private_ok.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_ascii_lowercase();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = if private_ok.contains(&host) {
+                all
+            } else {
+                all.into_iter().filter(|a| !is_internal(a.ip())).collect()
+            };
+            if allowed.is_empty() {
+                return Err(Box::new(InternalAddress(host)) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The host part of a `host` or `host:port` entry (IPv6 brackets kept off).
+fn bare_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_string();
+    }
+    host.rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map(|(h, _)| h.to_string())
+        .unwrap_or(host)
+}
+
+/// How many redirects a fetch follows.
+const MAX_REDIRECTS: usize = 5;
+
 /// Fetches descriptor files over HTTP(S).
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     hosts: Vec<HostConfig>,
+    /// Hosts (`host[:port]`, lower case) a fetch may reach: each entry's
+    /// host and its API's host.
+    allowed: Arc<HashSet<String>>,
+    /// Bare host names that may resolve to internal addresses.
+    private_ok: Arc<HashSet<String>>,
     max_size: u64,
     /// Where the conditional-request cache lives (none: no caching).
     cache: Option<PgPool>,
@@ -188,23 +303,75 @@ impl Fetcher {
         timeout: Duration,
         cache: Option<PgPool>,
     ) -> Fetcher {
+        let mut allowed = HashSet::new();
+        let mut private_ok = HashSet::new();
+        for h in &hosts {
+            let mut names = vec![h.host.to_ascii_lowercase()];
+            if let Ok(api) = Url::parse(&h.api_url) {
+                names.push(host_of(&api).to_ascii_lowercase());
+            }
+            for name in names {
+                if h.allow_private {
+                    private_ok.insert(bare_host(&name));
+                }
+                allowed.insert(name);
+            }
+        }
+        let private_ok = Arc::new(private_ok);
         let client = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver {
+                private_ok: private_ok.clone(),
+            }))
             .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");
         Fetcher {
             client,
             hosts,
+            allowed: Arc::new(allowed),
+            private_ok,
             max_size,
             cache,
         }
     }
 
-    /// Fetches `url` as text.
-    pub async fn fetch(&self, url: &str) -> Result<String, ReadError> {
+    /// Whether a descriptor may make usher fetch `url`: its host is
+    /// configured (or is the location's own), and an address written in
+    /// the URL isn't internal unless its entry allows that.
+    fn admit(&self, url: &Url, own_host: Option<&str>) -> Result<(), ReadError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ReadError::Refused("is not an http(s) URL".to_string()));
+        }
+        let host = host_of(url).to_ascii_lowercase();
+        let own = own_host.is_some_and(|o| o.eq_ignore_ascii_case(&host));
+        if !own && !self.allowed.contains(&host) {
+            return Err(ReadError::Refused(format!(
+                "is on {host}, which isn't a configured host; add it to [[catalog.hosts]] in usher.toml if descriptors may be read from it"
+            )));
+        }
+        let literal = url
+            .host_str()
+            .and_then(|h| bare_host(h).parse::<IpAddr>().ok());
+        if let Some(ip) = literal
+            && is_internal(ip)
+            && !self.private_ok.contains(&bare_host(&host))
+        {
+            return Err(ReadError::Refused(format!(
+                "is on an internal address ({ip}); set allow_private = true on its [[catalog.hosts]] entry if usher is meant to reach it"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Fetches `url` as text; `own_host` is the host of the location it was
+    /// found in, allowed besides the configured hosts.
+    pub async fn fetch(&self, url: &str, own_host: Option<&str>) -> Result<String, ReadError> {
+        let written =
+            Url::parse(url).map_err(|e| ReadError::Remote(format!("is not a valid URL ({e})")))?;
+        self.admit(&written, own_host)?;
         let plan = plan(url, &self.hosts)?;
         let cached = self.cached(url).await;
         let mut headers = HeaderMap::new();
@@ -221,31 +388,31 @@ impl Fetcher {
             }
             Some(HostKind::Gitlab) | None => {}
         }
-        if let Some(token) = plan
+        let token = match plan
             .token_env
             .as_deref()
             .and_then(|v| std::env::var(v).ok())
             .filter(|t| !t.is_empty())
         {
-            let (name, value) = match plan.host {
-                Some(HostKind::Gitlab) => ("PRIVATE-TOKEN", token),
-                _ => ("authorization", format!("Bearer {token}")),
-            };
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                ReadError::Remote(
-                    "could not be fetched: the configured token is not a valid header value".into(),
-                )
-            })?;
-            value.set_sensitive(true);
-            headers.insert(
-                if name == "authorization" {
-                    AUTHORIZATION
-                } else {
-                    reqwest::header::HeaderName::from_static("private-token")
-                },
-                value,
-            );
-        }
+            Some(token) => {
+                let (name, value) = match plan.host {
+                    Some(HostKind::Gitlab) => (
+                        reqwest::header::HeaderName::from_static("private-token"),
+                        token,
+                    ),
+                    _ => (AUTHORIZATION, format!("Bearer {token}")),
+                };
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    ReadError::Remote(
+                        "could not be fetched: the configured token is not a valid header value"
+                            .into(),
+                    )
+                })?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+            None => None,
+        };
         if let Some(c) = &cached {
             if let Some(etag) = c
                 .etag
@@ -262,13 +429,52 @@ impl Fetcher {
                 headers.insert(IF_MODIFIED_SINCE, lm);
             }
         }
-        let response = self
-            .client
-            .get(&plan.url)
-            .headers(headers)
-            .send()
-            .await
-            .map_err(|e| ReadError::Remote(describe_error(&e)))?;
+        let mut target = Url::parse(&plan.url)
+            .map_err(|e| ReadError::Remote(format!("is not a valid URL ({e})")))?;
+        // The token belongs to the host of the planned request (the API).
+        let token_host = host_of(&target).to_ascii_lowercase();
+        self.admit(&target, own_host)?;
+        let mut hops = 0;
+        let response = loop {
+            let mut request = self.client.get(target.clone()).headers(headers.clone());
+            if let Some((name, value)) = &token
+                && host_of(&target).eq_ignore_ascii_case(&token_host)
+            {
+                request = request.header(name.clone(), value.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| ReadError::Remote(describe_error(&e)))?;
+            if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED
+            {
+                break response;
+            }
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(ReadError::Remote(
+                    "could not be fetched: too many redirects".to_string(),
+                ));
+            }
+            let next = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| target.join(l).ok())
+                .ok_or_else(|| {
+                    ReadError::Remote(format!(
+                        "could not be fetched: HTTP {} without a usable Location",
+                        response.status()
+                    ))
+                })?;
+            self.admit(&next, own_host).map_err(|e| match e {
+                ReadError::Refused(why) => {
+                    ReadError::Refused(format!("redirects to a URL that {why}"))
+                }
+                other => other,
+            })?;
+            target = next;
+        };
         let status = response.status();
         if status == StatusCode::NOT_MODIFIED
             && let Some(c) = cached
@@ -365,12 +571,26 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> Option
         .map(str::to_string)
 }
 
+/// The first error of type `T` in `e`'s chain of causes.
+fn source_of<T: std::error::Error + 'static>(e: &reqwest::Error) -> Option<&T> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(found) = c.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// A reqwest error as a sentence, without the URL (the caller names it).
 fn describe_error(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "could not be fetched: the server took too long (timeout)".to_string()
     } else if e.is_redirect() {
         "could not be fetched: too many redirects".to_string()
+    } else if let Some(internal) = source_of::<InternalAddress>(e) {
+        format!("could not be fetched: {internal}")
     } else if e.is_connect() {
         "could not be fetched: no connection to the server (offline, or a wrong host?)".to_string()
     } else {
@@ -389,6 +609,7 @@ mod tests {
             host: "git.example.com:8443".into(),
             api_url: "https://git.example.com:8443/api/v4/".into(),
             token_env: None,
+            allow_private: false,
         });
         h
     }
@@ -441,5 +662,36 @@ mod tests {
         );
         assert!(plan("ftp://example.com/x.yaml", &hosts()).is_err());
         assert!(plan("https://", &hosts()).is_err());
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
+            "140.82.112.3",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        assert_eq!(bare_host("git.example.com:8443"), "git.example.com");
+        assert_eq!(bare_host("[::1]:80"), "::1");
+        assert_eq!(bare_host("GitHub.com"), "github.com");
     }
 }

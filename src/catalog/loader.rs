@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::entity::{Entity, LocationTarget};
 use super::model::Kind;
 use super::problem::{Problem, quote};
-use super::source::{ReadError, Reader, Source, yaml_files_under};
+use super::source::{ReadError, Reader, Scope, Source, yaml_files_under};
 use super::validate::{Rules, check_document};
 use super::yaml::parse_stream;
 
@@ -63,6 +63,8 @@ impl Loaded {
 /// it (to report cycles) and whether it was found by walking a folder.
 struct Pending {
     source: Source,
+    /// The bounds of the root location it was reached from.
+    scope: std::sync::Arc<Scope>,
     chain: Vec<String>,
     from_folder: bool,
     /// Where the target was written, for "does not exist" problems.
@@ -132,10 +134,12 @@ pub async fn load<S: EntitySink>(
     let mut first_seen: HashMap<String, FirstSeen> = HashMap::new();
     let mut queue: VecDeque<Pending> = VecDeque::new();
     for root in roots {
+        let scope = std::sync::Arc::new(Scope::of_root(root));
         match root {
             Source::File(path) if path.is_dir() => match yaml_files_under(path) {
                 Ok(files) => queue.extend(files.into_iter().map(|f| Pending {
                     source: Source::File(f),
+                    scope: scope.clone(),
                     chain: Vec::new(),
                     from_folder: true,
                     referrer: None,
@@ -149,6 +153,7 @@ pub async fn load<S: EntitySink>(
             },
             other => queue.push_back(Pending {
                 source: other.clone(),
+                scope,
                 chain: Vec::new(),
                 from_folder: false,
                 referrer: None,
@@ -163,7 +168,24 @@ pub async fn load<S: EntitySink>(
             continue;
         }
         let file = pending.source.to_string();
-        let text = match options.reader.read_text(&pending.source).await {
+        // A file found by walking the folder may be a link out of it.
+        if let Source::File(path) = &pending.source
+            && let Err(why) = pending.scope.check_real(path)
+        {
+            loaded.problems.push(Problem::error(
+                &file,
+                None,
+                "file",
+                format!("{} {why}", quote(&file)),
+            ));
+            loaded.unreadable_files.insert(file);
+            continue;
+        }
+        let text = match options
+            .reader
+            .read_text(&pending.source, &pending.scope)
+            .await
+        {
             Ok(text) => text,
             Err(err) => {
                 let problem = match &pending.referrer {
@@ -195,7 +217,7 @@ pub async fn load<S: EntitySink>(
         if let Some(memo) = reuse.memos.get(&file)
             && memo.fingerprint == fingerprint
             && reusable(memo, &reuse.existing, &first_seen)
-            && deps_unchanged(&memo.deps, options).await
+            && deps_unchanged(&memo.deps, &pending.scope, options).await
         {
             loaded.files_read += 1;
             loaded.problems.extend(memo.problems.iter().cloned());
@@ -220,6 +242,7 @@ pub async fn load<S: EntitySink>(
                     &mut queue,
                     &mut loaded,
                     &pending.source,
+                    &pending.scope,
                     &file,
                     target,
                     &chain,
@@ -261,18 +284,24 @@ pub async fn load<S: EntitySink>(
             if doc.value.is_null() {
                 continue; // an empty document, e.g. a trailing ---
             }
-            let deps = substitute(
+            let substituted = substitute(
                 &mut doc.value,
                 &pending.source,
+                &pending.scope,
                 options,
                 &mut memo.problems,
                 &file,
                 &doc.lines,
             )
             .await;
-            memo.deps.extend(deps);
-            let checked = check_document(&doc, &file, &options.rules);
+            memo.deps.extend(substituted.deps);
+            let mut checked = check_document(&doc, &file, &options.rules);
             memo.problems.extend(checked.problems);
+            if substituted.refused {
+                // A document that reaches outside its location is refused
+                // whole: what the catalog has for it stays as it was.
+                checked.entity = None;
+            }
             match checked.entity {
                 Some(mut entity) => {
                     if let Some(path) = entity
@@ -281,9 +310,16 @@ pub async fn load<S: EntitySink>(
                         .and_then(Value::as_str)
                     {
                         let path = path.to_string();
-                        let (dep, update, problem) =
-                            read_sbom(&pending.source, &path, options, &file, &doc.lines).await;
-                        memo.deps.push(dep);
+                        let (dep, update, problem) = read_sbom(
+                            &pending.source,
+                            &pending.scope,
+                            &path,
+                            options,
+                            &file,
+                            &doc.lines,
+                        )
+                        .await;
+                        memo.deps.extend(dep);
                         memo.problems.extend(problem);
                         entity.packages = update;
                     }
@@ -294,6 +330,7 @@ pub async fn load<S: EntitySink>(
                                 &mut queue,
                                 &mut loaded,
                                 &pending.source,
+                                &pending.scope,
                                 &file,
                                 target,
                                 &chain,
@@ -345,18 +382,33 @@ pub const SBOM_ANNOTATION: &str = "usher.dev/sbom";
 /// to do with the packages, and a warning when it can't be used.
 async fn read_sbom(
     from: &Source,
+    scope: &Scope,
     path: &str,
     options: &LoadOptions,
     file: &str,
     lines: &super::yaml::FieldLines,
 ) -> (
-    (String, String),
+    Option<(String, String)>,
     super::entity::PackagesUpdate,
     Option<Problem>,
 ) {
     use super::entity::PackagesUpdate;
-    let source = from.join(path);
     let field = format!("metadata.annotations.{SBOM_ANNOTATION}");
+    let source = match scope.resolve(from, path) {
+        Ok(source) => source,
+        Err(why) => {
+            let problem = Problem::error(
+                file,
+                lines.line(&field),
+                &field,
+                format!(
+                    "the SBOM {} {why}; the service's packages are kept as they were",
+                    quote(path)
+                ),
+            );
+            return (None, PackagesUpdate::Keep, Some(problem));
+        }
+    };
     let warn = |why: String| {
         Problem::warning(
             file,
@@ -368,17 +420,17 @@ async fn read_sbom(
             ),
         )
     };
-    match options.reader.read_text(&source).await {
+    match options.reader.read_text(&source, scope).await {
         Ok(text) => {
             let hash = text_hash(&text);
-            let dep = (source.to_string(), hash.clone());
+            let dep = Some((source.to_string(), hash.clone()));
             match super::sbom::parse(&text) {
                 Ok((_, packages)) => (dep, PackagesUpdate::Replace { packages, hash }, None),
                 Err(why) => (dep, PackagesUpdate::Keep, Some(warn(why))),
             }
         }
         Err(e) => (
-            (source.to_string(), MISSING.to_string()),
+            Some((source.to_string(), MISSING.to_string())),
             PackagesUpdate::Keep,
             Some(warn(e.to_string())),
         ),
@@ -445,9 +497,15 @@ fn reusable(
         .all(|e| existing.get(&e.key) == Some(&e.hash) && !first_seen.contains_key(&e.key))
 }
 
-async fn deps_unchanged(deps: &[(String, String)], options: &LoadOptions) -> bool {
+async fn deps_unchanged(deps: &[(String, String)], scope: &Scope, options: &LoadOptions) -> bool {
     for (source, hash) in deps {
-        let now = match options.reader.read_text(&Source::from_arg(source)).await {
+        let source = Source::from_arg(source);
+        if let Source::File(path) = &source
+            && scope.check_real(path).is_err()
+        {
+            return false; // a link now leads out: read the file again, and refuse it
+        }
+        let now = match options.reader.read_text(&source, scope).await {
             Ok(text) => text_hash(&text),
             Err(_) => MISSING.to_string(),
         };
@@ -467,23 +525,39 @@ fn looks_like_descriptors(docs: &[super::yaml::YamlDoc]) -> bool {
         .any(|d| d.value.get("apiVersion").is_some() || d.value.get("kind").is_some())
 }
 
+#[allow(clippy::too_many_arguments)] // one call site per reading path
 async fn follow_target(
     queue: &mut VecDeque<Pending>,
     loaded: &mut Loaded,
     from: &Source,
+    scope: &std::sync::Arc<Scope>,
     file: &str,
     target: &super::entity::LocationTarget,
     chain: &[String],
     visited: &HashSet<String>,
 ) {
     let field = target.field.as_str();
-    let resolved = from.join(&target.target);
+    let resolved = match scope.resolve(from, &target.target) {
+        Ok(resolved) => resolved,
+        Err(why) => {
+            loaded.problems.push(Problem::error(
+                file,
+                target.line,
+                field,
+                format!("the target {} {why}", quote(&target.target)),
+            ));
+            return;
+        }
+    };
     let sources: Vec<Source> = match &resolved {
         Source::File(path) if has_glob(&target.target) => {
             let pattern = path.display().to_string();
             match glob::glob(&pattern) {
                 Ok(paths) => {
-                    let mut found: Vec<PathBuf> = paths.flatten().filter(|p| p.is_file()).collect();
+                    let mut found: Vec<PathBuf> = paths
+                        .flatten()
+                        .filter(|p| p.is_file() && scope.check_real(p).is_ok())
+                        .collect();
                     found.sort();
                     if found.is_empty() {
                         loaded.problems.push(Problem::warning(
@@ -537,6 +611,7 @@ async fn follow_target(
         }
         queue.push_back(Pending {
             source,
+            scope: scope.clone(),
             chain: chain.to_vec(),
             from_folder: false,
             referrer: Some(Referrer {
@@ -553,18 +628,28 @@ fn has_glob(target: &str) -> bool {
     target.contains(['*', '?', '['])
 }
 
+/// What substituting a document did.
+struct Substituted {
+    /// Files and URLs read, with the hash of what they held.
+    deps: Vec<(String, String)>,
+    /// A substitution reached outside the location: the document is refused.
+    refused: bool,
+}
+
 /// Resolves `$text`, `$json` and `$yaml` substitutions against the file
-/// they appear in. One that cannot be read is a warning; the reference is
-/// kept as written.
+/// they appear in. One that cannot be read is a warning and the reference
+/// is kept as written; one that reaches outside the location is an error.
 async fn substitute(
     value: &mut Value,
     source: &Source,
+    scope: &Scope,
     options: &LoadOptions,
     problems: &mut Vec<Problem>,
     file: &str,
     lines: &super::yaml::FieldLines,
-) -> Vec<(String, String)> {
+) -> Substituted {
     let mut deps = Vec::new();
+    let mut refused = false;
     // Collect the paths first (iteratively), then resolve each.
     let mut found: Vec<(Vec<PathStep>, String, String)> = Vec::new();
     let mut stack: Vec<(Vec<PathStep>, &Value)> = vec![(Vec::new(), &*value)];
@@ -597,14 +682,22 @@ async fn substitute(
     for (path, kind, target) in found {
         let field = path_string(&path);
         let line = lines.line(&field);
-        let resolved = source.join(&target);
-        let read = options.reader.read_text(&resolved).await;
-        deps.push((
-            resolved.to_string(),
-            read.as_ref()
-                .map(|t| text_hash(t))
-                .unwrap_or_else(|_| MISSING.to_string()),
-        ));
+        // A path out of the location is refused before anything is read;
+        // a URL to a host it may not reach, by the fetcher.
+        let resolved = scope.resolve(source, &target);
+        let read = match &resolved {
+            Ok(resolved) => {
+                let read = options.reader.read_text(resolved, scope).await;
+                deps.push((
+                    resolved.to_string(),
+                    read.as_ref()
+                        .map(|t| text_hash(t))
+                        .unwrap_or_else(|_| MISSING.to_string()),
+                ));
+                read
+            }
+            Err(why) => Err(ReadError::Refused(why.clone())),
+        };
         let replacement = match read {
             Ok(text) => match kind.as_str() {
                 "$text" => Ok(Value::String(text)),
@@ -622,6 +715,16 @@ async fn substitute(
                     }
                 }
             },
+            Err(ReadError::Refused(why)) => {
+                refused = true;
+                problems.push(Problem::error(
+                    file,
+                    line,
+                    &field,
+                    format!("the substitution {kind}: {} {why}", quote(&target)),
+                ));
+                continue;
+            }
             Err(e) => Err(e.to_string()),
         };
         let replacement = replacement.and_then(|v| {
@@ -648,12 +751,12 @@ async fn substitute(
                 &field,
                 format!(
                     "the substitution {kind}: {} {why}; it is kept as written",
-                    quote(&resolved.to_string())
+                    quote(&resolved.as_ref().map(Source::to_string).unwrap_or(target))
                 ),
             )),
         }
     }
-    deps
+    Substituted { deps, refused }
 }
 
 #[derive(Debug, Clone)]

@@ -1,5 +1,8 @@
-//! Where descriptor text comes from — local files for now — read with the
-//! guards every import needs: a size limit, and a refusal of binary files.
+//! Where descriptor text comes from — local files and URLs — read with the
+//! guards every import needs: a size limit, a refusal of binary files and
+//! of anything that isn't a regular file, and a [`Scope`] that keeps a
+//! location's references inside the location (a descriptor is untrusted
+//! input: it must not read the bot's host).
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
@@ -97,6 +100,114 @@ fn join_url(base: &str, target: &str) -> String {
     format!("{scheme_host}{}", parts.join("/"))
 }
 
+/// The bounds of one location: what the descriptors read from it may read
+/// in turn. A local location is a folder (the folder given, or the folder
+/// of the file given); a remote one is its host, which joins the configured
+/// `[[catalog.hosts]]` for everything read through it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Folder {
+        /// The folder as an absolute path, `..` resolved lexically.
+        absolute: PathBuf,
+        /// The folder as the file system resolves it (symbolic links
+        /// followed), when it exists.
+        real: Option<PathBuf>,
+    },
+    Remote {
+        host: String,
+    },
+}
+
+impl Scope {
+    /// The scope of a root location given by the operator.
+    pub fn of_root(root: &Source) -> Scope {
+        match root {
+            Source::File(path) => {
+                let folder = if path.is_dir() {
+                    path.as_path()
+                } else {
+                    path.parent().unwrap_or(Path::new("."))
+                };
+                let folder = if folder.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    folder
+                };
+                let absolute = normalise(&std::path::absolute(folder).unwrap_or(folder.into()));
+                Scope::Folder {
+                    real: folder.canonicalize().ok(),
+                    absolute,
+                }
+            }
+            Source::Url(url) => Scope::Remote {
+                host: reqwest::Url::parse(url)
+                    .ok()
+                    .map(|u| super::fetch::host_of(&u))
+                    .unwrap_or_default(),
+            },
+        }
+    }
+
+    /// The location's own host, allowed besides the configured hosts.
+    pub fn own_host(&self) -> Option<&str> {
+        match self {
+            Scope::Remote { host } if !host.is_empty() => Some(host),
+            _ => None,
+        }
+    }
+
+    /// Resolves `target`, written in the file `from`, refusing a path that
+    /// leaves the location: an absolute path, `..` past the location's
+    /// folder, or a symbolic link out of it. URLs pass here; which hosts
+    /// they may reach is the fetcher's to check.
+    pub fn resolve(&self, from: &Source, target: &str) -> Result<Source, String> {
+        if is_url(target) {
+            return Ok(Source::Url(target.to_string()));
+        }
+        let (Source::File(_), Scope::Folder { absolute, .. }) = (from, self) else {
+            return Ok(from.join(target));
+        };
+        if Path::new(target).is_absolute() {
+            return Err(format!(
+                "is an absolute path; a descriptor may only read files inside its own location ({}), so write the path relative to this file",
+                absolute.display()
+            ));
+        }
+        let joined = from.join(target);
+        let Source::File(path) = &joined else {
+            return Ok(joined);
+        };
+        let lexical = normalise(&std::path::absolute(path).unwrap_or(path.clone()));
+        if !lexical.starts_with(absolute) {
+            return Err(format!(
+                "climbs out of its location ({}) with `..`; a descriptor may only read files inside its own location",
+                absolute.display()
+            ));
+        }
+        self.check_real(path)?;
+        Ok(joined)
+    }
+
+    /// A path that exists must stay inside the location once symbolic
+    /// links are followed (a missing one is reported as missing later).
+    pub fn check_real(&self, path: &Path) -> Result<(), String> {
+        let Scope::Folder {
+            absolute,
+            real: Some(real),
+        } = self
+        else {
+            return Ok(());
+        };
+        match path.canonicalize() {
+            Ok(resolved) if !resolved.starts_with(real) => Err(format!(
+                "leads out of its location ({}) through a symbolic link; a descriptor may only read files inside its own location",
+                absolute.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Removes `.` and resolves `..` lexically, so `a/./b/../c` reads `a/c` in
 /// messages.
 fn normalise(path: &Path) -> PathBuf {
@@ -135,6 +246,10 @@ pub enum ReadError {
     Binary,
     #[error("{0}")]
     Remote(String),
+    /// Reaching it would leave the location's bounds (a host nobody
+    /// configured, an internal address).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Reads descriptor text, from files and (with a fetcher) URLs.
@@ -158,11 +273,13 @@ impl Reader {
         self
     }
 
-    pub async fn read_text(&self, source: &Source) -> Result<String, ReadError> {
+    /// Reads `source`, a file or a URL of a location with the given scope
+    /// (its own host may be fetched from besides the configured hosts).
+    pub async fn read_text(&self, source: &Source, scope: &Scope) -> Result<String, ReadError> {
         match source {
             Source::File(path) => self.read_file(path).await,
             Source::Url(url) => match &self.fetcher {
-                Some(fetcher) => fetcher.fetch(url).await,
+                Some(fetcher) => fetcher.fetch(url, scope.own_host()).await,
                 None => Err(ReadError::Remote(
                     "is a URL, and URLs are not read here".to_string(),
                 )),
@@ -171,26 +288,48 @@ impl Reader {
     }
 
     async fn read_file(&self, path: &Path) -> Result<String, ReadError> {
-        let meta = tokio::fs::metadata(path)
+        let path = path.to_path_buf();
+        let limit = self.max_file_size;
+        tokio::task::spawn_blocking(move || read_regular_file(&path, limit))
             .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ReadError::NotFound,
-                _ => ReadError::Io(e.to_string()),
-            })?;
-        if meta.is_dir() {
-            return Err(ReadError::Io("is a folder, not a file".to_string()));
-        }
-        if meta.len() > self.max_file_size {
-            return Err(ReadError::TooLarge {
-                size: meta.len(),
-                limit: self.max_file_size,
-            });
-        }
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| ReadError::Io(e.to_string()))?;
-        decode_text(bytes, self.max_file_size)
+            .map_err(|e| ReadError::Io(e.to_string()))?
     }
+}
+
+/// Reads a regular file through the size cap. Opened without blocking, so
+/// a FIFO can't hang the import, and checked on the open handle, so a
+/// device (`/dev/zero`) or a socket is refused before a byte is read.
+fn read_regular_file(path: &Path, limit: u64) -> Result<String, ReadError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ReadError::NotFound,
+            _ => ReadError::Io(e.to_string()),
+        })?;
+    let meta = file.metadata().map_err(|e| ReadError::Io(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(ReadError::Io("is a folder, not a file".to_string()));
+    }
+    if !meta.is_file() {
+        return Err(ReadError::Io(
+            "is not a regular file (a device, pipe or socket); point it at a YAML file".to_string(),
+        ));
+    }
+    if meta.len() > limit {
+        return Err(ReadError::TooLarge {
+            size: meta.len(),
+            limit,
+        });
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Io(e.to_string()))?;
+    decode_text(bytes, limit)
 }
 
 /// Bytes → text, refusing binary data.

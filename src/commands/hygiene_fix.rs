@@ -264,7 +264,10 @@ async fn apply(
         .as_deref()
         .and_then(|f| crate::hygiene::proposal::target(f, &core.config.catalog.all_hosts()))
     {
-        let token_set = std::env::var(&target.token_env).is_ok_and(|t| !t.is_empty());
+        let token_set = target
+            .token_env
+            .as_deref()
+            .is_some_and(|v| std::env::var(v).is_ok_and(|t| !t.is_empty()));
         if token_set {
             propose(core, request, service, changes).await?;
             return Ok(Reply::new()

@@ -30,7 +30,16 @@ pub struct Target {
     pub repo: String,
     pub branch: String,
     pub path: String,
-    pub token_env: String,
+    /// The host entry's token variable; none means the host gets no token
+    /// (never another host's).
+    pub token_env: Option<String>,
+}
+
+/// A token and the scheme its host's kind uses to carry it.
+#[derive(Clone, Copy)]
+struct Auth<'a> {
+    kind: HostKind,
+    token: &'a str,
 }
 
 /// The file behind a GitHub `…/blob/<branch>/<path>` or GitLab
@@ -45,13 +54,7 @@ pub fn target(source_file: &str, hosts: &[HostConfig]) -> Option<Target> {
     };
     let config = hosts.iter().find(|h| h.host.eq_ignore_ascii_case(&host))?;
     let segments: Vec<&str> = url.path_segments()?.collect();
-    let token_env = config
-        .token_env
-        .clone()
-        .unwrap_or_else(|| match config.kind {
-            HostKind::Github => "GITHUB_TOKEN".into(),
-            HostKind::Gitlab => "GITLAB_TOKEN".into(),
-        });
+    let token_env = config.token_env.clone();
     if config.kind == HostKind::Gitlab {
         let dash = segments.iter().position(|s| *s == "-")?;
         return match &segments[dash..] {
@@ -326,6 +329,7 @@ impl ProposalSender {
             config,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
+                .redirect(crate::actions::same_host_redirects())
                 .user_agent("usher")
                 .build()
                 .expect("static settings"),
@@ -340,27 +344,29 @@ impl ProposalSender {
 
     async fn call(
         &self,
-        token: &str,
+        auth: Auth<'_>,
         method: reqwest::Method,
         url: &str,
         body: Option<&Value>,
     ) -> Result<(u16, Value), SendError> {
         let mut request = self.http.request(method, url);
-        request = if url.contains("/projects/") {
-            request.header("private-token", token)
-        } else {
-            request
-                .bearer_auth(token)
+        request = match auth.kind {
+            HostKind::Gitlab => request.header("private-token", auth.token),
+            HostKind::Github => request
+                .bearer_auth(auth.token)
                 .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28")
+                .header("x-github-api-version", "2022-11-28"),
         };
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| SendError::Retry(format!("the git host could not be reached: {e}")))?;
+        let response = request.send().await.map_err(|e| {
+            if e.is_redirect() {
+                SendError::Permanent(format!("the git host's answer can't be followed: {e}"))
+            } else {
+                SendError::Retry(format!("the git host could not be reached: {e}"))
+            }
+        })?;
         let status = response.status().as_u16();
         let json = response.json().await.unwrap_or(Value::Null);
         if status >= 500 || status == 429 {
@@ -383,14 +389,24 @@ impl ProposalSender {
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
             ));
         };
+        let Some(token_env) = target.token_env.as_deref() else {
+            return Err(SendError::Permanent(format!(
+                "the [[catalog.hosts]] entry for {} has no token_env, so usher sends that host no token; set token_env to propose changes there",
+                target.api
+            )));
+        };
         let token = match &self.secrets {
-            Some(map) => map.get(&target.token_env).cloned(),
-            None => std::env::var(&target.token_env).ok(),
+            Some(map) => map.get(token_env).cloned(),
+            None => std::env::var(token_env).ok(),
         }
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| SendError::Permanent(format!("{} is not set", target.token_env)))?;
+        .ok_or_else(|| SendError::Permanent(format!("{token_env} is not set")))?;
+        let token = Auth {
+            kind: target.kind,
+            token: &token,
+        };
         if target.kind == HostKind::Gitlab {
-            let url = self.gitlab(&target, &token, job).await?;
+            let url = self.gitlab(&target, token, job).await?;
             return self.record(job, &url).await;
         }
         let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
@@ -404,7 +420,7 @@ impl ProposalSender {
         // The branch: made from the base, or already there from an earlier try.
         let (status, base) = self
             .call(
-                &token,
+                token,
                 get.clone(),
                 &format!("{repo}/git/ref/heads/{}", target.branch),
                 None,
@@ -418,7 +434,7 @@ impl ProposalSender {
         }
         let (status, _) = self
             .call(
-                &token,
+                token,
                 reqwest::Method::POST,
                 &format!("{repo}/git/refs"),
                 Some(
@@ -433,7 +449,7 @@ impl ProposalSender {
         }
         let (status, file) = self
             .call(
-                &token,
+                token,
                 get.clone(),
                 &format!("{repo}/contents/{}?ref={branch}", target.path),
                 None,
@@ -448,7 +464,7 @@ impl ProposalSender {
         if let Some(changed) = changed_text(&file, p)? {
             let (status, _) = self
                 .call(
-                    &token,
+                    token,
                     reqwest::Method::PUT,
                     &format!("{repo}/contents/{}", target.path),
                     Some(&json!({
@@ -467,7 +483,7 @@ impl ProposalSender {
         }
         let (status, pr) = self
             .call(
-                &token,
+                token,
                 reqwest::Method::POST,
                 &format!("{repo}/pulls"),
                 Some(&json!({
@@ -483,7 +499,7 @@ impl ProposalSender {
         } else {
             let (_, open) = self
                 .call(
-                    &token,
+                    token,
                     get,
                     &format!("{repo}/pulls?head={}:{branch}&state=open", target.owner),
                     None,
@@ -517,7 +533,12 @@ impl ProposalSender {
     }
 
     /// The GitLab way: branch, commit, merge request (found again on retry).
-    async fn gitlab(&self, target: &Target, token: &str, job: &Job) -> Result<String, SendError> {
+    async fn gitlab(
+        &self,
+        target: &Target,
+        token: Auth<'_>,
+        job: &Job,
+    ) -> Result<String, SendError> {
         let p = &job.payload;
         let enc = crate::catalog::fetch::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
@@ -676,5 +697,30 @@ mod tests {
         let rest = changed_text(&file(&once), &payload).unwrap().unwrap();
         assert_eq!(rest.matches("usher.dev/tier").count(), 1);
         assert_eq!(rest.matches("runbooks.example.com/ledger").count(), 1);
+    }
+
+    #[test]
+    fn a_host_without_a_token_gets_none_of_another_hosts() {
+        let mut hosts = crate::catalog::fetch::default_hosts();
+        hosts.push(HostConfig {
+            kind: HostKind::Github,
+            host: "github.example.com".into(),
+            api_url: "https://github.example.com/api/v3".into(),
+            token_env: None,
+            allow_private: false,
+        });
+        let ghe = target(
+            "https://github.example.com/acme/ledger/blob/main/catalog-info.yaml",
+            &hosts,
+        )
+        .unwrap();
+        assert_eq!(ghe.token_env, None);
+        assert_eq!(ghe.api, "https://github.example.com/api/v3");
+        let public = target(
+            "https://github.com/acme/ledger/blob/main/catalog-info.yaml",
+            &hosts,
+        )
+        .unwrap();
+        assert_eq!(public.token_env.as_deref(), Some("GITHUB_TOKEN"));
     }
 }

@@ -257,6 +257,7 @@ impl OnCallService {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
+            .redirect(crate::actions::same_host_redirects())
             .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client builds with static settings");

@@ -68,8 +68,8 @@ impl FakeGitHost {
     /// The `usher.toml` hosts section pointing at this fake.
     pub fn hosts_toml(&self) -> String {
         format!(
-            "[[catalog.hosts]]\ntype = \"github\"\nhost = \"127.0.0.1:{p}\"\napi_url = \"http://127.0.0.1:{p}/api/v3\"\ntoken_env = \"FAKE_GH_TOKEN\"\n\n\
-             [[catalog.hosts]]\ntype = \"gitlab\"\nhost = \"localhost:{p}\"\napi_url = \"http://127.0.0.1:{p}/api/v4\"\ntoken_env = \"FAKE_GL_TOKEN\"\n",
+            "[[catalog.hosts]]\ntype = \"github\"\nhost = \"127.0.0.1:{p}\"\napi_url = \"http://127.0.0.1:{p}/api/v3\"\ntoken_env = \"FAKE_GH_TOKEN\"\nallow_private = true\n\n\
+             [[catalog.hosts]]\ntype = \"gitlab\"\nhost = \"localhost:{p}\"\napi_url = \"http://127.0.0.1:{p}/api/v4\"\ntoken_env = \"FAKE_GL_TOKEN\"\nallow_private = true\n",
             p = self.port
         )
     }

@@ -25,4 +25,5 @@ mod rolling;
 mod self_contained;
 mod slack;
 mod sync;
+mod trust;
 mod validate;

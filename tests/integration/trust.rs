@@ -1,0 +1,381 @@
+//! Trust boundaries: a descriptor is untrusted input. Nothing it says may
+//! read files outside its location, reach a host nobody configured or an
+//! internal address, or carry a token to another host — and a document
+//! that tries is refused whole, so nothing leaks and nothing changes.
+
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::support::{TestDb, stdout, usher};
+
+/// Requests a little HTTP server saw: path and headers.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<(String, HeaderMap)>>>);
+
+impl Seen {
+    fn paths(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+    fn headers(&self) -> Vec<HeaderMap> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+}
+
+/// A server on 127.0.0.1 answering every request with `answer(path)`.
+async fn server(answer: fn(&str, u16) -> Response) -> (u16, Seen) {
+    let seen = Seen::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Router::new()
+        .fallback(
+            move |State(seen): State<Seen>, request: Request| async move {
+                let path = request.uri().path().to_string();
+                seen.0
+                    .lock()
+                    .unwrap()
+                    .push((path.clone(), request.headers().clone()));
+                answer(&path, port)
+            },
+        )
+        .with_state(seen.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, seen)
+}
+
+const SECRET_SERVICE: &str = "apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: secret-service
+  description: internal metrics
+spec:
+  type: service
+  lifecycle: production
+  owner: team-a
+";
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn component(name: &str, description: &str) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: {name}\n  description:\n    {description}\nspec:\n  type: service\n  lifecycle: production\n  owner: team-a\n"
+    )
+}
+
+/// `usher catalog validate` (or `import` with a database) under a config.
+async fn run_usher(config: &str, args: &[&str], db: Option<&TestDb>) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("usher.toml"), config).unwrap();
+    let mut cmd = usher();
+    cmd.env("USHER_CONFIG", dir.path().join("usher.toml"))
+        .env("FAKE_GL_TOKEN", "glpat-not-for-other-hosts")
+        .args(args);
+    if let Some(db) = db {
+        cmd.env("DATABASE_URL", db.url());
+    }
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "usher took {:?}",
+        started.elapsed()
+    );
+    (out.status.code().unwrap_or(-1), stdout(&out))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptors_cannot_read_files_outside_their_location() {
+    let db = TestDb::new().await;
+    let root = tempfile::tempdir().unwrap();
+    let repo = root.path().join("repo");
+    // A file beside the location, which it must not reach.
+    write(root.path(), "outside/secret.yaml", SECRET_SERVICE);
+    write(root.path(), "outside/token.txt", "s3cr3t-outside-the-repo");
+    write(
+        &repo,
+        "catalog-info.yaml",
+        &[
+            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-a\nspec:\n  type: team\n  children: []\n".to_string(),
+            component("passwd", "$text: /etc/passwd"),
+            component("climber", "$text: ../../../../../../../../etc/hostname"),
+            component("sibling", "$text: ../outside/token.txt"),
+            component("linked", "$text: ./docs/link.txt"),
+            component("fine", "$text: ./docs/about.txt"),
+            "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: more\nspec:\n  targets:\n    - /etc/passwd\n    - ../outside/secret.yaml\n    - ./linked.yaml\n    - ../outside/*.yaml\n".to_string(),
+        ]
+        .join("---\n"),
+    );
+    write(&repo, "docs/about.txt", "The fine service.");
+    std::os::unix::fs::symlink(
+        root.path().join("outside/token.txt"),
+        repo.join("docs/link.txt"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        root.path().join("outside/secret.yaml"),
+        repo.join("linked.yaml"),
+    )
+    .unwrap();
+    let file = repo.join("catalog-info.yaml").display().to_string();
+
+    let (code, out) = run_usher(
+        "",
+        &["catalog", "import", repo.to_str().unwrap()],
+        Some(&db),
+    )
+    .await;
+    assert_ne!(code, 0, "{out}");
+    for (line, expected) in [
+        (
+            13,
+            "metadata.description: the substitution $text: '/etc/passwd' is an absolute path; a descriptor may only read files inside its own location",
+        ),
+        (
+            24,
+            "metadata.description: the substitution $text: '../../../../../../../../etc/hostname' climbs out of its location",
+        ),
+        (
+            35,
+            "metadata.description: the substitution $text: '../outside/token.txt' climbs out of its location",
+        ),
+        (
+            46,
+            "metadata.description: the substitution $text: './docs/link.txt' leads out of its location",
+        ),
+    ] {
+        let wanted = format!("{file}:{line}: {expected}");
+        assert!(out.contains(&wanted), "missing {wanted}\n{out}");
+    }
+    for target in ["/etc/passwd", "../outside/secret.yaml", "./linked.yaml"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&file)
+                && l.contains(": spec.targets[")
+                && l.contains(&format!(": the target '{target}'"))),
+            "no refusal of {target}\n{out}"
+        );
+    }
+    // Nothing read from outside reached the catalog; the refused documents
+    // were not imported at all; the one that stays inside was.
+    let everything: String =
+        sqlx::query_scalar("SELECT coalesce(string_agg(e::text, ' '), '') FROM entities e")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(!everything.contains("root:"), "{everything}");
+    assert!(!everything.contains("s3cr3t"), "{everything}");
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM entities ORDER BY name")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(names, ["fine", "more", "team-a"], "{out}");
+    assert!(!out.contains("root:") && !out.contains("s3cr3t"), "{out}");
+    // The link to a descriptor outside, found by walking the folder, is
+    // refused too.
+    assert!(
+        out.contains("linked.yaml' leads out of its location"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_and_fifos_are_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.yaml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    write(
+        dir.path(),
+        "catalog-info.yaml",
+        &[
+            "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: pipes\nspec:\n  targets: [./pipe.yaml]\n".to_string(),
+            component("zero", "$text: /dev/zero"),
+        ]
+        .join("---\n"),
+    );
+    let (code, out) = run_usher(
+        "",
+        &[
+            "catalog",
+            "validate",
+            "--offline",
+            dir.path().join("catalog-info.yaml").to_str().unwrap(),
+            "/dev/zero",
+            fifo.to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "'/dev/zero' cannot be read: is not a regular file (a device, pipe or socket)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("pipe.yaml' cannot be read: is not a regular file (a device, pipe or socket)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the substitution $text: '/dev/zero' is an absolute path"),
+        "{out}"
+    );
+}
+
+fn metrics(_path: &str, _port: u16) -> Response {
+    "usher_secret_metric 1\n".into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_urls_are_never_requested() {
+    let (port, seen) = server(metrics).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "catalog-info.yaml",
+        &[
+            format!("apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: internal\nspec:\n  targets:\n    - http://127.0.0.1:{port}/metrics\n    - http://169.254.169.254/latest/meta-data/\n    - http://localhost:{port}/by-name\n"),
+            component("leaky", &format!("$text: http://127.0.0.1:{port}/metrics")),
+        ]
+        .join("---\n"),
+    );
+    let file = dir.path().join("catalog-info.yaml");
+    // Unconfigured hosts are refused before any connection...
+    let (code, out) = run_usher(
+        "",
+        &["catalog", "validate", "--offline", file.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "is on 127.0.0.1:{port}, which isn't a configured host; add it to [[catalog.hosts]]"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("is on 169.254.169.254, which isn't a configured host"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "the substitution $text: 'http://127.0.0.1:{port}/metrics' is on"
+        )),
+        "{out}"
+    );
+    // ...and configured ones that are internal addresses too, by number
+    // or by a name that resolves to one, unless the entry allows it.
+    let hosts = format!(
+        "[[catalog.hosts]]\ntype = \"gitlab\"\nhost = \"127.0.0.1:{port}\"\napi_url = \"http://127.0.0.1:{port}/api/v4\"\n\n[[catalog.hosts]]\ntype = \"gitlab\"\nhost = \"localhost:{port}\"\napi_url = \"http://localhost:{port}/api/v4\"\n"
+    );
+    let (code, out) = run_usher(
+        &hosts,
+        &["catalog", "validate", "--offline", file.to_str().unwrap()],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("is on an internal address (127.0.0.1); set allow_private = true"),
+        "{out}"
+    );
+    assert!(
+        out.contains("localhost resolves to an internal address; set allow_private = true"),
+        "{out}"
+    );
+    assert!(!out.contains("usher_secret_metric"), "{out}");
+    assert_eq!(
+        seen.paths(),
+        Vec::<String>::new(),
+        "the internal server was asked"
+    );
+}
+
+/// A GitLab API that redirects the file's download to another host.
+fn redirecting_gitlab(path: &str, _port: u16) -> Response {
+    match path.strip_prefix("/api/v4/projects/") {
+        Some(rest) => {
+            let target = rest
+                .split_once("/repository/")
+                .map(|(p, _)| p.replace("%2F", "/"))
+                .unwrap_or_default();
+            // The project path names where to send it: acme/<port>.
+            let port = target.rsplit('/').next().unwrap_or_default().to_string();
+            (
+                StatusCode::FOUND,
+                [(header::LOCATION, format!("http://127.0.0.1:{port}/stolen"))],
+            )
+                .into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+fn collector(_path: &str, _port: u16) -> Response {
+    SECRET_SERVICE.into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_never_follows_a_redirect_to_another_host() {
+    let (gitlab, _) = server(redirecting_gitlab).await;
+    let (other, other_seen) = server(collector).await;
+    let (configured, configured_seen) = server(collector).await;
+    let gitlab_entry = format!(
+        "[[catalog.hosts]]\ntype = \"gitlab\"\nhost = \"127.0.0.1:{gitlab}\"\napi_url = \"http://127.0.0.1:{gitlab}/api/v4\"\ntoken_env = \"FAKE_GL_TOKEN\"\nallow_private = true\n"
+    );
+    // A second configured host (no token of its own).
+    let config = format!(
+        "{gitlab_entry}\n[[catalog.hosts]]\ntype = \"github\"\nhost = \"127.0.0.1:{configured}\"\napi_url = \"http://127.0.0.1:{configured}/api/v3\"\nallow_private = true\n"
+    );
+    let to_other = format!("http://127.0.0.1:{gitlab}/acme/{other}/-/blob/main/catalog-info.yaml");
+    let to_configured =
+        format!("http://127.0.0.1:{gitlab}/acme/{configured}/-/blob/main/catalog-info.yaml");
+    let (_, out) = run_usher(
+        &config,
+        &[
+            "catalog",
+            "validate",
+            "--offline",
+            &to_other,
+            &to_configured,
+        ],
+        None,
+    )
+    .await;
+    // To a host nobody configured: refused, nothing sent.
+    assert!(
+        out.contains(&format!(
+            "redirects to a URL that is on 127.0.0.1:{other}, which isn't a configured host"
+        )),
+        "{out}"
+    );
+    assert_eq!(other_seen.paths(), Vec::<String>::new());
+    // To another configured host: followed, without the token.
+    assert_eq!(configured_seen.paths(), ["/stolen"], "{out}");
+    let headers = &configured_seen.headers()[0];
+    assert!(headers.get("private-token").is_none(), "{headers:?}");
+    assert!(headers.get("authorization").is_none(), "{headers:?}");
+    assert!(!out.contains("glpat-not-for-other-hosts"), "{out}");
+}
