@@ -49,6 +49,11 @@ pub struct CatalogConfig {
     pub hosts: Vec<crate::catalog::fetch::HostConfig>,
     /// Locations to keep in sync (refreshed by `usher serve`).
     pub locations: Vec<LocationConfig>,
+    /// The only locations (paths or URLs) whose User and Group entities
+    /// are accepted — who people are and which teams they're in decides
+    /// what they may do, so only the organisation's own location should
+    /// say it. Empty: any location (config check and status say so).
+    pub org_locations: Vec<String>,
 }
 
 /// A location usher remembers and refreshes.
@@ -75,6 +80,7 @@ impl Default for CatalogConfig {
             refresh_schedule: "0 * * * *".into(),
             hosts: Vec::new(),
             locations: Vec::new(),
+            org_locations: Vec::new(),
         }
     }
 }
@@ -575,8 +581,9 @@ pub struct SecurityConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminsConfig {
-    /// Catalog people (`jane`, `user:default/jane`, or an email) who may do
-    /// everything, and who hear about undeliverable messages.
+    /// Catalog people by entity ref (`jane`, `user:default/jane`; never an
+    /// email) who may do everything, and who hear about undeliverable
+    /// messages.
     pub people: Vec<String>,
 }
 
@@ -681,6 +688,11 @@ impl Config {
         }
         if self.outbox.max_attempts < 1 {
             return Err("outbox.max_attempts: must be at least 1".to_string());
+        }
+        if let Some(email) = self.admins.people.iter().find(|p| p.contains('@')) {
+            return Err(format!(
+                "admins.people: '{email}' is an email; name admins by their catalog entity ref (`user:default/jane` or `jane`) — an email is only what some descriptor says, so it can't make someone an admin"
+            ));
         }
         if self.catalog.lifecycles.is_empty() {
             return Err("catalog.lifecycles: list at least one lifecycle".to_string());
@@ -986,6 +998,12 @@ impl Config {
             cache,
         );
         crate::catalog::loader::LoadOptions {
+            org_locations: self
+                .catalog
+                .org_locations
+                .iter()
+                .map(|l| crate::catalog::source::Source::from_arg(l).location_key())
+                .collect(),
             rules: self.rules(),
             reader: crate::catalog::source::Reader::new(self.catalog.max_file_size)
                 .with_fetcher(fetcher),

@@ -35,7 +35,7 @@ pub fn body(autocomplete: bool, name: &str, n: u64) -> String {
         (2, json!({ "name": "service", "type": 3, "value": name }))
     };
     json!({
-        "id": (1_700_000_000_000_000_000u64 + n).to_string(),
+        "id": (1_700_000_000_000_000_000u64 + run_offset() + n).to_string(),
         "application_id": "1100000000000000001",
         "type": kind,
         "token": format!("bench-{n}"),
@@ -56,4 +56,17 @@ pub fn body(autocomplete: bool, name: &str, n: u64) -> String {
                   "options": [{ "name": "owner", "type": 1, "options": [option] }] }
     })
     .to_string()
+}
+
+/// A different id range per run (from the clock), so a second run against
+/// the same server isn't taken for replays of the first.
+fn run_offset() -> u64 {
+    static OFFSET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *OFFSET.get_or_init(|| {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or_default();
+        (micros % 1_000_000_000_000) * 1_000
+    })
 }

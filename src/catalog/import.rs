@@ -17,7 +17,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use super::entity::{Entity, PackagesUpdate};
 use super::loader::{self, EntitySink, FileMemo, LoadOptions, Loaded, Reuse};
-use super::model::EntityRef;
+use super::model::{EntityRef, Kind};
 use super::problem::{Problem, quote};
 use super::source::Source;
 
@@ -118,10 +118,17 @@ impl ImportSink<'_, '_> {
             .map(|(r, name, target)| (r, (name, target)))
             .collect();
 
+        let held = held_identities(self.tx, &batch).await?;
+        let mut claimed_here: HashMap<(&'static str, String), String> = HashMap::new();
+
         let mut to_write: Vec<&Entity> = Vec::new();
         for (entity, key) in batch.iter().zip(refs) {
             if let Some((name, other)) = foreign.get(&key) {
                 self.conflicts.push(conflict(entity, name, other));
+                continue;
+            }
+            if let Some(problem) = claim_problem(entity, &key, &held, &mut claimed_here) {
+                self.conflicts.push(problem);
                 continue;
             }
             let hash = entity.content_hash();
@@ -207,6 +214,95 @@ impl EntitySink for ChannelSink {
     async fn memo(&mut self, file: String, memo: FileMemo) -> Result<(), sqlx::Error> {
         self.send(Item::Memo(file, Box::new(memo))).await
     }
+}
+
+/// The ways a chat account is matched to a person: whoever holds one of
+/// these is that person to usher.
+fn identities(entity: &Entity) -> Vec<(&'static str, String)> {
+    if entity.eref.kind != Kind::User {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Some(email) = &entity.email {
+        out.push(("spec.profile.email", email.to_lowercase()));
+    }
+    if let Some(id) = &entity.slack_user_id {
+        out.push(("Slack id", id.clone()));
+    }
+    if let Some(id) = &entity.discord_user_id {
+        out.push(("Discord id", id.clone()));
+    }
+    out
+}
+
+/// Which person already holds each email, Slack id and Discord id the
+/// batch's people name.
+async fn held_identities(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[Entity],
+) -> Result<HashMap<(&'static str, String), String>, sqlx::Error> {
+    let claims: Vec<(&'static str, String)> = batch.iter().flat_map(identities).collect();
+    if claims.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let values: Vec<String> = claims.iter().map(|(_, v)| v.clone()).collect();
+    /// A person and the email, Slack id and Discord id they hold.
+    type Holder = (String, Option<String>, Option<String>, Option<String>);
+    let rows: Vec<Holder> = sqlx::query_as(
+        "SELECT ref, lower(email), slack_user_id, discord_user_id FROM entities
+         WHERE kind = 'user' AND (lower(email) = ANY($1) OR slack_user_id = ANY($1) OR discord_user_id = ANY($1))",
+    )
+    .bind(&values)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut held = HashMap::new();
+    for (person, email, slack, discord) in rows {
+        for (what, value) in [
+            ("spec.profile.email", email),
+            ("Slack id", slack),
+            ("Discord id", discord),
+        ] {
+            if let Some(value) = value {
+                held.entry((what, value)).or_insert_with(|| person.clone());
+            }
+        }
+    }
+    Ok(held)
+}
+
+/// A person claiming an email or chat id that someone else already holds:
+/// the newer claim is refused where it is written, and the holder keeps it
+/// (otherwise any descriptor could make its author somebody else).
+fn claim_problem(
+    entity: &Entity,
+    key: &str,
+    held: &HashMap<(&'static str, String), String>,
+    claimed_here: &mut HashMap<(&'static str, String), String>,
+) -> Option<Problem> {
+    let claims = identities(entity);
+    let taken = claims.iter().find_map(|claim| {
+        held.get(claim)
+            .or_else(|| claimed_here.get(claim))
+            .filter(|holder| *holder != key)
+            .map(|holder| (claim, holder.clone()))
+    });
+    if let Some(((what, value), holder)) = taken {
+        let mut p = Problem::error(
+            &entity.file,
+            Some(entity.line),
+            "spec.profile",
+            format!(
+                "the {what} {} belongs to {holder} already; one person per {what}, so this User is refused and {holder} keeps it — remove it here, or change it there first",
+                quote(value)
+            ),
+        );
+        p.entity_ref = Some(key.to_string());
+        return Some(p);
+    }
+    for claim in claims {
+        claimed_here.insert(claim, key.to_string());
+    }
+    None
 }
 
 fn conflict(entity: &Entity, name: &str, other: &str) -> Problem {

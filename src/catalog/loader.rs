@@ -25,6 +25,17 @@ use super::yaml::parse_stream;
 pub struct LoadOptions {
     pub rules: Rules,
     pub reader: Reader,
+    /// `catalog.org_locations` as location keys: the only locations whose
+    /// User and Group entities (and so `memberOf`/`members` edges) are
+    /// accepted. Empty: any location's.
+    pub org_locations: Vec<String>,
+}
+
+impl LoadOptions {
+    /// Whether the location rooted at `root` may define people and teams.
+    pub fn may_define_people(&self, root: &Source) -> bool {
+        self.org_locations.is_empty() || self.org_locations.contains(&root.location_key())
+    }
 }
 
 /// Everything read from one or more roots.
@@ -65,6 +76,8 @@ struct Pending {
     source: Source,
     /// The bounds of the root location it was reached from.
     scope: std::sync::Arc<Scope>,
+    /// Whether that location may define people and teams.
+    people_allowed: bool,
     chain: Vec<String>,
     from_folder: bool,
     /// Where the target was written, for "does not exist" problems.
@@ -135,11 +148,13 @@ pub async fn load<S: EntitySink>(
     let mut queue: VecDeque<Pending> = VecDeque::new();
     for root in roots {
         let scope = std::sync::Arc::new(Scope::of_root(root));
+        let people_allowed = options.may_define_people(root);
         match root {
             Source::File(path) if path.is_dir() => match yaml_files_under(path) {
                 Ok(files) => queue.extend(files.into_iter().map(|f| Pending {
                     source: Source::File(f),
                     scope: scope.clone(),
+                    people_allowed,
                     chain: Vec::new(),
                     from_folder: true,
                     referrer: None,
@@ -154,6 +169,7 @@ pub async fn load<S: EntitySink>(
             other => queue.push_back(Pending {
                 source: other.clone(),
                 scope,
+                people_allowed,
                 chain: Vec::new(),
                 from_folder: false,
                 referrer: None,
@@ -209,7 +225,7 @@ pub async fn load<S: EntitySink>(
         };
         let mut chain = pending.chain.clone();
         chain.push(identity.clone());
-        let fingerprint = fingerprint(&text, options);
+        let fingerprint = fingerprint(&text, options, pending.people_allowed);
         let shared_file: std::sync::Arc<str> = std::sync::Arc::from(file.as_str());
 
         // An unchanged file whose entities are in the catalog as they were:
@@ -243,6 +259,7 @@ pub async fn load<S: EntitySink>(
                     &mut loaded,
                     &pending.source,
                     &pending.scope,
+                    pending.people_allowed,
                     &file,
                     target,
                     &chain,
@@ -303,6 +320,23 @@ pub async fn load<S: EntitySink>(
                 checked.entity = None;
             }
             match checked.entity {
+                Some(entity)
+                    if !pending.people_allowed
+                        && matches!(entity.eref.kind, Kind::User | Kind::Group) =>
+                {
+                    // Not invalid (its previous version isn't kept): this
+                    // location may not say who people are at all.
+                    memo.problems.push(Problem::error(
+                        &file,
+                        Some(entity.line),
+                        "kind",
+                        format!(
+                            "{} {} can't come from here: people and teams are accepted only from catalog.org_locations in usher.toml; move it to your organisation's location, or add this location there",
+                            entity.eref.kind.backstage_name(),
+                            quote(&entity.eref.name)
+                        ),
+                    ));
+                }
                 Some(mut entity) => {
                     if let Some(path) = entity
                         .annotations
@@ -331,6 +365,7 @@ pub async fn load<S: EntitySink>(
                                 &mut loaded,
                                 &pending.source,
                                 &pending.scope,
+                                pending.people_allowed,
                                 &file,
                                 target,
                                 &chain,
@@ -472,10 +507,11 @@ pub struct Reuse {
 
 /// The rules and this version are part of the fingerprint: a change to
 /// either re-validates every file.
-fn fingerprint(text: &str, options: &LoadOptions) -> String {
+fn fingerprint(text: &str, options: &LoadOptions, people_allowed: bool) -> String {
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
     hasher.update(options.rules.lifecycles.join(",").as_bytes());
+    hasher.update([u8::from(people_allowed)]);
     hasher.update([0]);
     hasher.update(text.as_bytes());
     hex::encode(&hasher.finalize()[..16])
@@ -531,6 +567,7 @@ async fn follow_target(
     loaded: &mut Loaded,
     from: &Source,
     scope: &std::sync::Arc<Scope>,
+    people_allowed: bool,
     file: &str,
     target: &super::entity::LocationTarget,
     chain: &[String],
@@ -612,6 +649,7 @@ async fn follow_target(
         queue.push_back(Pending {
             source,
             scope: scope.clone(),
+            people_allowed,
             chain: chain.to_vec(),
             from_folder: false,
             referrer: Some(Referrer {

@@ -2,21 +2,23 @@
 //! account to a catalog person where the platform doesn't tell usher the
 //! account's email (Discord).
 //!
-//! A link gives the account the person's permissions, so it is confirmed
-//! with a button, refused when the person is already linked to another
-//! account of that platform (only an admin can move it), audit-logged, and
-//! told to the person through the outbox (on any platform that reaches
-//! them), so a wrong link is noticed.
+//! A link gives the account the person's permissions, so it takes proof:
+//! a one-time code sent to the person by Slack DM (a channel usher already
+//! trusts for them), typed back here; or an usher admin's approval
+//! (`me approve <request>`) — the only way for an admin's own person, so
+//! nobody becomes an admin by knowing their email. A person already linked
+//! to another account of the platform can't be taken over; every link is
+//! audit-logged and told to the person, so a wrong one is noticed.
 
 use serde_json::json;
 
 use super::{CommandResult, Core};
 use crate::actions::outbox::{self, NewJob};
-use crate::chat::{Action, ButtonStyle, Element, Platform, Reply, Request, Text};
+use crate::chat::{Platform, Reply, Request, Text};
 use crate::commands::parse::Args;
-use crate::oncall::paging::CHAT_KIND;
+use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
-pub const OPTIONS: &[&str] = &["email", "confirm"];
+pub const OPTIONS: &[&str] = &["email", "code", "request"];
 
 /// `me`.
 pub async fn run(core: &Core, request: &Request) -> CommandResult {
@@ -25,7 +27,7 @@ pub async fn run(core: &Core, request: &Request) -> CommandResult {
     let Some(person) = &actor.person else {
         let how = match request.platform {
             Platform::Discord => {
-                "Link your account: `me link <your catalog email>` (you confirm with a button)."
+                "Link your account: `me link <your catalog email>` (usher sends you a one-time code on Slack to prove it's you)."
             }
             Platform::Slack => {
                 "usher matches Slack accounts by Slack id or the email on your Slack profile; ask your team to add you to the catalog (a User with that email)."
@@ -59,7 +61,24 @@ pub async fn run(core: &Core, request: &Request) -> CommandResult {
         .context("`team <your team>` lists your team's services; `oncall <team>` who is on call."))
 }
 
-/// `me link <email> [--confirm]`.
+/// How long a link request (and its code) stays valid.
+const REQUEST_MINUTES: i64 = 15;
+/// Wrong codes before a request is dropped.
+const MAX_CODE_ATTEMPTS: i32 = 5;
+
+/// A pending link, as stored.
+#[derive(Debug, sqlx::FromRow)]
+struct LinkRequest {
+    id: String,
+    platform: String,
+    user_id: String,
+    user_display: String,
+    person_ref: String,
+    code_hash: Option<String>,
+    attempts: i32,
+}
+
+/// `me link <email> [--code <code>]`.
 pub async fn link(core: &Core, request: &Request, args: &Args) -> CommandResult {
     let email = args.text("email").unwrap_or_default().trim().to_string();
     if request.platform != Platform::Discord {
@@ -96,6 +115,23 @@ pub async fn link(core: &Core, request: &Request, args: &Args) -> CommandResult 
         )));
     };
     let platform = request.platform.as_str();
+    if let Some(reply) = already_taken(core, platform, &person_ref, &display, request).await? {
+        return Ok(reply);
+    }
+    match args.text("code") {
+        Some(code) => check_code(core, request, &email, &person_ref, &display, code).await,
+        None => ask_for_proof(core, request, &email, &person_ref, &display).await,
+    }
+}
+
+/// A person already linked to another account of this platform.
+async fn already_taken(
+    core: &Core,
+    platform: &str,
+    person_ref: &str,
+    display: &str,
+    request: &Request,
+) -> Result<Option<Reply>, sqlx::Error> {
     let taken: Option<String> = sqlx::query_scalar(
         "SELECT user_id FROM chat_links WHERE platform = $1 AND person_ref = $2
          UNION ALL
@@ -103,75 +139,252 @@ pub async fn link(core: &Core, request: &Request, args: &Args) -> CommandResult 
          LIMIT 1",
     )
     .bind(platform)
-    .bind(&person_ref)
+    .bind(person_ref)
     .fetch_optional(&core.pool)
     .await?;
-    if let Some(other) = taken.filter(|id| *id != request.actor.platform_user) {
-        tracing::warn!(person = %person_ref, other = %other, user = %request.actor.platform_user, "me link refused: person already linked");
-        return Ok(Reply::text(format!(
-            "{display} is already linked to another {platform} account. If that's wrong, ask your usher admins."
-        )));
+    Ok(taken
+        .filter(|id| *id != request.actor.platform_user)
+        .map(|other| {
+            tracing::warn!(person = %person_ref, other = %other, user = %request.actor.platform_user, "me link refused: person already linked");
+            Reply::text(format!(
+                "{display} is already linked to another {platform} account. If that's wrong, ask your usher admins."
+            ))
+        }))
+}
+
+/// Opens a request: a code by Slack DM, or (for an admin's person, or
+/// where Slack isn't connected) the admins asked to approve.
+async fn ask_for_proof(
+    core: &Core,
+    request: &Request,
+    email: &str,
+    person_ref: &str,
+    display: &str,
+) -> CommandResult {
+    let platform = request.platform.as_str();
+    let id = random_id();
+    let by_code = !core.is_admin_person(person_ref) && slack_connected(core);
+    let code = by_code.then(random_code);
+    let mut tx = core.pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM link_requests WHERE (platform = $1 AND user_id = $2) OR expires_at < now()",
+    )
+    .bind(platform)
+    .bind(&request.actor.platform_user)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO link_requests (id, platform, user_id, user_display, person_ref, code_hash, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(mins => $7))",
+    )
+    .bind(&id)
+    .bind(platform)
+    .bind(&request.actor.platform_user)
+    .bind(&request.actor.display)
+    .bind(person_ref)
+    .bind(code.as_deref().map(|c| code_hash(&id, c)))
+    .bind(REQUEST_MINUTES as i32)
+    .execute(&mut *tx)
+    .await?;
+    let who = format!(
+        "{} ({} account {})",
+        request.actor.display, platform, request.actor.platform_user
+    );
+    if let Some(code) = &code {
+        outbox::enqueue(
+            &mut tx,
+            &NewJob {
+                kind: CHAT_SLACK_KIND.into(),
+                destination: format!("dm:{person_ref}"),
+                payload: json!({ "text": format!(
+                    "{who} asked to be linked to you in usher. If that's you, type `me link {email} --code {code}` there within {REQUEST_MINUTES} minutes. If it isn't, ignore this: nothing happens without the code."
+                ) }),
+                idempotency_key: format!("me.link.code:{id}"),
+            },
+            core.config.outbox.max_attempts,
+        )
+        .await?;
     }
-    if !args.flag("confirm") {
-        return Ok(Reply::new()
+    for admin in admin_keys(core) {
+        if by_code {
+            break; // the admins hear only of what needs them
+        }
+        outbox::enqueue(
+            &mut tx,
+            &NewJob {
+                kind: CHAT_KIND.into(),
+                destination: format!("dm:{admin}"),
+                payload: json!({ "text": format!(
+                    "{who} asks to be linked to {display} ({person_ref}). Only if you know it's them: `me approve {id}` (valid {REQUEST_MINUTES} minutes)."
+                ) }),
+                idempotency_key: format!("me.link.approve:{id}:{admin}"),
+            },
+            core.config.outbox.max_attempts,
+        )
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'me.link.request', $2, $3)",
+    )
+    .bind(request.actor.audit_name())
+    .bind(person_ref)
+    .bind(json!({ "platform": platform, "user_id": request.actor.platform_user, "request": id, "by": if by_code { "code" } else { "admin" } }))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut reply = Reply::new();
+    reply = if by_code {
+        reply
             .section(
                 Text::new()
-                    .add_plain("Link this account to ")
-                    .add_bold(display.clone())
-                    .add_plain(format!(" ({email})?")),
+                    .add_plain("I've sent a one-time code to ")
+                    .add_bold(display.to_string())
+                    .add_plain(" by Slack DM. If that's you, type it here:"),
             )
-            .context(
-                "Only if it's you: usher will act as them (their teams' permissions), and tells them about the link.",
-            )
-            .actions(vec![
-                Element::Button {
-                    label: format!("Yes, I'm {display}"),
-                    action: Action::run(format!("me link {email} --confirm")),
-                    style: ButtonStyle::Primary,
-                },
-                Element::Button {
-                    label: "No".into(),
-                    action: Action::run("me"),
-                    style: ButtonStyle::Default,
-                },
-            ]));
+            .section(Text::new().add_code(format!("me link {email} --code <the code>")))
+            .context(format!(
+                "Valid {REQUEST_MINUTES} minutes. No Slack? An usher admin can approve request {id} instead (`me approve {id}`)."
+            ))
+    } else if core.is_admin_person(person_ref) {
+        reply.section(Text::plain(format!(
+            "{display} is an usher admin, and an admin's account is linked only with another admin's approval — I've asked them (request {id}, valid {REQUEST_MINUTES} minutes)."
+        )))
+    } else {
+        reply.section(Text::plain(format!(
+            "usher can't send {display} a code (Slack isn't connected here), so I've asked the usher admins to approve request {id} (valid {REQUEST_MINUTES} minutes)."
+        )))
+    };
+    Ok(reply)
+}
+
+/// `me link <email> --code <code>`: the code from the DM links the account.
+async fn check_code(
+    core: &Core,
+    request: &Request,
+    email: &str,
+    person_ref: &str,
+    display: &str,
+    code: &str,
+) -> CommandResult {
+    let pending: Option<LinkRequest> = sqlx::query_as(
+        "SELECT id, platform, user_id, user_display, person_ref, code_hash, attempts FROM link_requests
+         WHERE platform = $1 AND user_id = $2 AND person_ref = $3 AND expires_at > now()",
+    )
+    .bind(request.platform.as_str())
+    .bind(&request.actor.platform_user)
+    .bind(person_ref)
+    .fetch_optional(&core.pool)
+    .await?;
+    let start_again = format!("Start again with `me link {email}`.");
+    let Some(pending) = pending else {
+        return Ok(Reply::text(format!(
+            "There's no open link request from this account for {display} (they last {REQUEST_MINUTES} minutes). {start_again}"
+        )));
+    };
+    let Some(expected) = &pending.code_hash else {
+        return Ok(Reply::text(format!(
+            "{display}'s link needs an usher admin's approval (request {}), not a code.",
+            pending.id
+        )));
+    };
+    if code_hash(&pending.id, code.trim()) != *expected {
+        let attempts = pending.attempts + 1;
+        if attempts >= MAX_CODE_ATTEMPTS {
+            sqlx::query("DELETE FROM link_requests WHERE id = $1")
+                .bind(&pending.id)
+                .execute(&core.pool)
+                .await?;
+            tracing::warn!(person = %person_ref, user = %request.actor.platform_user, "me link: too many wrong codes");
+            return Ok(Reply::text(format!(
+                "That code isn't right, and that was the last try: the request is closed. {start_again}"
+            )));
+        }
+        sqlx::query("UPDATE link_requests SET attempts = $2 WHERE id = $1")
+            .bind(&pending.id)
+            .bind(attempts)
+            .execute(&core.pool)
+            .await?;
+        return Ok(Reply::text(format!(
+            "That code isn't right ({} tries left). Copy it from usher's Slack DM to {display}.",
+            MAX_CODE_ATTEMPTS - attempts
+        )));
     }
+    complete(core, &pending, &request.actor.audit_name(), display).await
+}
+
+/// `me approve <request>` (admins): links the account a request names.
+pub async fn approve(core: &Core, request: &Request, args: &Args) -> CommandResult {
+    let id = args
+        .text("request")
+        .unwrap_or_default()
+        .trim()
+        .to_uppercase();
+    let pending: Option<LinkRequest> = sqlx::query_as(
+        "SELECT id, platform, user_id, user_display, person_ref, code_hash, attempts FROM link_requests
+         WHERE id = $1 AND expires_at > now()",
+    )
+    .bind(&id)
+    .fetch_optional(&core.pool)
+    .await?;
+    let Some(pending) = pending else {
+        return Ok(Reply::text(format!(
+            "There's no open link request {id} (they last {REQUEST_MINUTES} minutes). Ask them to run `me link <their email>` again."
+        )));
+    };
+    let display: String = sqlx::query_scalar(
+        "SELECT coalesce(nullif(title, ''), display_name, name) FROM entities WHERE ref = $1",
+    )
+    .bind(&pending.person_ref)
+    .fetch_optional(&core.pool)
+    .await?
+    .unwrap_or_else(|| pending.person_ref.clone());
+    complete(core, &pending, &request.actor.audit_name(), &display).await
+}
+
+/// Makes the link a request asked for, in one transaction with its audit
+/// entry and the message telling the person.
+async fn complete(core: &Core, pending: &LinkRequest, actor: &str, display: &str) -> CommandResult {
     let mut tx = core.pool.begin().await?;
+    let closed = sqlx::query("DELETE FROM link_requests WHERE id = $1")
+        .bind(&pending.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
     let inserted = sqlx::query(
         "INSERT INTO chat_links (platform, user_id, person_ref) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
     )
-    .bind(platform)
-    .bind(&request.actor.platform_user)
-    .bind(&person_ref)
+    .bind(&pending.platform)
+    .bind(&pending.user_id)
+    .bind(&pending.person_ref)
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if inserted == 0 {
+    if closed == 0 || inserted == 0 {
         return Ok(Reply::text(format!(
-            "{display} or this account was linked a moment ago by someone else. Run `me` to see who you are; ask your usher admins if it's wrong."
+            "{display} or that account was linked a moment ago by someone else. `me` shows who you are; ask your usher admins if it's wrong."
         )));
     }
     sqlx::query(
         "INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, 'me.link', $2, $3)",
     )
-    .bind(request.actor.audit_name())
-    .bind(&person_ref)
-    .bind(json!({ "platform": platform, "user_id": request.actor.platform_user, "display": request.actor.display }))
+    .bind(actor)
+    .bind(&pending.person_ref)
+    .bind(json!({ "platform": pending.platform, "user_id": pending.user_id, "display": pending.user_display, "request": pending.id }))
     .execute(&mut *tx)
     .await?;
     outbox::enqueue(
         &mut tx,
         &NewJob {
             kind: CHAT_KIND.into(),
-            destination: format!("dm:{person_ref}"),
+            destination: format!("dm:{}", pending.person_ref),
             payload: json!({
                 "text": format!(
-                    "Your catalog person was linked to the {platform} account {} ({}). If that wasn't you, tell your usher admins.",
-                    request.actor.display, request.actor.platform_user
+                    "Your catalog person was linked to the {} account {} ({}). If that wasn't you, tell your usher admins.",
+                    pending.platform, pending.user_display, pending.user_id
                 ),
             }),
-            idempotency_key: format!("me.link:{platform}:{}", request.actor.platform_user),
+            idempotency_key: format!("me.link:{}:{}", pending.platform, pending.user_id),
         },
         core.config.outbox.max_attempts,
     )
@@ -180,9 +393,64 @@ pub async fn link(core: &Core, request: &Request, args: &Args) -> CommandResult 
     Ok(Reply::new()
         .section(
             Text::new()
-                .add_plain("Linked: you're ")
-                .add_bold(display)
+                .add_plain(format!("Linked: {} is ", pending.user_display))
+                .add_bold(display.to_string())
                 .add_plain(" now."),
         )
         .context("Try `owner <service>` or `oncall <team>`."))
+}
+
+/// Whether this deployment posts on Slack (where codes are sent; unknown
+/// counts as yes, as it does for digests).
+fn slack_connected(core: &Core) -> bool {
+    match &core.config.hygiene.deliver_on {
+        Some(on) => on.iter().any(|p| p == "slack"),
+        None => true,
+    }
+}
+
+/// The admins' entity keys.
+fn admin_keys(core: &Core) -> Vec<String> {
+    core.config
+        .admins
+        .people
+        .iter()
+        .filter_map(|a| {
+            crate::catalog::model::EntityRef::parse(
+                a.trim(),
+                Some(crate::catalog::model::Kind::User),
+                "default",
+            )
+            .ok()
+        })
+        .map(|r| r.key())
+        .collect()
+}
+
+/// Random bytes from the OS.
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the OS random generator is available");
+    bytes
+}
+
+/// A request id people can read out: six letters and digits, no 0/O/1/I.
+fn random_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    random_bytes::<6>()
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A six-digit one-time code.
+fn random_code() -> String {
+    let n = u32::from_le_bytes(random_bytes::<4>()) % 1_000_000;
+    format!("{n:06}")
+}
+
+/// Codes are kept hashed with their request's id.
+fn code_hash(id: &str, code: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("{id}:{code}").as_bytes()))
 }

@@ -83,17 +83,20 @@ impl Core {
 
     /// Whether the actor is an admin from `usher.toml`.
     pub fn is_admin(&self, request: &Request) -> bool {
-        let Some(person) = &request.actor.person else {
-            return false;
-        };
+        request
+            .actor
+            .person
+            .as_ref()
+            .is_some_and(|person| self.is_admin_person(&person.key))
+    }
+
+    /// Whether the catalog person `key` (`user:default/jane`) is an admin.
+    /// Admins are named by entity ref only, never matched by email: an
+    /// email is just what some descriptor says.
+    pub fn is_admin_person(&self, key: &str) -> bool {
         self.config.admins.people.iter().any(|admin| {
-            let admin = admin.trim();
-            EntityRef::parse(admin, Some(Kind::User), "default")
-                .is_ok_and(|r| r.key() == person.key)
-                || person
-                    .email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(admin))
+            EntityRef::parse(admin.trim(), Some(Kind::User), "default")
+                .is_ok_and(|r| r.key() == key)
         })
     }
 }
@@ -358,6 +361,7 @@ async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandRes
         },
         "me" => match parsed.sub.map(|s| s.name.as_str()) {
             Some("link") => me::link(core, request, args).await,
+            Some("approve") => me::approve(core, request, args).await,
             _ => me::run(core, request).await,
         },
         other => Ok(Reply::text(format!(

@@ -412,6 +412,7 @@ pub async fn set(core: &Core, request: &Request, args: &Args) -> CommandResult {
             None => today,
         },
     };
+    let members = store::team_members(&core.pool, &team).await?;
     let mut people = Vec::new();
     for name in args
         .text("people")
@@ -421,6 +422,24 @@ pub async fn set(core: &Core, request: &Request, args: &Args) -> CommandResult {
         .filter(|n| !n.is_empty())
     {
         match store::find_person(&core.pool, name).await? {
+            // Only the team's own people: a rotation decides who is paged
+            // for it, and who may act as on call.
+            Some(p) if !members.iter().any(|m| m.key == p.key) => {
+                return bad(format!(
+                    "{} isn't a member of {}, so they can't be on its rotation; its members are {}",
+                    p.label(),
+                    team.short(),
+                    if members.is_empty() {
+                        "none yet (add them in the team's descriptor)".to_string()
+                    } else {
+                        members
+                            .iter()
+                            .map(|m| m.label())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ));
+            }
             Some(p) => people.push(p.key),
             None => {
                 return bad(format!(

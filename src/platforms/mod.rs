@@ -5,6 +5,7 @@ pub mod console;
 pub mod discord;
 pub mod messages;
 pub mod pacing;
+pub mod replay;
 pub mod slack;
 pub mod values;
 

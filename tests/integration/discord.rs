@@ -151,8 +151,12 @@ fn user(id: &str) -> Value {
 /// lack `application_id`, `version`, `attachment_size_limit` …; real
 /// Discord sends them, and serenity 0.12 requires them).
 fn base(kind: u8, user_id: &str, guild: Option<&str>) -> Value {
+    // Each interaction an id of its own, as Discord sends (the same id
+    // twice is a replay, and acts once).
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = 1_700_000_000_000_000_000 + N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let mut v = json!({
-        "id": "1700000000000000001",
+        "id": id.to_string(),
         "application_id": APP_ID,
         "type": kind,
         "token": "aW50ZXJhY3Rpb246dGVzdA",
@@ -586,6 +590,7 @@ async fn fix_now_is_one_modal_with_the_missing_fields() {
     // back as a message saying what's wrong, its ✏️ button reopening it
     // with what was typed.
     let mut bad = submit.clone();
+    bad["id"] = json!("1799999999999999999"); // another submission, not a replay
     bad["data"]["components"][1]["components"][0]["value"] = json!("runbook.example.com");
     let back = h.interact(&bad).await;
     assert!(text_of(&back).contains("web address"), "{back:#}");
@@ -977,9 +982,31 @@ fn every_discord_fixture_parses() {
     assert!(parsed >= 6, "{parsed}");
 }
 
+/// The request id in usher's answer ("… request K7Q2MD …").
+fn request_id(text: &str) -> String {
+    regex_lite::Regex::new(r"request ([A-Z2-9]{6})")
+        .unwrap()
+        .captures(text)
+        .unwrap_or_else(|| panic!("no request id in {text}"))[1]
+        .to_string()
+}
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn me_link_asks_confirms_and_cannot_take_someone_else() {
-    let h = Harness::start(GUILDS).await;
+async fn me_link_needs_proof_and_an_admin_is_never_self_linked() {
+    // Jonas (his Discord id is in his descriptor) and Amara are admins;
+    // this deployment posts on Discord only, so no code can be sent by
+    // Slack: links wait for an admin.
+    let h = Harness::start(&format!(
+        "{GUILDS}[admins]\npeople = [\"jonas.weber\", \"user:default/amara.okafor\"]\n"
+    ))
+    .await;
     let email = "priya.nair@acme-shop.example";
     let ask = h
         .interact(&slash(
@@ -989,37 +1016,67 @@ async fn me_link_asks_confirms_and_cannot_take_someone_else() {
         ))
         .await;
     let text = text_of(&ask);
-    assert!(text.contains("Priya"), "{text}");
-    let (_, confirm) = buttons(&ask)
-        .into_iter()
-        .find(|(l, _)| l.starts_with("Yes"))
-        .expect("a confirm button");
-    // Nothing is linked before the click.
-    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_links")
-        .fetch_one(&h.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(links, 0);
-    let done = h.interact(&click(GUEST, &confirm)).await;
-    assert!(text_of(&done).contains("Linked"), "{}", text_of(&done));
-    // At once, the account is Priya.
+    assert!(
+        text.contains("asked the usher admins to approve request"),
+        "{text}"
+    );
+    let id = request_id(&text);
+    assert_eq!(count(&h.db, "SELECT count(*) FROM chat_links").await, 0);
+    assert_eq!(
+        count(&h.db, "SELECT count(*) FROM outbox WHERE destination IN ('dm:user:default/jonas.weber', 'dm:user:default/amara.okafor')").await,
+        2,
+        "both admins are asked"
+    );
+    // A guessed code does nothing.
+    let guess = h
+        .interact(&slash(
+            GUEST,
+            "usher",
+            sub(
+                "me-link",
+                json!([opt("email", email), opt("code", "123456")]),
+            ),
+        ))
+        .await;
+    assert!(
+        text_of(&guess).contains("needs an usher admin's approval"),
+        "{}",
+        text_of(&guess)
+    );
+    // An admin approves: at once, the account is Priya.
+    let approved = h
+        .interact(&slash(
+            JONAS,
+            "usher",
+            sub("me-approve", json!([opt("request", &id)])),
+        ))
+        .await;
+    assert!(
+        text_of(&approved).contains("Linked"),
+        "{}",
+        text_of(&approved)
+    );
     let me = h
         .interact(&slash(GUEST, "usher", sub("me", json!([]))))
         .await;
     assert!(text_of(&me).contains("Priya"), "{}", text_of(&me));
-    let audited: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'me.link'")
-            .fetch_one(&h.db.pool)
-            .await
-            .unwrap();
-    assert_eq!(audited, 1);
-    let told: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM outbox WHERE destination = 'dm:user:default/priya.nair'",
-    )
-    .fetch_one(&h.db.pool)
-    .await
-    .unwrap();
-    assert_eq!(told, 1, "Priya is told about the link");
+    assert_eq!(
+        count(
+            &h.db,
+            "SELECT count(*) FROM audit_log WHERE action = 'me.link'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &h.db,
+            "SELECT count(*) FROM outbox WHERE destination = 'dm:user:default/priya.nair'"
+        )
+        .await,
+        1,
+        "Priya is told about the link"
+    );
     // Someone else can't take Priya over.
     let other = "1600000000000000077";
     let again = h
@@ -1034,13 +1091,96 @@ async fn me_link_asks_confirms_and_cannot_take_someone_else() {
         "{}",
         text_of(&again)
     );
-    let forced = h
-        .interact(&click(other, &format!("r:0:me link {email} --confirm")))
+
+    // Nobody becomes an admin by knowing her email: Amara's person is
+    // linked only with another admin's approval, never with a code...
+    let attacker = "1600000000000000066";
+    let claim = h
+        .interact(&slash(
+            attacker,
+            "usher",
+            sub(
+                "me-link",
+                json!([opt("email", "amara.okafor@acme-shop.example")]),
+            ),
+        ))
+        .await;
+    let text = text_of(&claim);
+    assert!(text.contains("Amara Okafor is an usher admin"), "{text}");
+    let id = request_id(&text);
+    // ...can't approve itself...
+    let self_approved = h
+        .interact(&slash(
+            attacker,
+            "usher",
+            sub("me-approve", json!([opt("request", &id)])),
+        ))
         .await;
     assert!(
-        text_of(&forced).contains("already linked"),
+        text_of(&self_approved).contains("Only usher admins"),
         "{}",
-        text_of(&forced)
+        text_of(&self_approved)
+    );
+    // ...and so can't change a rotation.
+    let rotation = h
+        .interact(&slash(
+            attacker,
+            "usher",
+            sub(
+                "oncall-set",
+                json!([opt("team", "team-payments"), opt("people", "amara.okafor")]),
+            ),
+        ))
+        .await;
+    assert!(
+        text_of(&rotation).contains("is for people in the catalog"),
+        "{}",
+        text_of(&rotation)
+    );
+    assert_eq!(
+        count(
+            &h.db,
+            &format!("SELECT count(*) FROM chat_links WHERE user_id = '{attacker}'")
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(&h.db, "SELECT count(*) FROM rotations WHERE team_ref = 'group:default/team-payments' AND source = 'chat'").await,
+        0,
+        "nothing changed"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_interaction_acts_once() {
+    let h = Harness::start(GUILDS).await;
+    let ask = slash(
+        GUEST,
+        "usher",
+        sub(
+            "me-link",
+            json!([opt("email", "priya.nair@acme-shop.example")]),
+        ),
+    );
+    let first = h.interact(&ask).await;
+    assert!(text_of(&first).contains("request"), "{}", text_of(&first));
+    // The very same signed interaction again, well inside the signature's
+    // five minutes: answered, but nothing is done again.
+    let replayed = h.interact(&ask).await;
+    assert!(
+        text_of(&replayed).contains("already acted on this request"),
+        "{}",
+        text_of(&replayed)
+    );
+    assert_eq!(
+        count(
+            &h.db,
+            "SELECT count(*) FROM audit_log WHERE action = 'me.link.request'"
+        )
+        .await,
+        1
     );
     h.stop().await;
 }

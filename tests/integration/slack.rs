@@ -4,6 +4,7 @@
 //! talks to.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -17,6 +18,13 @@ use usher::serve::Server;
 use crate::commands::demo_db;
 use crate::fake_slack::{BOT_USER, Failure, FakeSlack, SIGNING_SECRET, TEAM, sign};
 use crate::support::{TestDb, fixtures, readyz_until, usher};
+
+/// A trigger id of its own for each request, as Slack sends (the same one
+/// twice is a replay, and acts once).
+fn trigger() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("13345224609.738474920.{}", N.fetch_add(1, Ordering::SeqCst))
+}
 
 /// usher serving Slack against the fake.
 struct Harness {
@@ -246,7 +254,7 @@ pub fn command_form(
         ("api_app_id", "A0USHER"),
         ("is_enterprise_install", "false"),
         ("response_url", response_url),
-        ("trigger_id", "13345224609.738474920.8088930838d88f008e0"),
+        ("trigger_id", &trigger()),
     ])
     .unwrap()
 }
@@ -693,7 +701,7 @@ fn click(user: &str, value: &str, response_url: &str) -> Value {
         "team": { "id": TEAM, "domain": "acme-shop" },
         "user": { "id": user, "username": "someone", "name": "someone", "team_id": TEAM },
         "container": { "type": "message", "message_ts": "1764150000.000300", "channel_id": "C0GENERAL", "is_ephemeral": true },
-        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+        "trigger_id": trigger(),
         "channel": { "id": "C0GENERAL", "name": "general" },
         "response_url": response_url,
         "actions": [{ "type": "button", "action_id": "run:3", "block_id": "b1",
@@ -755,7 +763,7 @@ async fn clicks_are_checked_again_as_the_person_who_clicked() {
         "team": { "id": TEAM, "domain": "acme-shop" },
         "user": { "id": "U01JONAS", "team_id": TEAM },
         "container": { "type": "message", "message_ts": "1.2", "channel_id": "C0GENERAL", "is_ephemeral": true },
-        "trigger_id": "1.2.3", "channel": { "id": "C0GENERAL", "name": "general" },
+        "trigger_id": trigger(), "channel": { "id": "C0GENERAL", "name": "general" },
         "response_url": h.fake.response_url("share"),
         "actions": [{ "type": "button", "action_id": "share", "block_id": "b9",
                       "text": { "type": "plain_text", "text": "Share in channel" }, "value": "owner payments-api" }],
@@ -780,6 +788,59 @@ async fn clicks_are_checked_again_as_the_person_who_clicked() {
         .expect("the shared answer");
     assert!(block_text(answer).contains("Payments API"));
     assert!(shared.iter().any(|b| b["delete_original"] == true));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_click_or_command_acts_once() {
+    let h = Harness::start(WORKSPACE).await;
+    // Sam (an admin) notifies the owners; the same signed click arrives
+    // again inside the signature's five minutes.
+    let payload = click(
+        "U01SAML",
+        "search dep:log4j-core@<2.17.1 --notify",
+        &h.fake.response_url("sam"),
+    );
+    assert_eq!(h.interaction(&payload).await.0, 200);
+    h.fake
+        .wait_for("the confirmation", |f| {
+            f.responses().into_iter().find(|(id, _)| id == "sam")
+        })
+        .await;
+    let jobs = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE kind = 'chat.notify'")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap()
+    };
+    let once = jobs().await;
+    assert!(once > 0);
+    assert_eq!(h.interaction(&payload).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(jobs().await, once, "the replay notified nobody again");
+    let answers = h
+        .fake
+        .responses()
+        .into_iter()
+        .filter(|(id, _)| id == "sam")
+        .count();
+    assert_eq!(answers, 1);
+    // A slash command replayed: told so, nothing run.
+    let body = command_form(TEAM, "/usher", "me", "U01SAML", &h.fake.response_url("cmd"));
+    for expected in ["Sam", "already acted on this request"] {
+        let answer: Value = h
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                &body,
+                0,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(answer.to_string().contains(expected), "{answer}");
+    }
     h.stop().await;
 }
 
@@ -868,7 +929,7 @@ fn in_view(view_id: &str, view: &Value, action: Value) -> Value {
         "team": { "id": TEAM, "domain": "acme-shop" },
         "user": { "id": "U01AMARA", "team_id": TEAM },
         "container": { "type": "view", "view_id": view_id },
-        "trigger_id": "2.3.4", "view": view, "actions": [action],
+        "trigger_id": trigger(), "view": view, "actions": [action],
     })
 }
 
@@ -876,7 +937,7 @@ fn submission(view: &Value, typed: &str) -> Value {
     let mut view = view.clone();
     view["state"] = json!({ "values": { "answer": { "answer": { "type": "plain_text_input", "value": typed } } } });
     json!({
-        "type": "view_submission", "token": "x", "api_app_id": "A0USHER", "trigger_id": "3.4.5",
+        "type": "view_submission", "token": "x", "api_app_id": "A0USHER", "trigger_id": trigger(),
         "team": { "id": TEAM, "domain": "acme-shop" },
         "user": { "id": "U01AMARA", "team_id": TEAM, "username": "amara", "name": "amara" },
         "view": view,
@@ -893,9 +954,12 @@ async fn the_creation_dialogue_runs_as_a_modal_with_field_errors() {
     );
     let open = h.fake.calls_of("views.open");
     assert_eq!(open.len(), 1);
-    assert_eq!(
-        open[0].params["trigger_id"],
-        "13345224609.738474920.8088930838d88f008e0"
+    assert!(
+        open[0].params["trigger_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("13345224609.738474920."),
+        "the command's own trigger_id"
     );
     let (view_id, view) = current_view(&h.fake);
     assert_eq!(view["type"], "modal");
@@ -1020,7 +1084,7 @@ async fn fix_now_opens_one_modal_with_the_missing_fields_and_saves_them_together
             "f:runbook": { "f:runbook": { "type": "plain_text_input", "value": runbook } },
         } });
         json!({
-            "type": "view_submission", "token": "x", "api_app_id": "A0USHER", "trigger_id": "3.4.5",
+            "type": "view_submission", "token": "x", "api_app_id": "A0USHER", "trigger_id": trigger(),
             "team": { "id": TEAM, "domain": "acme-shop" },
             "user": { "id": "U01AMARA", "team_id": TEAM, "username": "amara", "name": "amara" },
             "view": view,
@@ -1442,7 +1506,7 @@ async fn socket_mode_answers_over_the_websocket_and_reconnects() {
             "payload": {
                 "team_id": TEAM, "team_domain": "acme-shop", "channel_id": "C0GENERAL", "channel_name": "general",
                 "user_id": "U01JONAS", "user_name": "jonas", "command": "/usher", "text": "owner payments-api",
-                "response_url": h.fake.response_url("socket"), "trigger_id": "1.2.3", "api_app_id": "A0USHER",
+                "response_url": h.fake.response_url("socket"), "trigger_id": trigger(), "api_app_id": "A0USHER",
             },
         })
     };

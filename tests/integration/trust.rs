@@ -379,3 +379,200 @@ async fn a_token_never_follows_a_redirect_to_another_host() {
     assert!(headers.get("authorization").is_none(), "{headers:?}");
     assert!(!out.contains("glpat-not-for-other-hosts"), "{out}");
 }
+
+const ALICE: &str = "apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-ops
+spec:
+  type: team
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: alice
+  annotations:
+    slack.com/user-id: U0ALICE
+spec:
+  profile:
+    email: alice@example.com
+  memberOf: [team-ops]
+";
+
+fn mallory(annotation: &str, email: &str) -> String {
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: mallory\n  annotations:\n    slack.com/user-id: {annotation}\nspec:\n  profile:\n    email: {email}\n  memberOf: [team-ops]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_id_or_email_claimed_twice_stays_with_its_holder() {
+    let db = TestDb::new().await;
+    let root = tempfile::tempdir().unwrap();
+    write(&root.path().join("org"), "catalog-info.yaml", ALICE);
+    let (code, out) = run_usher(
+        "",
+        &[
+            "catalog",
+            "import",
+            root.path().join("org").to_str().unwrap(),
+        ],
+        Some(&db),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    // Another repository's descriptor claims Alice's Slack id, then her email.
+    for (n, (slack, email, what)) in [
+        ("U0ALICE", "mallory@example.com", "Slack id 'U0ALICE'"),
+        (
+            "U0MALLORY",
+            "Alice@Example.com",
+            "spec.profile.email 'alice@example.com'",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let repo = root.path().join(format!("repo{n}"));
+        write(&repo, "catalog-info.yaml", &mallory(slack, email));
+        let (code, out) = run_usher(
+            "",
+            &["catalog", "import", repo.to_str().unwrap()],
+            Some(&db),
+        )
+        .await;
+        assert_eq!(code, 1, "{out}");
+        let wanted = format!(
+            "{}:1: spec.profile: the {what} belongs to user:default/alice already",
+            repo.join("catalog-info.yaml").display()
+        );
+        assert!(out.contains(&wanted), "missing {wanted}\n{out}");
+    }
+    let users: Vec<(String, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT name, slack_user_id, email FROM entities WHERE kind = 'user'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        users,
+        [(
+            "alice".to_string(),
+            Some("U0ALICE".to_string()),
+            Some("alice@example.com".to_string())
+        )]
+    );
+    // Nobody joined Alice's team on the strength of her id.
+    let members: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM relations WHERE type = 'memberOf' AND target_ref = 'group:default/team-ops'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(members, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_and_teams_come_only_from_the_org_locations() {
+    let db = TestDb::new().await;
+    let root = tempfile::tempdir().unwrap();
+    let org = root.path().join("org");
+    let repo = root.path().join("repo");
+    write(&org, "catalog-info.yaml", ALICE);
+    write(
+        &repo,
+        "catalog-info.yaml",
+        &format!(
+            "{}---\n{}",
+            mallory("U0MALLORY", "mallory@example.com"),
+            "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: tools\nspec:\n  type: service\n  lifecycle: production\n  owner: team-ops\n"
+        ),
+    );
+    let config = format!("[catalog]\norg_locations = [\"{}\"]\n", org.display());
+    let (code, out) = run_usher(
+        &config,
+        &[
+            "catalog",
+            "import",
+            org.to_str().unwrap(),
+            repo.to_str().unwrap(),
+        ],
+        Some(&db),
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}:1: kind: User 'mallory' can't come from here: people and teams are accepted only from catalog.org_locations",
+            repo.join("catalog-info.yaml").display()
+        )),
+        "{out}"
+    );
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM entities ORDER BY name")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(names, ["alice", "team-ops", "tools"], "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_link_takes_the_code_sent_by_slack_dm() {
+    use usher::chat::{Actor, Platform, Request};
+    let db = crate::commands::demo_db().await;
+    let core = db.core();
+    let ask = |text: &str| Request {
+        actor: Actor::guest("1600000000000000055"),
+        platform: Platform::Discord,
+        workspace: None,
+        channel: None,
+        text: text.to_string(),
+    };
+    let email = "priya.nair@acme-shop.example";
+    let reply = usher::commands::handle(&core, &ask(&format!("me link {email}")))
+        .await
+        .to_plain();
+    assert!(
+        reply.contains("sent a one-time code to Priya Nair by Slack DM"),
+        "{reply}"
+    );
+    let (kind, text): (String, String) = sqlx::query_as(
+        "SELECT kind, payload->>'text' FROM outbox WHERE destination = 'dm:user:default/priya.nair'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kind, "chat.message.slack", "the code goes by Slack only");
+    let code = regex_lite::Regex::new(r"--code (\d{6})")
+        .unwrap()
+        .captures(&text)
+        .unwrap()[1]
+        .to_string();
+    assert!(
+        !reply.contains(&code),
+        "the code is never shown to the asker"
+    );
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let reply = usher::commands::handle(&core, &ask(&format!("me link {email} --code {wrong}")))
+        .await
+        .to_plain();
+    assert!(
+        reply.contains("That code isn't right (4 tries left)"),
+        "{reply}"
+    );
+    let links: i64 = sqlx::query_scalar("SELECT count(*) FROM chat_links")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+    let reply = usher::commands::handle(&core, &ask(&format!("me link {email} --code {code}")))
+        .await
+        .to_plain();
+    assert!(reply.contains("Linked"), "{reply}");
+    let linked: String = sqlx::query_scalar(
+        "SELECT person_ref FROM chat_links WHERE platform = 'discord' AND user_id = '1600000000000000055'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(linked, "user:default/priya.nair");
+}

@@ -101,6 +101,20 @@ fn normalize_rows(rows: &mut Vec<Value>) {
 
 /// Handles one interaction; returns the callback body.
 pub async fn handle(app: &Arc<DiscordApp>, interaction: Interaction) -> Value {
+    let id = match &interaction {
+        Interaction::Command(c) => Some(c.id.get()),
+        Interaction::Component(c) => Some(c.id.get()),
+        Interaction::Modal(m) => Some(m.id.get()),
+        _ => None, // pings and autocomplete change nothing
+    };
+    if let Some(id) = id
+        && !crate::platforms::replay::first_time(&app.core.pool, "discord", &id.to_string()).await
+    {
+        return response(
+            MESSAGE,
+            Some(render::notice(crate::platforms::replay::REPLAYED)),
+        );
+    }
     match interaction {
         Interaction::Ping(_) => response(PONG, None),
         Interaction::Command(c) => command(app, c).await,

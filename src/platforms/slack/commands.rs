@@ -54,6 +54,11 @@ pub async fn handle(app: &Arc<SlackApp>, event: SlackCommandEvent) -> SlackComma
         tracing::info!(team = %team, "Slack: refused a command from a workspace not on the list");
         return ephemeral(&render::notice(&app.refusal(&team)));
     }
+    if !crate::platforms::replay::first_time(&app.core.pool, "slack", event.trigger_id.as_ref())
+        .await
+    {
+        return ephemeral(&render::notice(crate::platforms::replay::REPLAYED));
+    }
     let line = command_line(
         &app.config.command,
         event.command.as_ref(),

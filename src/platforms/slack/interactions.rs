@@ -23,6 +23,16 @@ use crate::platforms::values;
 
 /// Handles one interaction; what Slack gets back at once.
 pub async fn handle(app: &Arc<SlackApp>, event: SlackInteractionEvent) -> SlackInteractionResponse {
+    let trigger = match &event {
+        SlackInteractionEvent::BlockActions(e) => Some(e.trigger_id.to_string()),
+        SlackInteractionEvent::ViewSubmission(e) => e.trigger_id.as_ref().map(|t| t.to_string()),
+        _ => None, // suggestions change nothing
+    };
+    if let Some(trigger) = trigger
+        && !crate::platforms::replay::first_time(&app.core.pool, "slack", &trigger).await
+    {
+        return SlackInteractionResponse::Empty;
+    }
     match event {
         SlackInteractionEvent::BlockActions(e) => {
             block_actions(app, e).await;
