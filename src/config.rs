@@ -1010,6 +1010,24 @@ impl Config {
         }
     }
 
+    /// Settings that leave usher more open than an organisation likely
+    /// means, said plainly by `config check`, `status` and `/readyz`:
+    /// chat platforms without an allow-list, people and teams from any
+    /// location.
+    pub fn cautions(&self, slack_on: bool, discord_on: bool) -> Vec<String> {
+        let mut out = Vec::new();
+        if slack_on && self.slack.workspaces.is_empty() {
+            out.push("Slack: no workspace allow-list ([slack] workspaces), so any workspace that installs the app can use usher".to_string());
+        }
+        if discord_on && self.discord.guilds.is_empty() {
+            out.push("Discord: no server allow-list ([discord] guilds), so any server that adds the bot can use usher".to_string());
+        }
+        if self.catalog.org_locations.is_empty() {
+            out.push("people and teams are accepted from any location (catalog.org_locations unset), so any descriptor's author can declare a User or a team membership; name your organisation's location there".to_string());
+        }
+        out
+    }
+
     /// Options for loading descriptors, without a fetch cache.
     pub fn load_options(&self) -> crate::catalog::loader::LoadOptions {
         self.load_options_with(None)
@@ -1022,6 +1040,9 @@ pub struct Env {
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
     pub listen: String,
+    /// Where `/metrics` is served instead of `listen` (`USHER_METRICS_LISTEN`),
+    /// so it can stay off the address Slack and Discord reach.
+    pub metrics_listen: Option<String>,
 }
 
 impl Env {
@@ -1033,6 +1054,7 @@ impl Env {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(".usher")),
             listen: non_empty("USHER_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            metrics_listen: non_empty("USHER_METRICS_LISTEN"),
         }
     }
 

@@ -27,12 +27,27 @@ pub struct AppState {
     pub slack: Option<Arc<crate::platforms::slack::SlackStatus>>,
     /// Discord's state, when Discord is on.
     pub discord: Option<Arc<crate::platforms::discord::DiscordStatus>>,
+    /// Settings that leave usher more open than likely meant
+    /// ([`crate::config::Config::cautions`]), shown in `/readyz`.
+    pub cautions: Arc<Vec<String>>,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The health endpoints, and `/metrics` unless it has a listener of its
+/// own.
+pub fn router(state: AppState, with_metrics: bool) -> Router {
+    let router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(readyz));
+    if with_metrics {
+        router.route("/metrics", get(metrics)).with_state(state)
+    } else {
+        router.with_state(state)
+    }
+}
+
+/// `/metrics` alone, for `USHER_METRICS_LISTEN`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -115,6 +130,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             // unready (it keeps serving the others and retries).
             "slack": state.slack.as_ref().map(|s| s.get()).unwrap_or_else(|| json!({ "ready": false, "detail": "off" })),
             "discord": state.discord.as_ref().map(|s| s.get()).unwrap_or_else(|| json!({ "ready": false, "detail": "off" })),
+            "cautions": *state.cautions,
         })),
     )
 }

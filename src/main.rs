@@ -533,6 +533,7 @@ fn config_check(config: &Config) -> ExitCode {
         }
         (None, None, None) => "off".to_string(),
     };
+    let slack_on = slack != "off";
     verdict.push(("Slack", slack));
     if let Some(key) = var("DISCORD_PUBLIC_KEY")
         && let Err(why) = usher::platforms::discord::http::verifier(&key)
@@ -568,9 +569,36 @@ fn config_check(config: &Config) -> ExitCode {
             format!("{} named", config.admins.people.len())
         },
     ));
+    if let Some(dir) = var("USHER_DATA_DIR")
+        && let Err(e) = usher::db::local::check_data_dir(std::path::Path::new(&dir))
+    {
+        problems.push(e.to_string());
+    }
+    if let Some(addr) = var("USHER_METRICS_LISTEN") {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "USHER_METRICS_LISTEN: '{addr}' is not host:port, e.g. 127.0.0.1:9090"
+            ));
+        }
+        verdict.push((
+            "metrics",
+            format!("/metrics on {addr} (USHER_METRICS_LISTEN)"),
+        ));
+    } else {
+        verdict.push((
+            "metrics",
+            format!(
+                "/metrics on {listen}, with the chat endpoints (USHER_METRICS_LISTEN moves it)"
+            ),
+        ));
+    }
+    let cautions = config.cautions(slack_on, discord != "off");
     println!("usher config check");
     for (part, line) in &verdict {
         println!("  {part:<14} {line}");
+    }
+    for caution in &cautions {
+        println!("  caution        {caution}");
     }
     if problems.is_empty() {
         println!("  verdict        ok\n");
@@ -590,6 +618,10 @@ fn config_check(config: &Config) -> ExitCode {
     println!("# environment");
     println!("DATABASE_URL: {database}");
     println!("USHER_LISTEN: {listen}");
+    println!(
+        "USHER_METRICS_LISTEN: {}",
+        var("USHER_METRICS_LISTEN").unwrap_or_else(|| "(unset: /metrics on USHER_LISTEN)".into())
+    );
     for name in [
         "SLACK_BOT_TOKEN",
         "SLACK_APP_TOKEN",
@@ -1436,6 +1468,7 @@ async fn bench_slack(
         let secret = "bench-signing-secret".to_string();
         let serve_env = Env {
             listen: "127.0.0.1:0".into(),
+            metrics_listen: None,
             ..env.clone()
         };
         let server = usher::serve::Server::bind(

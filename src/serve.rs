@@ -25,6 +25,8 @@ use crate::platforms::slack::{self, SlackSettings};
 /// A bound, not yet running server (tests bind port 0 and read the port).
 pub struct Server {
     listener: TcpListener,
+    /// `/metrics` on an address of its own (`USHER_METRICS_LISTEN`).
+    metrics_listener: Option<TcpListener>,
     db: Database,
     config: Arc<Config>,
     slack: SlackSettings,
@@ -36,8 +38,17 @@ impl Server {
         let listener = TcpListener::bind(&env.listen)
             .await
             .with_context(|| format!("cannot listen on {} (USHER_LISTEN)", env.listen))?;
+        let metrics_listener = match &env.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (USHER_METRICS_LISTEN)"))?,
+            ),
+            None => None,
+        };
         Ok(Server {
             listener,
+            metrics_listener,
             db,
             config,
             slack: SlackSettings::from_env(),
@@ -59,6 +70,14 @@ impl Server {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The metrics listener's port, when it has one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// Runs until `shutdown` resolves.
@@ -120,6 +139,10 @@ impl Server {
         let state = AppState {
             pool: self.db.pool.clone(),
             shutting_down: shutting_down.clone(),
+            cautions: Arc::new(
+                self.config
+                    .cautions(app.is_some(), discord_status.is_some()),
+            ),
             slack: app.as_ref().map(|a| a.status.clone()),
             discord: discord_status,
         };
@@ -152,7 +175,21 @@ impl Server {
         let addr = self.listener.local_addr()?;
         tracing::info!(%addr, "usher is serving");
         let mut http_stop = stop_rx.clone();
-        let mut router = http::router(state);
+        let metrics_task = self.metrics_listener.map(|listener| {
+            let mut stop = stop_rx.clone();
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "metrics are served here (USHER_METRICS_LISTEN)");
+            }
+            let app = http::metrics_router(state.clone());
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        });
+        let mut router = http::router(state, metrics_task.is_none());
         if let (Some(slack_app), Some(secret)) = (&app, &self.slack.signing_secret) {
             router = router.merge(slack::http::routes(slack_app.clone(), secret));
         }
@@ -178,6 +215,9 @@ impl Server {
         let limit = Duration::from_secs(self.config.serve.shutdown_secs);
         let bounded = tokio::time::timeout(limit, async {
             let _ = server_task.await;
+            if let Some(task) = metrics_task {
+                let _ = task.await;
+            }
             let _ = worker_task.await;
             let _ = refresh_task.await;
             let _ = snapshot_task.await;

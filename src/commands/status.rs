@@ -194,6 +194,16 @@ pub async fn report(core: &Core) -> Result<Reply, sqlx::Error> {
     {
         settings.push("No chat platform can post (no SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN): digests and pages wait in the outbox.".into());
     }
+    let on = |platform: &str| {
+        core.config
+            .hygiene
+            .deliver_on
+            .as_ref()
+            .is_some_and(|on| on.iter().any(|p| p == platform))
+    };
+    for caution in core.config.cautions(on("slack"), on("discord")) {
+        settings.push(format!("Caution — {caution}."));
+    }
     if !settings.is_empty() {
         let mut text = Text::new().add_bold("⚙ Settings:");
         for s in settings {

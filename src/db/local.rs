@@ -50,6 +50,10 @@ pub enum LocalPgError {
     )]
     NoBinaries,
     #[error(
+        "USHER_DATA_DIR {data_dir:?} contains {character:?}, which a shell would read as more than a folder name (pg_ctl starts the server through a shell). Use a path of letters, digits and / . _ - + , : @ = (and spaces)"
+    )]
+    UnsafeDataDir { data_dir: String, character: char },
+    #[error(
         "the data folder {data_dir} was initialised by PostgreSQL {version}, but that version's server binaries are not installed.\n\
          Install PostgreSQL {version} (Debian/Ubuntu: sudo apt-get install -y postgresql-{version}), \
          or move {data_dir} aside to start afresh, or set DATABASE_URL"
@@ -116,6 +120,7 @@ impl LocalPostgres {
     /// cluster for `data_dir` as needed, and registers this process as a
     /// user. Blocking: call from `spawn_blocking` in async code.
     pub fn start(data_dir: &Path, options: &LocalOptions) -> Result<Self, LocalPgError> {
+        check_data_dir(data_dir)?;
         fs::create_dir_all(data_dir).map_err(io_err("cannot create the data folder", data_dir))?;
         let data_dir = data_dir
             .canonicalize()
@@ -342,6 +347,29 @@ fn service_user() -> Result<Option<(Uid, Gid)>, LocalPgError> {
 
 /// The cluster lives in `DATA_DIR/postgres` when the server's user can reach
 /// it, else in a reachable folder tied to the data folder (module doc).
+/// Refuses a data folder a shell would read as more than a name: pg_ctl
+/// runs the server through `sh -c` with the folder in double quotes, so a
+/// `$(…)`, a backtick or a quote in `USHER_DATA_DIR` would run commands.
+/// Checked before anything is created, on the path as given and as the
+/// file system resolves it.
+pub fn check_data_dir(data_dir: &Path) -> Result<(), LocalPgError> {
+    let safe = |c: char| c.is_alphanumeric() || "/._-+,:@= ".contains(c);
+    let mut paths = vec![data_dir.to_path_buf()];
+    if let Ok(real) = data_dir.canonicalize() {
+        paths.push(real);
+    }
+    for path in paths {
+        let text = path.to_string_lossy();
+        if let Some(character) = text.chars().find(|c| !safe(*c)) {
+            return Err(LocalPgError::UnsafeDataDir {
+                data_dir: text.into_owned(),
+                character,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn cluster_dir_for(data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf, LocalPgError> {
     let inside = data_dir.join("postgres");
     let Some((uid, gid)) = run_as else {
@@ -681,5 +709,22 @@ mod tests {
             short_hash(Path::new("/a"), 8),
             short_hash(Path::new("/b"), 8)
         );
+    }
+
+    #[test]
+    fn data_dirs_a_shell_would_misread_are_refused() {
+        for bad in [
+            "/tmp/x$(touch /tmp/pwned)",
+            "/tmp/`id`",
+            "/tmp/a\"b",
+            "/tmp/a;b",
+            "/tmp/a\nb",
+        ] {
+            let err = check_data_dir(Path::new(bad)).unwrap_err().to_string();
+            assert!(err.contains("a shell would read"), "{bad}: {err}");
+        }
+        for good in ["/var/lib/usher", ".usher", "/srv/usher data/pg-17_a+b"] {
+            assert!(check_data_dir(Path::new(good)).is_ok(), "{good}");
+        }
     }
 }

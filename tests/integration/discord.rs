@@ -85,6 +85,7 @@ impl Harness {
             database_url: None,
             data_dir: std::env::temp_dir(),
             listen: "127.0.0.1:0".into(),
+            metrics_listen: None,
         };
         let server = Server::bind(
             &env,

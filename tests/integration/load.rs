@@ -61,6 +61,7 @@ async fn sixty_four_concurrent_first_questions_on_ten_thousand_services() {
         database_url: None,
         data_dir: std::env::temp_dir(),
         listen: "127.0.0.1:0".into(),
+        metrics_listen: None,
     };
     let server = Server::bind(
         &env,

@@ -576,3 +576,93 @@ async fn a_discord_link_takes_the_code_sent_by_slack_dm() {
     .unwrap();
     assert_eq!(linked, "user:default/priya.nair");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_live_on_a_listener_of_their_own() {
+    use usher::config::{Config, Env};
+    use usher::db::Database;
+    let db = crate::commands::demo_db().await;
+    let env = Env {
+        database_url: None,
+        data_dir: std::env::temp_dir(),
+        listen: "127.0.0.1:0".into(),
+        metrics_listen: Some("127.0.0.1:0".into()),
+    };
+    let server = usher::serve::Server::bind(
+        &env,
+        Database::from_pool(db.new_pool().await),
+        Arc::new(Config::default()),
+    )
+    .await
+    .unwrap();
+    let (port, metrics_port) = (server.port(), server.metrics_port().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let get = |port: u16, path: &str| {
+        let request = http.get(format!("http://127.0.0.1:{port}{path}"));
+        async move { request.send().await.unwrap() }
+    };
+    // The address chat platforms reach has no /metrics; the other has.
+    assert_eq!(get(port, "/metrics").await.status(), 404);
+    assert_eq!(get(port, "/healthz").await.status(), 200);
+    let metrics = get(metrics_port, "/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.text().await.unwrap().contains("usher_"));
+    let ready: serde_json::Value = get(port, "/readyz").await.json().await.unwrap();
+    assert!(
+        ready["cautions"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("people and teams are accepted from any location"),
+        "{ready}"
+    );
+    assert_eq!(get(metrics_port, "/readyz").await.status(), 404);
+    let _ = stop.send(());
+    let _ = task.await;
+}
+
+#[test]
+fn config_check_says_what_is_open_and_refuses_a_data_dir_a_shell_would_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usher.toml");
+    let check = |toml: &str, data_dir: Option<&str>| {
+        fs::write(&path, toml).unwrap();
+        let mut cmd = usher();
+        cmd.env("USHER_CONFIG", &path)
+            .env("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+            .env("SLACK_BOT_TOKEN", "xoxb-test")
+            .env_remove("DISCORD_PUBLIC_KEY")
+            .env_remove("DISCORD_BOT_TOKEN")
+            .env_remove("USHER_DATA_DIR")
+            .args(["config", "check"]);
+        if let Some(d) = data_dir {
+            cmd.env("USHER_DATA_DIR", d);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), stdout(&out))
+    };
+    let (code, text) = check("", None);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("caution        Slack: no workspace allow-list ([slack] workspaces)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("caution        people and teams are accepted from any location"),
+        "{text}"
+    );
+    let (code, text) = check(
+        "[slack]\nworkspaces = [\"T0ACME\"]\n[catalog]\norg_locations = [\"https://github.com/acme/org/blob/main/org.yaml\"]\n",
+        Some("/tmp/usher$(touch /tmp/pwned)"),
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains("caution"), "{text}");
+    assert!(
+        text.contains("USHER_DATA_DIR \"/tmp/usher$(touch /tmp/pwned)\" contains '$'"),
+        "{text}"
+    );
+    assert!(!Path::new("/tmp/pwned").exists());
+}
