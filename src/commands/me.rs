@@ -65,6 +65,8 @@ pub async fn run(core: &Core, request: &Request) -> CommandResult {
 const REQUEST_MINUTES: i64 = 15;
 /// Wrong codes before a request is dropped.
 const MAX_CODE_ATTEMPTS: i32 = 5;
+/// Link requests a person may receive an hour.
+const MAX_REQUESTS_PER_HOUR: i64 = 3;
 
 /// A pending link, as stored.
 #[derive(Debug, sqlx::FromRow)]
@@ -162,6 +164,22 @@ async fn ask_for_proof(
     display: &str,
 ) -> CommandResult {
     let platform = request.platform.as_str();
+    // A new request starts a new code with fresh tries: so that asking
+    // again can't buy endless guesses (nor flood the person's DMs), a
+    // person gets a few requests an hour, from anyone.
+    let recent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'me.link.request' AND subject = $1
+         AND at > now() - interval '1 hour'",
+    )
+    .bind(person_ref)
+    .fetch_one(&core.pool)
+    .await?;
+    if recent >= MAX_REQUESTS_PER_HOUR {
+        tracing::warn!(person = %person_ref, user = %request.actor.platform_user, "me link: too many requests for this person");
+        return Ok(Reply::text(format!(
+            "{display} has had {recent} link requests in the last hour, which is all an hour allows. Try again later, or ask your usher admins."
+        )));
+    }
     let id = random_id();
     let by_code = !core.is_admin_person(person_ref) && slack_connected(core);
     let code = by_code.then(random_code);

@@ -575,6 +575,24 @@ async fn a_discord_link_takes_the_code_sent_by_slack_dm() {
     .await
     .unwrap();
     assert_eq!(linked, "user:default/priya.nair");
+    // Asking again and again can't buy endless guesses: a person gets three
+    // requests an hour, whoever asks.
+    for n in 0..4 {
+        let reply = usher::commands::handle(
+            &core,
+            &Request {
+                actor: Actor::guest(&format!("16000000000000001{n:02}")),
+                ..ask("me link jonas.weber@acme-shop.example")
+            },
+        )
+        .await
+        .to_plain();
+        if n < 3 {
+            assert!(reply.contains("one-time code"), "{reply}");
+        } else {
+            assert!(reply.contains("which is all an hour allows"), "{reply}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
