@@ -54,6 +54,13 @@ pub struct HostConfig {
     /// its own network.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_private: bool,
+    /// Owners (GitHub users or organisations, GitLab top-level groups)
+    /// whose files the token may read for any location. Without them the
+    /// token reads only files of the owner of the location's own
+    /// repository, so a descriptor can't make usher read another
+    /// organisation's private repository with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_owners: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +79,7 @@ pub fn default_hosts() -> Vec<HostConfig> {
             api_url: "https://api.github.com".into(),
             token_env: Some("GITHUB_TOKEN".into()),
             allow_private: false,
+            token_owners: Vec::new(),
         },
         HostConfig {
             kind: HostKind::Gitlab,
@@ -79,6 +87,7 @@ pub fn default_hosts() -> Vec<HostConfig> {
             api_url: "https://gitlab.com/api/v4".into(),
             token_env: Some("GITLAB_TOKEN".into()),
             allow_private: false,
+            token_owners: Vec::new(),
         },
     ]
 }
@@ -89,6 +98,11 @@ struct Plan {
     url: String,
     host: Option<HostKind>,
     token_env: Option<String>,
+    /// The repository's owner (GitHub) or top-level group (GitLab), lower
+    /// case, for API calls: whose files the token would read.
+    owner: Option<String>,
+    /// Owners the host's entry lets the token read for any location.
+    token_owners: Vec<String>,
 }
 
 /// Percent-encodes everything but unreserved characters (GitLab wants
@@ -129,6 +143,8 @@ fn plan(url: &str, hosts: &[HostConfig]) -> Result<Plan, ReadError> {
             url: url.to_string(),
             host: None,
             token_env: None,
+            owner: None,
+            token_owners: Vec::new(),
         });
     };
     let segments: Vec<&str> = parsed
@@ -176,13 +192,27 @@ fn plan(url: &str, hosts: &[HostConfig]) -> Result<Plan, ReadError> {
             url: api_url,
             host: Some(config.kind),
             token_env: config.token_env.clone(),
+            owner: segments.first().map(|o| o.to_ascii_lowercase()),
+            token_owners: config
+                .token_owners
+                .iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
         },
         None => Plan {
             url: url.to_string(),
             host: None,
             token_env: None,
+            owner: None,
+            token_owners: Vec::new(),
         },
     })
+}
+
+/// The owner of the repository a blob link on a configured host points
+/// into (lower case).
+fn plan_owner(url: &str, hosts: &[HostConfig]) -> Option<String> {
+    plan(url, hosts).ok().and_then(|p| p.owner)
 }
 
 /// What a fetch remembers about a URL.
@@ -207,18 +237,37 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && v4.octets()[2] == 0)
+                || (a == 198 && (b == 18 || b == 19))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // IPv4 inside IPv6: NAT64 (64:ff9b::/96), 6to4 (2002::/16),
+            // IPv4-compatible (::/96) — judged by the IPv4 they carry.
+            let carried = match segments {
+                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => Some((hi, lo)),
+                [0x2002, hi, lo, ..] => Some((hi, lo)),
+                _ => None,
+            };
+            if let Some((hi, lo)) = carried
+                && !(hi == 0 && lo <= 1)
+            {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                return is_internal(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
         }
     }
 }
@@ -322,6 +371,8 @@ impl Fetcher {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, past the address check.
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver {
                 private_ok: private_ok.clone(),
             }))
@@ -342,6 +393,7 @@ impl Fetcher {
     /// configured (or is the location's own), and an address written in
     /// the URL isn't internal unless its entry allows that.
     fn admit(&self, url: &Url, own_host: Option<&str>) -> Result<(), ReadError> {
+        let own_host = own_host.filter(|h| !h.is_empty());
         if !matches!(url.scheme(), "http" | "https") {
             return Err(ReadError::Refused("is not an http(s) URL".to_string()));
         }
@@ -366,13 +418,25 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Fetches `url` as text; `own_host` is the host of the location it was
-    /// found in, allowed besides the configured hosts.
-    pub async fn fetch(&self, url: &str, own_host: Option<&str>) -> Result<String, ReadError> {
+    /// Fetches `url` as text; `own_root` is the URL of the location it was
+    /// found in (none for a local one): its host may be fetched from
+    /// besides the configured hosts, and the token reads its owner's files.
+    pub async fn fetch(&self, url: &str, own_root: Option<&str>) -> Result<String, ReadError> {
         let written =
             Url::parse(url).map_err(|e| ReadError::Remote(format!("is not a valid URL ({e})")))?;
+        let own = own_root.and_then(|r| Url::parse(r).ok());
+        let own_host_text = own.as_ref().map(host_of);
+        let own_host = own_host_text.as_deref();
         self.admit(&written, own_host)?;
         let plan = plan(url, &self.hosts)?;
+        // Whose files the token may read: the location's own owner's (on
+        // the location's own host), and those its host's entry names.
+        let own_owner = own_root
+            .and_then(|r| plan_owner(r, &self.hosts))
+            .filter(|_| own_host.is_some_and(|h| h.eq_ignore_ascii_case(&host_of(&written))));
+        let token_allowed = plan.owner.as_ref().is_some_and(|owner| {
+            own_owner.as_ref() == Some(owner) || plan.token_owners.contains(owner)
+        });
         let cached = self.cached(url).await;
         let mut headers = HeaderMap::new();
         match plan.host {
@@ -391,6 +455,7 @@ impl Fetcher {
         let token = match plan
             .token_env
             .as_deref()
+            .filter(|_| token_allowed)
             .and_then(|v| std::env::var(v).ok())
             .filter(|t| !t.is_empty())
         {
@@ -432,13 +497,14 @@ impl Fetcher {
         let mut target = Url::parse(&plan.url)
             .map_err(|e| ReadError::Remote(format!("is not a valid URL ({e})")))?;
         // The token belongs to the host of the planned request (the API).
-        let token_host = host_of(&target).to_ascii_lowercase();
+        let token_host = format!("{}://{}", target.scheme(), host_of(&target)).to_ascii_lowercase();
         self.admit(&target, own_host)?;
         let mut hops = 0;
         let response = loop {
             let mut request = self.client.get(target.clone()).headers(headers.clone());
             if let Some((name, value)) = &token
-                && host_of(&target).eq_ignore_ascii_case(&token_host)
+                && format!("{}://{}", target.scheme(), host_of(&target))
+                    .eq_ignore_ascii_case(&token_host)
             {
                 request = request.header(name.clone(), value.clone());
             }
@@ -610,6 +676,7 @@ mod tests {
             api_url: "https://git.example.com:8443/api/v4/".into(),
             token_env: None,
             allow_private: false,
+            token_owners: Vec::new(),
         });
         h
     }
@@ -683,9 +750,19 @@ mod tests {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
         for ip in [
+            "64:ff9b::7f00:1",
+            "2002:a00:1::",
+            "fec0::1",
+            "198.18.0.1",
+            "240.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in [
             "140.82.112.3",
             "8.8.8.8",
             "2606:4700::1111",
+            "64:ff9b::808:808",
             "::ffff:8.8.8.8",
         ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");

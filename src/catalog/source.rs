@@ -114,7 +114,9 @@ pub enum Scope {
         real: Option<PathBuf>,
     },
     Remote {
-        host: String,
+        /// The location's URL: its host joins the configured hosts, and
+        /// the token may read its owner's files.
+        root: String,
     },
 }
 
@@ -139,19 +141,14 @@ impl Scope {
                     absolute,
                 }
             }
-            Source::Url(url) => Scope::Remote {
-                host: reqwest::Url::parse(url)
-                    .ok()
-                    .map(|u| super::fetch::host_of(&u))
-                    .unwrap_or_default(),
-            },
+            Source::Url(url) => Scope::Remote { root: url.clone() },
         }
     }
 
-    /// The location's own host, allowed besides the configured hosts.
-    pub fn own_host(&self) -> Option<&str> {
+    /// The location's URL, when it is remote.
+    pub fn own_root(&self) -> Option<&str> {
         match self {
-            Scope::Remote { host } if !host.is_empty() => Some(host),
+            Scope::Remote { root } => Some(root),
             _ => None,
         }
     }
@@ -184,6 +181,18 @@ impl Scope {
                 absolute.display()
             ));
         }
+        // Hidden files and folders hold what a checkout keeps to itself
+        // (`.git/config` with its credentials, `.env` files).
+        if lexical
+            .strip_prefix(absolute)
+            .unwrap_or(&lexical)
+            .components()
+            .any(|c| matches!(c, Component::Normal(n) if n.to_string_lossy().starts_with('.')))
+        {
+            return Err(
+                "is a hidden file or inside a hidden folder (its name starts with a dot), which descriptors may not read".to_string(),
+            );
+        }
         self.check_real(path)?;
         Ok(joined)
     }
@@ -191,12 +200,14 @@ impl Scope {
     /// A path that exists must stay inside the location once symbolic
     /// links are followed (a missing one is reported as missing later).
     pub fn check_real(&self, path: &Path) -> Result<(), String> {
-        let Scope::Folder {
-            absolute,
-            real: Some(real),
-        } = self
-        else {
+        let Scope::Folder { absolute, real } = self else {
             return Ok(());
+        };
+        let Some(real) = real else {
+            return Err(format!(
+                "can't be checked: its location ({}) can't be resolved on disk",
+                absolute.display()
+            ));
         };
         match path.canonicalize() {
             Ok(resolved) if !resolved.starts_with(real) => Err(format!(
@@ -279,7 +290,7 @@ impl Reader {
         match source {
             Source::File(path) => self.read_file(path).await,
             Source::Url(url) => match &self.fetcher {
-                Some(fetcher) => fetcher.fetch(url, scope.own_host()).await,
+                Some(fetcher) => fetcher.fetch(url, scope.own_root()).await,
                 None => Err(ReadError::Remote(
                     "is a URL, and URLs are not read here".to_string(),
                 )),

@@ -77,7 +77,6 @@ struct LinkRequest {
     user_display: String,
     person_ref: String,
     code_hash: Option<String>,
-    attempts: i32,
 }
 
 /// `me link <email> [--code <code>]`.
@@ -164,15 +163,24 @@ async fn ask_for_proof(
     display: &str,
 ) -> CommandResult {
     let platform = request.platform.as_str();
+    let id = random_id();
+    let by_code = !core.is_admin_person(person_ref) && slack_connected(core);
+    let code = by_code.then(random_code);
+    let mut tx = core.pool.begin().await?;
     // A new request starts a new code with fresh tries: so that asking
     // again can't buy endless guesses (nor flood the person's DMs), a
-    // person gets a few requests an hour, from anyone.
+    // person gets a few requests an hour, from anyone — counted under a
+    // lock on the person, so a burst of requests can't slip past.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('me.link:' || $1))")
+        .bind(person_ref)
+        .execute(&mut *tx)
+        .await?;
     let recent: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_log WHERE action = 'me.link.request' AND subject = $1
          AND at > now() - interval '1 hour'",
     )
     .bind(person_ref)
-    .fetch_one(&core.pool)
+    .fetch_one(&mut *tx)
     .await?;
     if recent >= MAX_REQUESTS_PER_HOUR {
         tracing::warn!(person = %person_ref, user = %request.actor.platform_user, "me link: too many requests for this person");
@@ -180,10 +188,6 @@ async fn ask_for_proof(
             "{display} has had {recent} link requests in the last hour, which is all an hour allows. Try again later, or ask your usher admins."
         )));
     }
-    let id = random_id();
-    let by_code = !core.is_admin_person(person_ref) && slack_connected(core);
-    let code = by_code.then(random_code);
-    let mut tx = core.pool.begin().await?;
     sqlx::query(
         "DELETE FROM link_requests WHERE (platform = $1 AND user_id = $2) OR expires_at < now()",
     )
@@ -204,9 +208,13 @@ async fn ask_for_proof(
     .bind(REQUEST_MINUTES as i32)
     .execute(&mut *tx)
     .await?;
+    // The display name is the asker's to choose: only plain characters of
+    // it reach the person's and the admins' DMs (no links, no formatting).
     let who = format!(
         "{} ({} account {})",
-        request.actor.display, platform, request.actor.platform_user
+        plain_name(&request.actor.display),
+        platform,
+        request.actor.platform_user
     );
     if let Some(code) = &code {
         outbox::enqueue(
@@ -285,7 +293,7 @@ async fn check_code(
     code: &str,
 ) -> CommandResult {
     let pending: Option<LinkRequest> = sqlx::query_as(
-        "SELECT id, platform, user_id, user_display, person_ref, code_hash, attempts FROM link_requests
+        "SELECT id, platform, user_id, user_display, person_ref, code_hash FROM link_requests
          WHERE platform = $1 AND user_id = $2 AND person_ref = $3 AND expires_at > now()",
     )
     .bind(request.platform.as_str())
@@ -305,8 +313,22 @@ async fn check_code(
             pending.id
         )));
     };
+    // The try is counted before the code is compared, in one statement, so
+    // a burst of guesses sent at once gets no more tries than one at a time.
+    let counted: Option<i32> = sqlx::query_scalar(
+        "UPDATE link_requests SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2
+         RETURNING attempts",
+    )
+    .bind(&pending.id)
+    .bind(MAX_CODE_ATTEMPTS)
+    .fetch_optional(&core.pool)
+    .await?;
+    let Some(attempts) = counted else {
+        return Ok(Reply::text(format!(
+            "This request has had all its tries and is closed. {start_again}"
+        )));
+    };
     if code_hash(&pending.id, code.trim()) != *expected {
-        let attempts = pending.attempts + 1;
         if attempts >= MAX_CODE_ATTEMPTS {
             sqlx::query("DELETE FROM link_requests WHERE id = $1")
                 .bind(&pending.id)
@@ -317,11 +339,6 @@ async fn check_code(
                 "That code isn't right, and that was the last try: the request is closed. {start_again}"
             )));
         }
-        sqlx::query("UPDATE link_requests SET attempts = $2 WHERE id = $1")
-            .bind(&pending.id)
-            .bind(attempts)
-            .execute(&core.pool)
-            .await?;
         return Ok(Reply::text(format!(
             "That code isn't right ({} tries left). Copy it from usher's Slack DM to {display}.",
             MAX_CODE_ATTEMPTS - attempts
@@ -338,7 +355,7 @@ pub async fn approve(core: &Core, request: &Request, args: &Args) -> CommandResu
         .trim()
         .to_uppercase();
     let pending: Option<LinkRequest> = sqlx::query_as(
-        "SELECT id, platform, user_id, user_display, person_ref, code_hash, attempts FROM link_requests
+        "SELECT id, platform, user_id, user_display, person_ref, code_hash FROM link_requests
          WHERE id = $1 AND expires_at > now()",
     )
     .bind(&id)
@@ -399,7 +416,7 @@ async fn complete(core: &Core, pending: &LinkRequest, actor: &str, display: &str
             payload: json!({
                 "text": format!(
                     "Your catalog person was linked to the {} account {} ({}). If that wasn't you, tell your usher admins.",
-                    pending.platform, pending.user_display, pending.user_id
+                    pending.platform, plain_name(&pending.user_display), pending.user_id
                 ),
             }),
             idempotency_key: format!("me.link:{}:{}", pending.platform, pending.user_id),
@@ -443,6 +460,22 @@ fn admin_keys(core: &Core) -> Vec<String> {
         })
         .map(|r| r.key())
         .collect()
+}
+
+/// A display name reduced to letters, digits, spaces and `.-_'`, at most
+/// 40 of them: what someone else chose can't carry a link or markup.
+fn plain_name(name: &str) -> String {
+    let kept: String = name
+        .chars()
+        .filter(|c| c.is_alphanumeric() || " .-_'".contains(*c))
+        .take(40)
+        .collect();
+    let kept = kept.trim();
+    if kept.is_empty() {
+        "someone".to_string()
+    } else {
+        kept.to_string()
+    }
 }
 
 /// Random bytes from the OS.

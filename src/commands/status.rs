@@ -194,12 +194,13 @@ pub async fn report(core: &Core) -> Result<Reply, sqlx::Error> {
     {
         settings.push("No chat platform can post (no SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN): digests and pages wait in the outbox.".into());
     }
+    // Unknown (no process set it) counts as on, as it does for digests.
     let on = |platform: &str| {
         core.config
             .hygiene
             .deliver_on
             .as_ref()
-            .is_some_and(|on| on.iter().any(|p| p == platform))
+            .is_none_or(|on| on.iter().any(|p| p == platform))
     };
     for caution in core.config.cautions(on("slack"), on("discord")) {
         settings.push(format!("Caution — {caution}."));

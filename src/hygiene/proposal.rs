@@ -708,6 +708,7 @@ mod tests {
             api_url: "https://github.example.com/api/v3".into(),
             token_env: None,
             allow_private: false,
+            token_owners: Vec::new(),
         });
         let ghe = target(
             "https://github.example.com/acme/ledger/blob/main/catalog-info.yaml",

@@ -89,6 +89,7 @@ async fn run_usher(config: &str, args: &[&str], db: Option<&TestDb>) -> (i32, St
     let mut cmd = usher();
     cmd.env("USHER_CONFIG", dir.path().join("usher.toml"))
         .env("FAKE_GL_TOKEN", "glpat-not-for-other-hosts")
+        .env("FAKE_GH_TOKEN", crate::fakes::GITHUB_TOKEN)
         .args(args);
     if let Some(db) = db {
         cmd.env("DATABASE_URL", db.url());
@@ -683,4 +684,124 @@ fn config_check_says_what_is_open_and_refuses_a_data_dir_a_shell_would_misread()
         "{text}"
     );
     assert!(!Path::new("/tmp/pwned").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_one_location_a_rename_goes_through_and_a_second_claim_does_not() {
+    let db = TestDb::new().await;
+    let repo = tempfile::tempdir().unwrap();
+    let import = || async {
+        run_usher(
+            "",
+            &["catalog", "import", repo.path().to_str().unwrap()],
+            Some(&db),
+        )
+        .await
+    };
+    write(repo.path(), "org.yaml", ALICE);
+    assert_eq!(import().await.0, 0);
+    // Alice renamed (same email, same Slack id): not a claim on herself.
+    write(
+        repo.path(),
+        "org.yaml",
+        &ALICE.replace("name: alice", "name: alice.smith"),
+    );
+    let (code, out) = import().await;
+    assert_eq!(code, 0, "{out}");
+    // Another file of the same location claims her Slack id: refused.
+    write(
+        repo.path(),
+        "people/mallory.yaml",
+        &mallory("U0ALICE", "mallory@example.com"),
+    );
+    let (code, out) = import().await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "spec.profile: the Slack id 'U0ALICE' belongs to user:default/alice.smith already"
+        ),
+        "{out}"
+    );
+    let users: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM entities WHERE kind = 'user' ORDER BY name")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(users, ["alice.smith"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_files_in_the_location_are_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        ".git/config",
+        "[remote \"origin\"]\n  url = https://x-access-token:ghp_secret@github.com/acme/svc\n",
+    );
+    write(
+        dir.path(),
+        "catalog-info.yaml",
+        &component("svc", "$text: ./.git/config"),
+    );
+    let (code, out) = run_usher(
+        "",
+        &[
+            "catalog",
+            "validate",
+            "--offline",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("is a hidden file or inside a hidden folder"),
+        "{out}"
+    );
+    assert!(!out.contains("ghp_secret"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_reads_only_the_locations_own_owner_unless_configured() {
+    let fake = crate::fakes::FakeGitHost::start().await;
+    let base = fake.base();
+    fake.put(
+        "acme/svc/main/catalog-info.yaml",
+        &component(
+            "svc",
+            &format!("$text: {base}/other-org/private/blob/main/secret.txt"),
+        ),
+    );
+    fake.put("other-org/private/main/secret.txt", "TOP-SECRET");
+    let root = format!("{base}/acme/svc/blob/main/catalog-info.yaml");
+    let authorised = |path: &str| {
+        fake.seen()
+            .into_iter()
+            .filter(|s| s.path.contains(path))
+            .map(|s| s.headers.contains_key("authorization"))
+            .collect::<Vec<_>>()
+    };
+    let (_, out) = run_usher(
+        &fake.hosts_toml(),
+        &["catalog", "validate", "--offline", &root],
+        None,
+    )
+    .await;
+    assert!(!out.contains("TOP-SECRET"), "{out}");
+    assert_eq!(
+        authorised("/repos/acme/svc/"),
+        [true],
+        "the location's own repository"
+    );
+    assert_eq!(authorised("/repos/other-org/"), [false], "{out}");
+    // An operator can let the token read another owner's files.
+    let widened = fake.hosts_toml().replacen(
+        "token_env = \"FAKE_GH_TOKEN\"\n",
+        "token_env = \"FAKE_GH_TOKEN\"\ntoken_owners = [\"other-org\"]\n",
+        1,
+    );
+    let (code, out) = run_usher(&widened, &["catalog", "validate", "--offline", &root], None).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(authorised("/repos/other-org/"), [false, true], "{out}");
 }

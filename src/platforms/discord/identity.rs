@@ -63,14 +63,17 @@ impl Identity {
             return Ok(person.clone());
         }
         let row: Result<Option<(String, String, Option<String>)>, sqlx::Error> = sqlx::query_as(
-            "SELECT e.ref, coalesce(nullif(e.title, ''), e.display_name, e.name), e.email
-             FROM entities e
-             WHERE e.kind = 'user' AND e.discord_user_id = $1
-             UNION ALL
-             SELECT e.ref, coalesce(nullif(e.title, ''), e.display_name, e.name), e.email
-             FROM chat_links l JOIN entities e ON e.ref = l.person_ref
-             WHERE l.platform = 'discord' AND l.user_id = $1
-             LIMIT 1",
+            // The descriptor's id first, then a link; the oldest entity
+            // first if (before claims were checked) two name the same id.
+            "SELECT ref, label, email FROM (
+                 SELECT e.ref, coalesce(nullif(e.title, ''), e.display_name, e.name) AS label, e.email, 0 AS rank, e.id
+                 FROM entities e
+                 WHERE e.kind = 'user' AND e.discord_user_id = $1
+                 UNION ALL
+                 SELECT e.ref, coalesce(nullif(e.title, ''), e.display_name, e.name), e.email, 1, e.id
+                 FROM chat_links l JOIN entities e ON e.ref = l.person_ref
+                 WHERE l.platform = 'discord' AND l.user_id = $1
+             ) found ORDER BY rank, id LIMIT 1",
         )
         .bind(user_id)
         .fetch_optional(&self.pool)
