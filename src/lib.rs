@@ -1,21 +1,30 @@
 //! usher: a chat-ops bot for a service catalog.
 //!
-//! Layout (see ARCHITECTURE.md for the invariants):
+//! Layout, bottom to top — a module uses only those listed before it
+//! (`tests/integration/layers.rs` fails on a cycle; ARCHITECTURE.md has
+//! the invariants):
 //!
-//! - [`catalog`] — the Backstage model, reading and validating descriptors,
-//!   the Postgres store. Knows nothing about chat.
-//! - [`chat`] — the platform-neutral request and reply.
-//! - [`commands`] — the router and one module per command; the definitions
-//!   live in the top-level `commands/` folder.
-//! - [`platforms`] — adapters that turn a platform's events into requests
-//!   and render replies (the console for now).
-//! - [`actions`] — the durable outbox every outbound side effect goes
-//!   through.
+//! - [`clock`], [`schedule`], [`rotation`], [`diagnostics`], [`metrics`],
+//!   [`periodic`] — leaves: time, crontab schedules, rotation arithmetic,
+//!   error references, Prometheus metrics, periodic tasks.
+//! - [`config`] — `usher.toml` and the environment, as plain settings;
+//!   each part turns its own section into what it needs.
 //! - [`db`] — opening the database: `DATABASE_URL` or the local cluster
 //!   usher runs itself; migrations.
-//! - [`config`] — `usher.toml` and the environment.
+//! - [`chat`] — the platform-neutral request and reply.
+//! - [`catalog`] — the Backstage model, reading and validating descriptors,
+//!   the Postgres store. Knows nothing about chat.
+//! - [`actions`] — the durable outbox every outbound side effect goes
+//!   through, and the automation steps of new services.
+//! - [`oncall`] — PagerDuty, Opsgenie and usher's rotations; paging.
+//! - [`hygiene`] — the catalog check-up: rules, digests, proposals.
+//! - [`context`] — `Core`, what commands and dialogues run with.
+//! - [`dialogs`] — guided conversations (creating a service).
+//! - [`commands`] — the router and one module per command; the definitions
+//!   live in the top-level `commands/` folder.
+//! - [`platforms`] — the console, Slack and Discord adapters.
 //! - [`http`], [`serve`] — the HTTP endpoints and `usher serve`.
-//! - [`demo`] — the embedded demo catalog.
+//! - [`demo`], [`bench`] — the embedded demo catalog; benchmarks.
 
 pub mod actions;
 pub mod bench;
@@ -24,8 +33,10 @@ pub mod chat;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod demo;
+pub mod diagnostics;
 pub mod dialogs;
 pub mod http;
 pub mod hygiene;
@@ -33,6 +44,7 @@ pub mod metrics;
 pub mod oncall;
 pub mod periodic;
 pub mod platforms;
+pub mod rotation;
 pub mod schedule;
 pub mod serve;
 

@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 use usher::actions::outbox;
 use usher::catalog::{self, import::LocationKind, loader, source::Source};
 use usher::commands::Core;
-use usher::config::{Config, Env};
+use usher::config::{Config, ConfigError, Env};
 use usher::db::Database;
 use usher::platforms::console;
 
@@ -316,7 +316,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // health checks understand).
         return Ok(health(&env, url.clone(), *strict).await);
     }
-    let config = Arc::new(Config::load()?);
+    let config = Config::load()?;
+    // Each part checks its own section (config knows no rules).
+    usher::hygiene::rules::check_config(&config).map_err(|message| ConfigError {
+        file: config
+            .source
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "usher.toml".into()),
+        message,
+    })?;
+    let config = Arc::new(config);
     match cli.command {
         Command::Serve => {
             let db = open(&env).await?;
@@ -773,7 +783,7 @@ async fn status(env: &Env, config: &Config) -> anyhow::Result<ExitCode> {
 }
 
 async fn open(env: &Env) -> anyhow::Result<Database> {
-    Ok(Database::open(&env.db_settings()).await?)
+    Ok(Database::open(&usher::db::DbSettings::from_env(env)).await?)
 }
 
 async fn run_console(
@@ -796,7 +806,7 @@ async fn run_console(
                 &db.pool,
                 &Source::File(root),
                 LocationKind::Demo,
-                &config.load_options(),
+                &usher::catalog::loader::LoadOptions::from_config(&config),
                 "usher:demo",
                 false,
             )
@@ -858,7 +868,7 @@ async fn import(
     let result = catalog::import_roots(
         &db.pool,
         &sources(paths),
-        &config.load_options_with(Some(db.pool.clone())),
+        &usher::catalog::loader::LoadOptions::from_config_with(config, Some(db.pool.clone())),
         &actor,
         dry_run,
     )
@@ -912,7 +922,7 @@ async fn validate(
     let mut entities = loader::Collect::default();
     let mut loaded = loader::load(
         &sources(paths),
-        &config.load_options(),
+        &usher::catalog::loader::LoadOptions::from_config(config),
         &loader::Reuse::default(),
         &mut entities,
     )
@@ -925,7 +935,7 @@ async fn validate(
         !offline && (env.database_url.is_some() || local_cluster_exists(&env.data_dir));
     let mut known = std::collections::HashSet::new();
     if db_reachable {
-        match Database::open(&env.db_settings()).await {
+        match Database::open(&usher::db::DbSettings::from_env(env)).await {
             Ok(db) => {
                 known = catalog::import::known_refs(&db.pool, &loader::referenced_keys(&entities))
                     .await?;
@@ -992,7 +1002,7 @@ async fn add_location(
                 &db.pool,
                 &source,
                 catalog::refresh::kind_of(&source),
-                &config.load_options_with(Some(db.pool.clone())),
+                &usher::catalog::loader::LoadOptions::from_config_with(config, Some(db.pool.clone())),
                 &format!("cli:{}", os_user()),
                 false,
             )
@@ -1315,12 +1325,14 @@ async fn bench(env: &Env, config: &Config, cmd: BenchCommand) -> anyhow::Result<
                 generated.people,
                 started.elapsed().as_secs_f64()
             );
-            let scratch = usher::db::Scratch::create(&env.db_settings(), "usher_bench").await?;
+            let scratch =
+                usher::db::Scratch::create(&usher::db::DbSettings::from_env(env), "usher_bench")
+                    .await?;
             let result = async {
                 let figures = catalog_bench::run(
                     &scratch.db.pool,
                     &generated,
-                    &config.load_options(),
+                    &usher::catalog::loader::LoadOptions::from_config(config),
                     lookups,
                 )
                 .await?;
@@ -1443,14 +1455,15 @@ async fn bench_slack(
     let dir = std::env::temp_dir().join(format!("usher-bench-slack-{}", std::process::id()));
     use usher::bench::generate;
     let generated = generate::generate(&dir, &generate::Spec { services, seed: 42 })?;
-    let scratch = usher::db::Scratch::create(&env.db_settings(), "usher_bench").await?;
+    let scratch =
+        usher::db::Scratch::create(&usher::db::DbSettings::from_env(env), "usher_bench").await?;
     let result = async {
         let started = std::time::Instant::now();
         catalog::import_one(
             &scratch.db.pool,
             &Source::File(generated.root.clone()),
             LocationKind::Dir,
-            &config.load_options(),
+            &usher::catalog::loader::LoadOptions::from_config(config),
             "bench",
             false,
         )
@@ -1530,7 +1543,7 @@ async fn bench_slack(
             let refresher = tokio::spawn(refresh_while(
                 scratch.db.pool.clone(),
                 generated.root.clone(),
-                config.load_options(),
+                usher::catalog::loader::LoadOptions::from_config(config),
                 std::time::Duration::from_secs(2),
                 stop_refresh.clone(),
             ));

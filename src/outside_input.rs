@@ -128,8 +128,8 @@ proptest! {
 
     #[test]
     fn rotation_settings(text in any_input()) {
-        let _ = crate::oncall::rotation::parse_length(&text);
-        let _ = crate::oncall::rotation::parse_handoff(&text);
+        let _ = crate::rotation::parse_length(&text);
+        let _ = crate::rotation::parse_handoff(&text);
     }
 
     #[test]

@@ -344,8 +344,8 @@ impl Worker {
                 timeout.as_secs()
             ))),
             Err(panic) => {
-                let id = crate::commands::error_id();
-                tracing::error!(job = job.id, error_id = %id, panic = %crate::commands::panic_message(&panic), "outbox sender panicked");
+                let id = crate::diagnostics::error_id();
+                tracing::error!(job = job.id, error_id = %id, panic = %crate::diagnostics::panic_message(&panic), "outbox sender panicked");
                 Outcome::Failed(SendError::Retry(format!(
                     "the sender failed unexpectedly (reference {id} in usher's logs)"
                 )))

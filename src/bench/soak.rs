@@ -126,7 +126,7 @@ pub async fn run(spec: &SoakSpec) -> Result<String, String> {
         &pool,
         &crate::catalog::source::Source::File(generated.root.clone()),
         crate::catalog::import::LocationKind::Dir,
-        &config.load_options(),
+        &crate::catalog::loader::LoadOptions::from_config(&config),
         "soak",
         false,
     )
@@ -234,7 +234,7 @@ pub async fn run(spec: &SoakSpec) -> Result<String, String> {
     let refresher = tokio::spawn(super::slack::refresh_while(
         pool.clone(),
         generated.root.clone(),
-        config.load_options(),
+        crate::catalog::loader::LoadOptions::from_config(&config),
         Duration::from_secs(20),
         stop.clone(),
     ));

@@ -32,6 +32,32 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
+    /// Options from the configuration; URLs are fetched, and with a pool
+    /// their validators are remembered for conditional requests.
+    pub fn from_config_with(config: &crate::config::Config, cache: Option<sqlx::PgPool>) -> Self {
+        let catalog = &config.catalog;
+        let fetcher = super::fetch::Fetcher::new(
+            catalog.all_hosts(),
+            catalog.max_file_size,
+            std::time::Duration::from_secs(catalog.fetch_timeout_secs.max(1)),
+            cache,
+        );
+        LoadOptions {
+            org_locations: catalog
+                .org_locations
+                .iter()
+                .map(|l| Source::from_arg(l).location_key())
+                .collect(),
+            rules: Rules::from_config(config),
+            reader: Reader::new(catalog.max_file_size).with_fetcher(fetcher),
+        }
+    }
+
+    /// Options from the configuration, without a fetch cache.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::from_config_with(config, None)
+    }
+
     /// Whether the location rooted at `root` may define people and teams.
     pub fn may_define_people(&self, root: &Source) -> bool {
         self.org_locations.is_empty() || self.org_locations.contains(&root.location_key())

@@ -134,7 +134,7 @@ async fn refresh(pool: &PgPool, config: &Config, location: Claimed) -> Result<()
         "demo" => LocationKind::Demo,
         _ => LocationKind::File,
     };
-    let options = config.load_options_with(Some(pool.clone()));
+    let options = super::loader::LoadOptions::from_config_with(config, Some(pool.clone()));
     let started = std::time::Instant::now();
     let result = tokio::time::timeout(
         REFRESH_TIMEOUT,

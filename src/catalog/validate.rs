@@ -26,6 +26,15 @@ pub struct Rules {
     pub lifecycles: Vec<String>,
 }
 
+impl Rules {
+    /// The rules the configuration sets.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Rules {
+            lifecycles: config.catalog.lifecycles.clone(),
+        }
+    }
+}
+
 impl Default for Rules {
     fn default() -> Self {
         Rules {
@@ -977,7 +986,7 @@ fn read_rotation(ctx: &mut Ctx, spec: &Value, namespace: &str) -> Option<Rotatio
         "daily, weekly or N days",
     )
     .unwrap_or_else(|| "weekly".into());
-    let length_days = match crate::oncall::rotation::parse_length(&length) {
+    let length_days = match crate::rotation::parse_length(&length) {
         Ok(d) => d,
         Err(why) => {
             ctx.error("spec.oncall.length", why);
@@ -997,7 +1006,7 @@ fn read_rotation(ctx: &mut Ctx, spec: &Value, namespace: &str) -> Option<Rotatio
         "HH:MM or \"mon 09:00\"",
     )
     .unwrap_or_else(|| default_handoff.into());
-    let (weekday, handoff) = match crate::oncall::rotation::parse_handoff(&handoff_text) {
+    let (weekday, handoff) = match crate::rotation::parse_handoff(&handoff_text) {
         Ok(h) => h,
         Err(why) => {
             ctx.error("spec.oncall.handoff", why);
@@ -1036,7 +1045,7 @@ fn read_rotation(ctx: &mut Ctx, spec: &Value, namespace: &str) -> Option<Rotatio
             }
         }
         None => match weekday {
-            Some(day) => crate::oncall::rotation::last_weekday(anchor, day),
+            Some(day) => crate::rotation::last_weekday(anchor, day),
             None => anchor,
         },
     };

@@ -5,7 +5,6 @@
 //! Each command module follows the same shape: `OPTIONS` (the option names
 //! it reads, checked against its definition by a test) and `run`.
 
-pub mod cache;
 pub mod complete;
 pub mod definitions;
 pub mod deps;
@@ -28,78 +27,17 @@ pub mod stats;
 pub mod status;
 pub mod team;
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
-use sqlx::PgPool;
 use tracing::Instrument;
 
-use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::snapshot::SnapshotCache;
 use crate::chat::{Reply, Request};
-use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
-use crate::oncall::OnCallService;
 use definitions::Permission;
 use parse::{Args, Parsed};
 
-/// What commands need: the catalog, its in-memory snapshot and the
-/// configuration.
-#[derive(Clone)]
-pub struct Core {
-    pub pool: PgPool,
-    pub config: Arc<Config>,
-    pub snapshot: Arc<SnapshotCache>,
-    pub oncall: Arc<OnCallService>,
-    pub clock: Arc<dyn Clock>,
-    pub answers: Arc<cache::AnswerCache>,
-    /// Whether the database answers (checked before answering anything
-    /// that isn't a kept answer).
-    pub db_health: Arc<crate::db::Health>,
-}
+pub use crate::context::Core;
+use crate::context::answers as cache;
 
-impl Core {
-    pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
-        Core {
-            db_health: Arc::new(crate::db::Health::new(pool.clone())),
-            pool,
-            oncall: Arc::new(OnCallService::new(config.oncall.clone())),
-            answers: Arc::new(cache::AnswerCache::new(std::time::Duration::from_secs(
-                config.chat.answer_cache_secs,
-            ))),
-            config,
-            snapshot: Arc::new(SnapshotCache::default()),
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// The same core, on another clock (tests). Answers are not reused
-    /// on a clock that isn't the system's.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self.answers = Arc::new(cache::AnswerCache::new(std::time::Duration::ZERO));
-        self
-    }
-
-    /// Whether the actor is an admin from `usher.toml`.
-    pub fn is_admin(&self, request: &Request) -> bool {
-        request
-            .actor
-            .person
-            .as_ref()
-            .is_some_and(|person| self.is_admin_person(&person.key))
-    }
-
-    /// Whether the catalog person `key` (`user:default/jane`) is an admin.
-    /// Admins are named by entity ref only, never matched by email: an
-    /// email is just what some descriptor says.
-    pub fn is_admin_person(&self, key: &str) -> bool {
-        self.config.admins.people.iter().any(|admin| {
-            EntityRef::parse(admin.trim(), Some(Kind::User), "default")
-                .is_ok_and(|r| r.key() == key)
-        })
-    }
-}
+pub use crate::diagnostics::{error_id, panic_message};
 
 /// A command failed for a reason the user can't fix: logged with an id,
 /// and the user told what to do.
@@ -239,21 +177,16 @@ fn something_went_wrong(id: &str) -> String {
     )
 }
 
-/// The text of a caught panic, for the log.
-pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
-}
-
 async fn handle_parsed(core: &Core, request: &Request, parsed: &Parsed) -> Reply {
     let started = std::time::Instant::now();
     if let Some(refusal) = check_permission(core, request, parsed) {
         return refusal;
     }
-    let cacheable = core.answers.cacheable(parsed);
+    let cacheable = core.answers.cacheable(
+        &parsed.command.name,
+        parsed.sub.is_some(),
+        parsed.args.flag("notify"),
+    );
     if cacheable {
         match core.answers.get(request, &core.snapshot) {
             cache::Lookup::Fresh(reply) => return finish(request, reply),
@@ -388,18 +321,6 @@ fn check_permission(core: &Core, request: &Request, parsed: &Parsed) -> Option<R
             parsed.path(),
         ))),
     }
-}
-
-/// A short id to find an error in the logs.
-pub fn error_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "E{:08x}",
-        (nanos as u64 ^ (std::process::id() as u64) << 32) & 0xffff_ffff
-    )
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use serde_json::json;
 use crate::catalog::model::{EntityRef, Kind};
 use crate::catalog::store::{self, EntityRow};
 use crate::chat::{Action, ButtonStyle, Element, Field, Reply, Request, Span, Text};
-use crate::oncall::rotation::{last_weekday, parse_handoff, parse_length};
 use crate::oncall::{self, Lookup, OnCall, Responder, Source};
+use crate::rotation::{last_weekday, parse_handoff, parse_length};
 
 use super::parse::Args;
 use super::resolve::{self, Resolved};

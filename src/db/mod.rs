@@ -50,6 +50,18 @@ pub struct DbSettings {
     pub max_connections: u32,
 }
 
+impl DbSettings {
+    /// Where the environment says the database is (`DATABASE_URL`, else
+    /// the local cluster under `USHER_DATA_DIR`).
+    pub fn from_env(env: &crate::config::Env) -> Self {
+        DbSettings {
+            database_url: env.database_url.clone(),
+            data_dir: env.data_dir.clone(),
+            max_connections: 16,
+        }
+    }
+}
+
 /// An open, migrated database. Holds the local cluster (when used) for as
 /// long as it lives; [`Database::close`] leaves it cleanly.
 #[derive(Debug, Clone)]

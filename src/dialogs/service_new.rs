@@ -14,8 +14,8 @@ use crate::catalog::store::{self, EntityRow};
 use crate::chat::{
     Action, ButtonStyle, Element, Field, Form, Reply, Request, SelectOption, Text, TextInput,
 };
-use crate::commands::Core;
 use crate::config::ActionConfig;
+use crate::context::Core;
 
 pub const KIND: &str = "service_new";
 
@@ -1053,8 +1053,11 @@ async fn submit(core: &Core, request: &Request, dialog: &mut Dialog) -> Result<R
             "Something went wrong writing the descriptor; nothing was created.",
         ));
     };
-    let checked =
-        crate::catalog::validate::check_document(parsed, "created in chat", &core.config.rules());
+    let checked = crate::catalog::validate::check_document(
+        parsed,
+        "created in chat",
+        &crate::catalog::validate::Rules::from_config(&core.config),
+    );
     let Some(mut entity) = checked.entity else {
         let problems: Vec<String> = checked
             .problems

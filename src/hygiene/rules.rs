@@ -250,6 +250,20 @@ LEFT JOIN pd ON true
 LEFT JOIN sup ON sup.service_id = e.id
 ORDER BY e.name";
 
+/// Refuses a `[hygiene.rules.<id>]` section for a rule that doesn't exist
+/// (checked when usher loads its configuration).
+pub fn check_config(config: &crate::config::Config) -> Result<(), String> {
+    for id in config.hygiene.rules.keys() {
+        if find(id).is_none() {
+            return Err(format!(
+                "hygiene.rules.{id}: no such rule; the rules are {}",
+                ids()
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn find(id: &str) -> Option<&'static Rule> {
     all().iter().find(|r| r.id == id)
 }

@@ -6,7 +6,7 @@
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod paging;
-pub mod rotation;
+pub use crate::rotation;
 pub mod snapshot;
 
 use std::collections::HashMap;

@@ -19,7 +19,7 @@ async fn import_path(db: &TestDb, path: &Path) -> catalog::LocationImport {
         } else {
             LocationKind::File
         },
-        &Config::default().load_options(),
+        &usher::catalog::loader::LoadOptions::from_config(&Config::default()),
         "test",
         false,
     )

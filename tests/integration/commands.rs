@@ -13,7 +13,7 @@ pub async fn demo_db() -> TestDb {
         &db.pool,
         &Source::File(repo().join("deploy/demo/catalog-info.yaml")),
         LocationKind::Demo,
-        &Config::default().load_options(),
+        &usher::catalog::loader::LoadOptions::from_config(&Config::default()),
         "test",
         false,
     )

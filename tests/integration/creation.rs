@@ -174,7 +174,11 @@ async fn the_happy_path_through_the_console_and_every_automation_step() {
     );
     // What was committed is a valid descriptor.
     let stream = usher::catalog::yaml::parse_stream(&committed);
-    let checked = usher::catalog::validate::check_document(&stream.docs[0], "x", &config.rules());
+    let checked = usher::catalog::validate::check_document(
+        &stream.docs[0],
+        "x",
+        &usher::catalog::validate::Rules::from_config(&config),
+    );
     assert!(
         checked.problems.iter().all(|p| !p.is_error()),
         "{:?}",

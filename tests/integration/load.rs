@@ -42,7 +42,7 @@ async fn sixty_four_concurrent_first_questions_on_ten_thousand_services() {
         &db.pool,
         &Source::File(generated.root.clone()),
         LocationKind::Dir,
-        &config.load_options(),
+        &usher::catalog::loader::LoadOptions::from_config(&config),
         "test",
         false,
     )

@@ -16,6 +16,7 @@ mod fake_slack;
 mod fakes;
 mod first_hour;
 mod hygiene;
+mod layers;
 mod load;
 mod local_postgres;
 mod oncall;

@@ -1353,7 +1353,7 @@ async fn people_are_matched_by_email_and_deactivated_accounts_are_marked() {
             crate::support::repo().join("deploy/demo/catalog-info.yaml"),
         ),
         usher::catalog::import::LocationKind::Demo,
-        &Config::default().load_options(),
+        &usher::catalog::loader::LoadOptions::from_config(&Config::default()),
         "test",
         false,
     )

@@ -4,6 +4,8 @@
 //! an unknown key or a bad value stops usher with the file, the key and
 //! what is wrong, rather than running half-configured.
 
+pub mod hosts;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +48,7 @@ pub struct CatalogConfig {
     pub refresh_schedule: String,
     /// Code hosts whose blob links are read through their API; github.com
     /// and gitlab.com are always known.
-    pub hosts: Vec<crate::catalog::fetch::HostConfig>,
+    pub hosts: Vec<hosts::HostConfig>,
     /// Locations to keep in sync (refreshed by `usher serve`).
     pub locations: Vec<LocationConfig>,
     /// The only locations (paths or URLs) whose User and Group entities
@@ -88,9 +90,9 @@ impl Default for CatalogConfig {
 impl CatalogConfig {
     /// The configured hosts, then github.com and gitlab.com unless
     /// configured otherwise.
-    pub fn all_hosts(&self) -> Vec<crate::catalog::fetch::HostConfig> {
+    pub fn all_hosts(&self) -> Vec<hosts::HostConfig> {
         let mut hosts = self.hosts.clone();
-        for default in crate::catalog::fetch::default_hosts() {
+        for default in hosts::default_hosts() {
             if !hosts
                 .iter()
                 .any(|h| h.host.eq_ignore_ascii_case(&default.host))
@@ -951,14 +953,6 @@ impl Config {
                 "hygiene.stale_days must be at least 1, hygiene.repeat_days at least 0".into(),
             );
         }
-        for id in self.hygiene.rules.keys() {
-            if crate::hygiene::rules::find(id).is_none() {
-                return Err(format!(
-                    "hygiene.rules.{id}: no such rule; the rules are {}",
-                    crate::hygiene::rules::ids()
-                ));
-            }
-        }
         if self.serve.drain_ms > 60_000 || !(1..=600).contains(&self.serve.shutdown_secs) {
             return Err(
                 "serve.drain_ms must be at most 60000 and serve.shutdown_secs 1–600".into(),
@@ -978,38 +972,6 @@ impl Config {
         Ok(())
     }
 
-    /// Validation rules for descriptors.
-    pub fn rules(&self) -> crate::catalog::validate::Rules {
-        crate::catalog::validate::Rules {
-            lifecycles: self.catalog.lifecycles.clone(),
-        }
-    }
-
-    /// Options for loading descriptors; URLs are fetched, and with a pool
-    /// their validators are remembered for conditional requests.
-    pub fn load_options_with(
-        &self,
-        cache: Option<sqlx::PgPool>,
-    ) -> crate::catalog::loader::LoadOptions {
-        let fetcher = crate::catalog::fetch::Fetcher::new(
-            self.catalog.all_hosts(),
-            self.catalog.max_file_size,
-            std::time::Duration::from_secs(self.catalog.fetch_timeout_secs.max(1)),
-            cache,
-        );
-        crate::catalog::loader::LoadOptions {
-            org_locations: self
-                .catalog
-                .org_locations
-                .iter()
-                .map(|l| crate::catalog::source::Source::from_arg(l).location_key())
-                .collect(),
-            rules: self.rules(),
-            reader: crate::catalog::source::Reader::new(self.catalog.max_file_size)
-                .with_fetcher(fetcher),
-        }
-    }
-
     /// Settings that leave usher more open than an organisation likely
     /// means, said plainly by `config check`, `status` and `/readyz`:
     /// chat platforms without an allow-list, people and teams from any
@@ -1026,11 +988,6 @@ impl Config {
             out.push("people and teams are accepted from any location (catalog.org_locations unset), so any descriptor's author can declare a User or a team membership; name your organisation's location there".to_string());
         }
         out
-    }
-
-    /// Options for loading descriptors, without a fetch cache.
-    pub fn load_options(&self) -> crate::catalog::loader::LoadOptions {
-        self.load_options_with(None)
     }
 }
 
@@ -1055,14 +1012,6 @@ impl Env {
                 .unwrap_or_else(|| PathBuf::from(".usher")),
             listen: non_empty("USHER_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             metrics_listen: non_empty("USHER_METRICS_LISTEN"),
-        }
-    }
-
-    pub fn db_settings(&self) -> crate::db::DbSettings {
-        crate::db::DbSettings {
-            database_url: self.database_url.clone(),
-            data_dir: self.data_dir.clone(),
-            max_connections: 16,
         }
     }
 }

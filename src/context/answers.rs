@@ -26,8 +26,6 @@ use crate::catalog::snapshot::SnapshotCache;
 use crate::catalog::store::Reads;
 use crate::chat::{Reply, Request};
 
-use super::parse::Parsed;
-
 /// Commands whose answers depend on nothing but the catalog, the viewer
 /// and the time.
 const READ_ONLY: &[&str] = &[
@@ -89,11 +87,10 @@ impl AnswerCache {
     }
 
     /// Whether answers to this command may be reused.
-    pub fn cacheable(&self, parsed: &Parsed) -> bool {
-        !self.ttl.is_zero()
-            && parsed.sub.is_none()
-            && READ_ONLY.contains(&parsed.command.name.as_str())
-            && !parsed.args.flag("notify")
+    /// `command` as parsed: its name, whether a subcommand was given, and
+    /// whether it asks to notify anyone (which is never read-only).
+    pub fn cacheable(&self, command: &str, with_sub: bool, notify: bool) -> bool {
+        !self.ttl.is_zero() && !with_sub && READ_ONLY.contains(&command) && !notify
     }
 
     fn key(request: &Request) -> Key {
