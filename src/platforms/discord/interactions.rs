@@ -57,11 +57,12 @@ pub fn parse(body: &[u8]) -> Result<Interaction, String> {
         Err(e) => e.to_string(),
     };
     let mut value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    if let Some(rows) = value["data"]["components"].as_array_mut() {
-        normalize_rows(rows);
-    }
-    if let Some(rows) = value["message"]["components"].as_array_mut() {
-        normalize_rows(rows);
+    // `pointer_mut`, not `value["data"]`: indexing a body that isn't an
+    // object (a signed `[[…]]`) by key would panic.
+    for path in ["/data/components", "/message/components"] {
+        if let Some(rows) = value.pointer_mut(path).and_then(Value::as_array_mut) {
+            normalize_rows(rows);
+        }
     }
     serde_json::from_value(value).map_err(|_| first)
 }
