@@ -4,9 +4,10 @@
 //! (`tests/integration/layers.rs` fails on a cycle; ARCHITECTURE.md has
 //! the invariants):
 //!
-//! - [`clock`], [`schedule`], [`rotation`], [`diagnostics`], [`metrics`],
-//!   [`periodic`] — leaves: time, crontab schedules, rotation arithmetic,
-//!   error references, Prometheus metrics, periodic tasks.
+//! - [`clock`], [`schedule`], [`rotation`], [`diagnostics`], [`percent`],
+//!   [`metrics`], [`periodic`] — leaves: time, crontab schedules, rotation
+//!   arithmetic, error references, URL path encoding, Prometheus metrics,
+//!   periodic tasks.
 //! - [`config`] — `usher.toml` and the environment, as plain settings;
 //!   each part turns its own section into what it needs.
 //! - [`db`] — opening the database: `DATABASE_URL` or the local cluster
@@ -42,6 +43,7 @@ pub mod http;
 pub mod hygiene;
 pub mod metrics;
 pub mod oncall;
+pub mod percent;
 pub mod periodic;
 pub mod platforms;
 pub mod rotation;

@@ -367,7 +367,7 @@ impl AutomationSender {
                 .request(method, url)
                 .header("PRIVATE-TOKEN", &token)
         };
-        let full_path = encode(&format!("{namespace}/{name}"));
+        let full_path = crate::percent::encode_segment(&format!("{namespace}/{name}"));
         let found = request(reqwest::Method::GET, format!("{api}/projects/{full_path}"))
             .send()
             .await
@@ -536,19 +536,6 @@ fn check(status: StatusCode, what: &str) -> Result<(), SendError> {
     } else {
         Err(SendError::Permanent(format!("{what} answered {status}")))
     }
-}
-
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

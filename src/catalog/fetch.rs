@@ -45,21 +45,7 @@ struct Plan {
     token_owners: Vec<String>,
 }
 
-/// Percent-encodes everything but unreserved characters (GitLab wants
-/// project paths and file paths encoded as one path segment).
-/// Percent-encodes one URL path segment (a GitLab project path, a file
-/// path) so its slashes don't split it.
-pub fn encode_segment(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::percent::encode_segment;
 
 /// `host` or `host:port`, as `[[catalog.hosts]]` entries name hosts.
 pub fn host_of(url: &Url) -> String {

@@ -540,7 +540,7 @@ impl ProposalSender {
         job: &Job,
     ) -> Result<String, SendError> {
         let p = &job.payload;
-        let enc = crate::catalog::fetch::encode_segment;
+        let enc = crate::percent::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
         let file_url = format!("{project}/repository/files/{}", enc(&target.path));
         let Wording {

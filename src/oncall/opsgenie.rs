@@ -102,7 +102,10 @@ impl Opsgenie {
 
     /// Who is on call for a schedule (by name), and who is next.
     pub async fn oncall_for_schedule(&self, schedule: &str) -> Result<OnCall, ProviderError> {
-        let path = format!("/v2/schedules/{}/on-calls", encode(schedule));
+        let path = format!(
+            "/v2/schedules/{}/on-calls",
+            crate::percent::encode_segment(schedule)
+        );
         let now = self
             .get(
                 &path,
@@ -110,7 +113,10 @@ impl Opsgenie {
             )
             .await?;
         let current = Self::recipients(&now["data"], CURRENT);
-        let next_path = format!("/v2/schedules/{}/next-on-calls", encode(schedule));
+        let next_path = format!(
+            "/v2/schedules/{}/next-on-calls",
+            crate::percent::encode_segment(schedule)
+        );
         let next = match self
             .get(
                 &next_path,
@@ -150,7 +156,10 @@ impl Opsgenie {
             };
             let now = self
                 .get(
-                    &format!("/v2/schedules/{}/on-calls", encode(name)),
+                    &format!(
+                        "/v2/schedules/{}/on-calls",
+                        crate::percent::encode_segment(name)
+                    ),
                     &[("scheduleIdentifierType", "name"), ("flat", "true")],
                 )
                 .await?;
@@ -198,17 +207,4 @@ impl Opsgenie {
             ))
         }
     }
-}
-
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
