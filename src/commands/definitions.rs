@@ -7,24 +7,11 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
-/// Every definition file, embedded. A test checks this list against the
-/// folder, so a new file can't be forgotten here.
-pub const SOURCES: &[(&str, &str)] = &[
-    ("owner.toml", include_str!("../../commands/owner.toml")),
-    ("docs.toml", include_str!("../../commands/docs.toml")),
-    ("service.toml", include_str!("../../commands/service.toml")),
-    ("team.toml", include_str!("../../commands/team.toml")),
-    ("deps.toml", include_str!("../../commands/deps.toml")),
-    ("search.toml", include_str!("../../commands/search.toml")),
-    ("stats.toml", include_str!("../../commands/stats.toml")),
-    ("oncall.toml", include_str!("../../commands/oncall.toml")),
-    ("page.toml", include_str!("../../commands/page.toml")),
-    ("help.toml", include_str!("../../commands/help.toml")),
-    ("dialog.toml", include_str!("../../commands/dialog.toml")),
-    ("me.toml", include_str!("../../commands/me.toml")),
-    ("hygiene.toml", include_str!("../../commands/hygiene.toml")),
-    ("status.toml", include_str!("../../commands/status.toml")),
-];
+/// Every command's definition file and its text, in the order commands are
+/// listed (from the registry: one place names each command).
+pub fn sources() -> impl Iterator<Item = (&'static str, &'static str)> {
+    super::COMMANDS.iter().map(|c| (c.file, c.definition))
+}
 
 /// Who may run a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -187,8 +174,7 @@ fn check_options(file: &str, options: &[OptionDef]) -> Result<(), String> {
 pub fn all() -> &'static [CommandDef] {
     static DEFS: OnceLock<Vec<CommandDef>> = OnceLock::new();
     DEFS.get_or_init(|| {
-        SOURCES
-            .iter()
+        sources()
             .map(|(file, text)| parse_definition(file, text).unwrap_or_else(|e| panic!("{e}")))
             .collect()
     })
@@ -242,15 +228,22 @@ mod tests {
             .filter(|n| n.ends_with(".toml"))
             .collect();
         on_disk.sort();
-        let mut embedded: Vec<String> = SOURCES.iter().map(|(f, _)| f.to_string()).collect();
+        let mut embedded: Vec<String> = sources().map(|(f, _)| f.to_string()).collect();
         embedded.sort();
-        assert_eq!(on_disk, embedded, "add new command files to SOURCES");
-        for (file, text) in SOURCES {
-            let def = parse_definition(file, text).unwrap();
+        assert_eq!(
+            on_disk, embedded,
+            "register each command in commands::COMMANDS"
+        );
+        for command in super::super::COMMANDS {
+            let def = parse_definition(command.file, command.definition).unwrap();
             assert_eq!(
                 format!("{}.toml", def.name),
-                *file,
+                command.file,
                 "a file is named after its command"
+            );
+            assert_eq!(
+                def.name, command.name,
+                "registered under its definition's name"
             );
         }
     }

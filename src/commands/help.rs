@@ -7,6 +7,16 @@ use super::parse::Args;
 
 pub const OPTIONS: &[&str] = &["command"];
 
+/// `help`, registered with the router (see [`super::registry`]).
+pub const COMMAND: super::registry::Registered = super::registry::Registered {
+    name: "help",
+    file: "help.toml",
+    definition: include_str!("../../commands/help.toml"),
+    options: OPTIONS,
+    caching: super::registry::Caching::Kept,
+    run: |_, _, parsed| Box::pin(async move { Ok(run(&parsed.args)) }),
+};
+
 pub fn run(args: &Args) -> Reply {
     match args.text("command") {
         Some(word) => command_help(word),

@@ -29,6 +29,26 @@ pub const OPTIONS: &[&str] = &[
     "repo",
 ];
 
+/// `hygiene`, registered with the router (see [`super::registry`]).
+pub const COMMAND: super::registry::Registered = super::registry::Registered {
+    name: "hygiene",
+    file: "hygiene.toml",
+    definition: include_str!("../../commands/hygiene.toml"),
+    options: OPTIONS,
+    caching: super::registry::Caching::Never,
+    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
+};
+
+/// `hygiene`, `hygiene fix`, and the ways to set a finding aside.
+async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {
+    let args = &parsed.args;
+    match parsed.sub.map(|s| s.name.as_str()) {
+        Some("fix") => super::hygiene_fix::run(core, request, args).await,
+        Some(sub) => set_aside(core, request, sub, args).await,
+        None => run(core, request, args).await,
+    }
+}
+
 /// Services listed in a team's scorecard before "and N more".
 const SHOWN: usize = 12;
 

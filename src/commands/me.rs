@@ -20,6 +20,26 @@ use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
 pub const OPTIONS: &[&str] = &["email", "code", "request"];
 
+/// `me`, registered with the router (see [`super::registry`]).
+pub const COMMAND: super::registry::Registered = super::registry::Registered {
+    name: "me",
+    file: "me.toml",
+    definition: include_str!("../../commands/me.toml"),
+    options: OPTIONS,
+    caching: super::registry::Caching::Never,
+    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
+};
+
+/// `me`, `me link`, `me approve`.
+async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {
+    let args = &parsed.args;
+    match parsed.sub.map(|s| s.name.as_str()) {
+        Some("link") => link(core, request, args).await,
+        Some("approve") => approve(core, request, args).await,
+        _ => run(core, request).await,
+    }
+}
+
 /// `me`.
 pub async fn run(core: &Core, request: &Request) -> CommandResult {
     let _ = core;

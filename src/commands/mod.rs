@@ -19,6 +19,7 @@ pub mod oncall;
 pub mod owner;
 pub mod page;
 pub mod parse;
+pub mod registry;
 pub mod render;
 pub mod resolve;
 pub mod search;
@@ -32,7 +33,7 @@ use tracing::Instrument;
 
 use crate::chat::{Reply, Request};
 use definitions::Permission;
-use parse::{Args, Parsed};
+use parse::Parsed;
 
 pub use crate::context::Core;
 use crate::context::answers as cache;
@@ -49,33 +50,27 @@ pub enum CommandError {
 
 pub type CommandResult = Result<Reply, CommandError>;
 
-/// The commands this router runs, by definition name. A test checks it
-/// against `commands/`.
-pub const HANDLED: &[&str] = &[
-    "deps", "dialog", "docs", "help", "hygiene", "me", "oncall", "owner", "page", "search",
-    "service", "stats", "status", "team",
+/// Every command, once (see [`registry`]).
+pub const COMMANDS: &[registry::Registered] = &[
+    owner::COMMAND,
+    docs::COMMAND,
+    service::COMMAND,
+    team::COMMAND,
+    deps::COMMAND,
+    search::COMMAND,
+    stats::COMMAND,
+    oncall::COMMAND,
+    page::COMMAND,
+    help::COMMAND,
+    dialog::COMMAND,
+    me::COMMAND,
+    hygiene::COMMAND,
+    status::COMMAND,
 ];
 
-/// The option names a command's code reads, to check against its
-/// definition.
-pub fn options_read(command: &str) -> &'static [&'static str] {
-    match command {
-        "deps" => deps::OPTIONS,
-        "dialog" => dialog::OPTIONS,
-        "docs" => docs::OPTIONS,
-        "help" => help::OPTIONS,
-        "oncall" => oncall::OPTIONS,
-        "page" => page::OPTIONS,
-        "owner" => owner::OPTIONS,
-        "search" => search::OPTIONS,
-        "service" => service::OPTIONS,
-        "stats" => stats::OPTIONS,
-        "team" => team::OPTIONS,
-        "me" => me::OPTIONS,
-        "hygiene" => hygiene::OPTIONS,
-        "status" => status::OPTIONS,
-        _ => &[],
-    }
+/// The registration of the command called `name`.
+pub fn registered(name: &str) -> Option<&'static registry::Registered> {
+    COMMANDS.iter().find(|c| c.name == name)
 }
 
 /// Handles one request.
@@ -182,11 +177,10 @@ async fn handle_parsed(core: &Core, request: &Request, parsed: &Parsed) -> Reply
     if let Some(refusal) = check_permission(core, request, parsed) {
         return refusal;
     }
-    let cacheable = core.answers.cacheable(
-        &parsed.command.name,
-        parsed.sub.is_some(),
-        parsed.args.flag("notify"),
-    );
+    let caching = registered(&parsed.command.name).map_or(cache::Caching::Never, |c| c.caching);
+    let cacheable =
+        core.answers
+            .cacheable(caching, parsed.sub.is_some(), parsed.args.flag("notify"));
     if cacheable {
         match core.answers.get(request, &core.snapshot) {
             cache::Lookup::Fresh(reply) => return finish(request, reply),
@@ -259,46 +253,18 @@ async fn answer_and_keep(core: &Core, request: &Request) -> CommandResult {
     let generation = core.snapshot.generation(&core.pool).await;
     let (result, reads) = crate::catalog::store::recording(dispatch(core, request, &parsed)).await;
     if let Ok(reply) = &result {
-        core.answers
-            .put(request, &parsed.command.name, generation, reads, reply);
+        let caching = registered(&parsed.command.name).map_or(cache::Caching::Never, |c| c.caching);
+        core.answers.put(request, caching, generation, reads, reply);
     }
     result
 }
 
 async fn dispatch(core: &Core, request: &Request, parsed: &Parsed) -> CommandResult {
-    let args: &Args = &parsed.args;
-    match parsed.command.name.as_str() {
-        "help" => Ok(help::run(args)),
-        "owner" => owner::run(core, request, args).await,
-        "docs" => docs::run(core, request, args).await,
-        "service" if parsed.sub.is_some_and(|s| s.name == "new") => {
-            Ok(crate::dialogs::service_new::start(core, request).await?)
-        }
-        "service" => service::run(core, request, args).await,
-        "dialog" => dialog::run(core, request, parsed).await,
-        "team" => team::run(core, request, args).await,
-        "deps" => deps::run(core, request, args).await,
-        "search" => search::run(core, request, args).await,
-        "stats" => stats::run(core, request, args).await,
-        "status" => status::run(core, request, args).await,
-        "oncall" => match parsed.sub.map(|s| s.name.as_str()) {
-            Some("set") => oncall::set(core, request, args).await,
-            Some("override") => oncall::add_override(core, request, args).await,
-            _ => oncall::run(core, request, args).await,
-        },
-        "page" => page::run(core, request, args).await,
-        "hygiene" => match parsed.sub.map(|s| s.name.as_str()) {
-            Some("fix") => hygiene_fix::run(core, request, args).await,
-            Some(sub) => hygiene::set_aside(core, request, sub, args).await,
-            None => hygiene::run(core, request, args).await,
-        },
-        "me" => match parsed.sub.map(|s| s.name.as_str()) {
-            Some("link") => me::link(core, request, args).await,
-            Some("approve") => me::approve(core, request, args).await,
-            _ => me::run(core, request).await,
-        },
-        other => Ok(Reply::text(format!(
-            "`{other}` is defined but this version of usher can't run it yet. Type `help` to see what it can do."
+    match registered(&parsed.command.name) {
+        Some(command) => (command.run)(core, request, parsed).await,
+        None => Ok(Reply::text(format!(
+            "`{}` is defined but this version of usher can't run it yet. Type `help` to see what it can do.",
+            parsed.command.name
         ))),
     }
 }
@@ -331,7 +297,7 @@ mod tests {
     fn the_router_and_the_definitions_agree() {
         let mut defined: Vec<&str> = definitions::all().iter().map(|d| d.name.as_str()).collect();
         defined.sort();
-        let mut handled = HANDLED.to_vec();
+        let mut handled: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
         handled.sort();
         assert_eq!(
             defined, handled,
@@ -344,7 +310,7 @@ mod tests {
             }
             declared.sort();
             declared.dedup();
-            let mut read = options_read(&def.name).to_vec();
+            let mut read = registered(&def.name).unwrap().options.to_vec();
             read.sort();
             assert_eq!(
                 declared, read,

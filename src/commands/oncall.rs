@@ -20,6 +20,26 @@ pub const OPTIONS: &[&str] = &[
     "service", "team", "people", "length", "handoff", "tz", "start", "person", "from", "to",
 ];
 
+/// `oncall`, registered with the router (see [`super::registry`]).
+pub const COMMAND: super::registry::Registered = super::registry::Registered {
+    name: "oncall",
+    file: "oncall.toml",
+    definition: include_str!("../../commands/oncall.toml"),
+    options: OPTIONS,
+    caching: super::registry::Caching::Never,
+    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
+};
+
+/// `oncall`, `oncall set`, `oncall override`.
+async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {
+    let args = &parsed.args;
+    match parsed.sub.map(|s| s.name.as_str()) {
+        Some("set") => set(core, request, args).await,
+        Some("override") => add_override(core, request, args).await,
+        _ => run(core, request, args).await,
+    }
+}
+
 /// What the catalog and the provider say about an entity's on-call.
 pub struct OnCallView {
     /// Where the answer came from.

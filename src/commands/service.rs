@@ -12,6 +12,24 @@ use super::{CommandResult, Core, docs, render};
 
 pub const OPTIONS: &[&str] = &["service"];
 
+/// `service`, registered with the router (see [`super::registry`]).
+pub const COMMAND: super::registry::Registered = super::registry::Registered {
+    name: "service",
+    file: "service.toml",
+    definition: include_str!("../../commands/service.toml"),
+    options: OPTIONS,
+    caching: super::registry::Caching::Kept,
+    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
+};
+
+/// `service <name>`, or `service new` (the creation dialogue).
+async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {
+    if parsed.sub.is_some_and(|s| s.name == "new") {
+        return Ok(crate::dialogs::service_new::start(core, request).await?);
+    }
+    run(core, request, &parsed.args).await
+}
+
 pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
     let query = args.text("service").unwrap_or_default();
     let service = match resolve::resolve(core, query, &Kind::OWNED).await? {

@@ -14,6 +14,16 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &[];
 
+/// `status`, registered with the router (see [`super::registry`]).
+pub const COMMAND: super::registry::Registered = super::registry::Registered {
+    name: "status",
+    file: "status.toml",
+    definition: include_str!("../../commands/status.toml"),
+    options: OPTIONS,
+    caching: super::registry::Caching::Never,
+    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
+};
+
 /// Lines shown per part before "… and N more".
 const SHOWN: usize = 8;
 

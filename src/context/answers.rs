@@ -26,15 +26,18 @@ use crate::catalog::snapshot::SnapshotCache;
 use crate::catalog::store::Reads;
 use crate::chat::{Reply, Request};
 
-/// Commands whose answers depend on nothing but the catalog, the viewer
-/// and the time.
-const READ_ONLY: &[&str] = &[
-    "owner", "docs", "service", "team", "deps", "search", "stats", "help",
-];
-
-/// Commands whose reads are recorded entity by entity (their paths go
-/// through `catalog::store` only); the rest depend on the whole catalog.
-const TRACKED: &[&str] = &["owner", "docs"];
+/// Whether a command's answers may be kept, as its registration says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caching {
+    /// It acts, or depends on who asks and when: never kept.
+    Never,
+    /// Read-only: kept while the catalog is unchanged as a whole (and
+    /// until the time its answer names).
+    Kept,
+    /// Read-only, and its reads are recorded entity by entity (they go
+    /// through `catalog::store` only): kept until one of them changes.
+    Tracked,
+}
 
 /// Most answers kept; when full, the cache starts over.
 const MAX_ANSWERS: usize = 250_000;
@@ -87,10 +90,11 @@ impl AnswerCache {
     }
 
     /// Whether answers to this command may be reused.
-    /// `command` as parsed: its name, whether a subcommand was given, and
-    /// whether it asks to notify anyone (which is never read-only).
-    pub fn cacheable(&self, command: &str, with_sub: bool, notify: bool) -> bool {
-        !self.ttl.is_zero() && !with_sub && READ_ONLY.contains(&command) && !notify
+    /// A command line as parsed: its command's caching, whether a
+    /// subcommand was given, and whether it asks to notify anyone (which is
+    /// never read-only).
+    pub fn cacheable(&self, caching: Caching, with_sub: bool, notify: bool) -> bool {
+        !self.ttl.is_zero() && !with_sub && caching != Caching::Never && !notify
     }
 
     fn key(request: &Request) -> Key {
@@ -139,7 +143,7 @@ impl AnswerCache {
     pub fn put(
         &self,
         request: &Request,
-        command: &str,
+        caching: Caching,
         generation: u64,
         reads: Reads,
         reply: &Reply,
@@ -150,7 +154,7 @@ impl AnswerCache {
             let left = (until - chrono::Utc::now()).to_std().unwrap_or_default();
             expires = expires.min(at + left);
         }
-        let reads = (TRACKED.contains(&command) && !reads.whole_catalog).then_some(reads.ids);
+        let reads = (caching == Caching::Tracked && !reads.whole_catalog).then_some(reads.ids);
         let mut entries = self.entries.lock().expect("answer cache");
         if entries.len() >= MAX_ANSWERS {
             entries.clear();
