@@ -20,16 +20,17 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use sqlx::PgPool;
 
+use super::kinds;
 use super::outbox::{Job, SendError, SendFuture, Sender};
 use crate::config::{ActionConfig, Config};
 
 /// The outbox kind of an action.
 pub fn kind_of(action: &ActionConfig) -> &'static str {
     match action {
-        ActionConfig::Webhook { .. } => "action.webhook",
-        ActionConfig::GithubRepo { .. } => "action.github_repo",
-        ActionConfig::GitlabProject { .. } => "action.gitlab_project",
-        ActionConfig::PagerdutyService { .. } => "action.pagerduty_service",
+        ActionConfig::Webhook { .. } => kinds::ACTION_WEBHOOK,
+        ActionConfig::GithubRepo { .. } => kinds::ACTION_GITHUB_REPO,
+        ActionConfig::GitlabProject { .. } => kinds::ACTION_GITLAB_PROJECT,
+        ActionConfig::PagerdutyService { .. } => kinds::ACTION_PAGERDUTY_SERVICE,
         ActionConfig::SlackChannel { .. } => SLACK_CHANNEL_KIND,
         ActionConfig::DiscordChannel { .. } => DISCORD_CHANNEL_KIND,
     }
@@ -37,17 +38,17 @@ pub fn kind_of(action: &ActionConfig) -> &'static str {
 
 /// The Slack channel step runs in the Slack adapter (it needs the Slack
 /// client), so it is not among [`KINDS`].
-pub const SLACK_CHANNEL_KIND: &str = "action.slack_channel";
+pub const SLACK_CHANNEL_KIND: &str = kinds::ACTION_SLACK_CHANNEL;
 
 /// The Discord channel step runs in the Discord adapter, likewise.
-pub const DISCORD_CHANNEL_KIND: &str = "action.discord_channel";
+pub const DISCORD_CHANNEL_KIND: &str = kinds::ACTION_DISCORD_CHANNEL;
 
 /// Every action kind (for registering the sender).
 pub const KINDS: [&str; 4] = [
-    "action.webhook",
-    "action.github_repo",
-    "action.gitlab_project",
-    "action.pagerduty_service",
+    kinds::ACTION_WEBHOOK,
+    kinds::ACTION_GITHUB_REPO,
+    kinds::ACTION_GITLAB_PROJECT,
+    kinds::ACTION_PAGERDUTY_SERVICE,
 ];
 
 /// The signature header value for a body.
@@ -504,7 +505,7 @@ impl Sender for AutomationSender {
             self.mark(job, "running", None, None).await;
             let result = self.run(job).await;
             if let (Ok(Some(url)), Some(service)) = (&result, job.payload["service"].as_str())
-                && job.kind == "action.gitlab_project"
+                && job.kind == kinds::ACTION_GITLAB_PROJECT
             {
                 self.annotate(
                     service,

@@ -102,18 +102,19 @@ impl Priority {
     /// The lane a job belongs in, from its kind (and, for a chat message,
     /// whether it is a page: those are keyed `page:…`).
     pub fn of(job: &NewJob) -> Priority {
+        use super::kinds;
         const URGENT: &[&str] = &[
-            "pagerduty.trigger",
-            "opsgenie.alert",
-            "slack.respond",
-            "slack.mention",
-            "discord.followup",
+            kinds::PAGERDUTY_TRIGGER,
+            kinds::OPSGENIE_ALERT,
+            kinds::SLACK_RESPOND,
+            kinds::SLACK_MENTION,
+            kinds::DISCORD_FOLLOWUP,
         ];
-        const BULK: &[&str] = &["chat.notify", "hygiene.proposal"];
+        const BULK: &[&str] = &[kinds::NOTIFY, kinds::HYGIENE_PROPOSAL];
         if URGENT.contains(&job.kind.as_str()) || job.idempotency_key.starts_with("page:") {
             Priority::Urgent
         } else if BULK.contains(&job.kind.as_str())
-            || job.kind.starts_with("action.")
+            || job.kind.starts_with(kinds::ACTION_PREFIX)
             || job.idempotency_key.starts_with("hygiene")
         {
             Priority::Bulk
@@ -613,7 +614,7 @@ async fn report_dead(
 }
 
 /// The kind of the job that tells admins about a dead letter.
-pub const ADMIN_REPORT_KIND: &str = "admin.report";
+pub const ADMIN_REPORT_KIND: &str = super::kinds::ADMIN_REPORT;
 
 /// Exponential backoff: base × 2^(attempt−1), capped.
 pub fn backoff(config: &OutboxConfig, attempts: i32) -> Duration {

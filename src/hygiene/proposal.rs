@@ -19,7 +19,7 @@ use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
 use crate::catalog::fetch::{HostConfig, HostKind};
 use crate::config::Config;
 
-pub const KIND: &str = "hygiene.proposal";
+pub const KIND: &str = crate::actions::kinds::HYGIENE_PROPOSAL;
 
 /// Where a descriptor lives on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]

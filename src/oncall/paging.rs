@@ -12,18 +12,19 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::{OnCallService, ProviderError, Source};
+use crate::actions::kinds;
 use crate::actions::outbox::{self, Job, NewJob, SendError, SendFuture, Sender};
 use crate::catalog::store::EntityRow;
 
-pub const PAGERDUTY_KIND: &str = "pagerduty.trigger";
-pub const OPSGENIE_KIND: &str = "opsgenie.alert";
+pub const PAGERDUTY_KIND: &str = kinds::PAGERDUTY_TRIGGER;
+pub const OPSGENIE_KIND: &str = kinds::OPSGENIE_ALERT;
 /// A chat message (to `channel:<team ref>` or `dm:<person ref>`), delivered
 /// by the Slack and Discord senders.
-pub const CHAT_KIND: &str = "chat.message";
+pub const CHAT_KIND: &str = kinds::CHAT;
 /// A chat message for one platform only (a digest for a team reachable on
 /// both Slack and Discord goes to each).
-pub const CHAT_SLACK_KIND: &str = "chat.message.slack";
-pub const CHAT_DISCORD_KIND: &str = "chat.message.discord";
+pub const CHAT_SLACK_KIND: &str = kinds::CHAT_SLACK;
+pub const CHAT_DISCORD_KIND: &str = kinds::CHAT_DISCORD;
 
 /// What came of a page.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,7 +37,7 @@ pub const PAGE: i64 = 10;
 
 /// The outbox kind of a notification to an owning team (delivered by the
 /// chat platforms).
-pub const NOTIFY_KIND: &str = "chat.notify";
+pub const NOTIFY_KIND: &str = crate::actions::kinds::NOTIFY;
 
 pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
     let text = args.text("query").unwrap_or_default();

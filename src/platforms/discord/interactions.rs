@@ -27,7 +27,7 @@ use crate::commands::{self, complete, definitions};
 use crate::platforms::values;
 
 /// The outbox kind of a late answer (an edit of the deferred response).
-pub const FOLLOWUP_KIND: &str = "discord.followup";
+pub const FOLLOWUP_KIND: &str = crate::actions::kinds::DISCORD_FOLLOWUP;
 
 /// Interaction callback types.
 const PONG: u8 = 1;
@@ -342,7 +342,7 @@ pub async fn follow_up(
         kind: FOLLOWUP_KIND.into(),
         destination: "interaction".into(),
         payload: json!({ "application_id": application_id.to_string(), "token": token, "body": rendered.body }),
-        idempotency_key: crate::platforms::slack::fresh_key("discord.followup"),
+        idempotency_key: crate::platforms::slack::fresh_key(FOLLOWUP_KIND),
     })
     .await
 }

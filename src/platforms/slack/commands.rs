@@ -19,7 +19,7 @@ use crate::chat::{Platform, Reply, Request};
 use crate::commands::{self, definitions};
 
 /// The outbox kind of a post to a `response_url`.
-pub const RESPOND_KIND: &str = "slack.respond";
+pub const RESPOND_KIND: &str = crate::actions::kinds::SLACK_RESPOND;
 
 /// The command line a slash command means.
 pub fn command_line(root: &str, command: &str, text: &str) -> String {

@@ -19,7 +19,7 @@ use super::SlackApp;
 use crate::actions::outbox::{self, NewJob};
 
 /// The outbox kind that answers a mention or DM.
-pub const MENTION_KIND: &str = "slack.mention";
+pub const MENTION_KIND: &str = crate::actions::kinds::SLACK_MENTION;
 
 /// A message that asks usher something.
 #[derive(Debug, Clone, PartialEq, Eq)]
