@@ -2,6 +2,7 @@
 //! the core and renders the replies. Only these modules know a platform.
 
 pub mod console;
+pub mod delivery;
 pub mod discord;
 pub mod messages;
 pub mod pacing;

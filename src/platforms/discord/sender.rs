@@ -13,16 +13,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::api::{ApiError, snowflake};
 use super::render::{self, is_snowflake};
 use super::{DiscordApp, interactions};
 use crate::actions::automation::{self, DISCORD_CHANNEL_KIND};
-use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
-use crate::chat::{Reply, Span, Text};
+use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, SendError, SendFuture, Sender};
+use crate::chat::{Reply, Span};
 use crate::commands::search::NOTIFY_KIND;
 use crate::oncall::paging::{CHAT_DISCORD_KIND, CHAT_KIND};
+use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInfo};
 
 /// The kinds this sender delivers: late answers always (the interaction
 /// token is the credential); the rest with a bot token.
@@ -91,8 +92,8 @@ impl DiscordSender {
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         match job.kind.as_str() {
             interactions::FOLLOWUP_KIND => self.follow_up(job).await,
-            CHAT_KIND | CHAT_DISCORD_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
-            ADMIN_REPORT_KIND => self.report_to_admins(job).await,
+            CHAT_KIND | CHAT_DISCORD_KIND | NOTIFY_KIND => delivery::deliver(self, job).await,
+            ADMIN_REPORT_KIND => delivery::report_to_admins(self, job).await,
             DISCORD_CHANNEL_KIND => self.make_channel(job).await,
             other => Err(SendError::Permanent(format!(
                 "the Discord sender doesn't deliver {other}"
@@ -117,61 +118,8 @@ impl DiscordSender {
             .map_err(|e| e.to_send_error())
     }
 
-    async fn to_team_or_person(&self, job: &Job) -> Result<(), SendError> {
-        let (target, reply) = if job.kind == NOTIFY_KIND {
-            (
-                Target::Team(job.destination.clone()),
-                crate::platforms::messages::notice_reply(&job.payload),
-            )
-        } else {
-            let target = match job.destination.split_once(':') {
-                Some(("channel", team)) => Target::Team(team.to_string()),
-                Some(("dm", person)) => Target::Person(person.to_string()),
-                _ => {
-                    return Err(SendError::Permanent(format!(
-                        "unknown destination {}",
-                        job.destination
-                    )));
-                }
-            };
-            (target, self.chat_reply(&job.payload).await)
-        };
-        let mut rendered = render::message(&reply, None);
-        if job.payload["mention"].is_string() {
-            // A page pings the person mentioned.
-            rendered.body["allowed_mentions"] = json!({ "parse": ["users"] });
-        }
-        match &target {
-            Target::Person(person) => self.to_person(job, person, &rendered).await,
-            Target::Team(team) => {
-                let (name, channel, lead) = team_info(&self.app.core.pool, team)
-                    .await
-                    .map_err(|e| SendError::Retry(e.to_string()))?;
-                let Some(channel) = channel else {
-                    return self
-                        .to_lead_instead(
-                            job,
-                            &name,
-                            lead,
-                            &rendered,
-                            "the team has no Discord channel in the catalog",
-                        )
-                        .await;
-                };
-                match self.post(job, channel, &rendered).await {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.is_permanent() => {
-                        let why = format!("posting to channel {channel} failed: {e}");
-                        self.to_lead_instead(job, &name, lead, &rendered, &why)
-                            .await
-                    }
-                    Err(e) => Err(e.to_send_error()),
-                }
-            }
-        }
-    }
-
-    async fn to_person(
+    /// A direct message to a catalog person's Discord account.
+    async fn dm(
         &self,
         job: &Job,
         person: &str,
@@ -198,82 +146,6 @@ impl DiscordSender {
         self.post(job, channel, rendered)
             .await
             .map_err(|e| e.to_send_error())
-    }
-
-    /// The channel can't take it: queue the message for the team lead's
-    /// DM, and fail permanently (the admins hear of it).
-    async fn to_lead_instead(
-        &self,
-        job: &Job,
-        team: &str,
-        lead: Option<String>,
-        rendered: &render::Rendered,
-        why: &str,
-    ) -> Result<(), SendError> {
-        if let Some(lead) = lead {
-            let summary = rendered.body["embeds"][0]["description"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let text = format!(
-                "I couldn't deliver this to your team's channel ({why}), so it comes to you as the lead of {team}:\n\n{summary}"
-            );
-            self.app
-                .enqueue(NewJob {
-                    kind: CHAT_KIND.into(),
-                    destination: format!("dm:{lead}"),
-                    payload: json!({ "text": text, "fallback_for": job.id }),
-                    idempotency_key: format!("lead-fallback:{}", job.id),
-                })
-                .await
-                .map_err(|e| SendError::Retry(e.to_string()))?;
-        }
-        Err(SendError::Permanent(why.to_string()))
-    }
-
-    async fn chat_reply(&self, payload: &Value) -> Reply {
-        if let Some(reply) = crate::platforms::messages::whole_reply(payload) {
-            return reply;
-        }
-        let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
-        if let Some(person) = payload["mention"].as_str() {
-            let id = self.app.identity.discord_id_of(person).await.ok().flatten();
-            let name = person.rsplit('/').next().unwrap_or(person).to_string();
-            text = text.add_plain(" ").add_span(Span::Person {
-                name,
-                slack_id: None,
-                discord_id: id,
-            });
-        }
-        Reply::new().section(text).public()
-    }
-
-    /// Tells each admin (by DM) that a job went to the dead letters.
-    async fn report_to_admins(&self, job: &Job) -> Result<(), SendError> {
-        let admins = self.app.core.config.admins.people.clone();
-        if admins.is_empty() {
-            tracing::warn!(payload = %job.payload, "a message could not be delivered, and no admins are configured to tell");
-            return Ok(());
-        }
-        let reply = crate::platforms::messages::undelivered_report(&job.payload);
-        let rendered = render::message(&reply, None);
-        let mut delivered = 0;
-        let mut last_error = None;
-        for admin in &admins {
-            let Ok(Some(person)) =
-                crate::catalog::store::find_person(&self.app.core.pool, admin).await
-            else {
-                continue;
-            };
-            match self.to_person(job, &person.key, &rendered).await {
-                Ok(()) => delivered += 1,
-                Err(e) => last_error = Some(e),
-            }
-        }
-        match (delivered, last_error) {
-            (0, Some(e)) => Err(e),
-            _ => Ok(()),
-        }
     }
 
     async fn make_channel(&self, job: &Job) -> Result<(), SendError> {
@@ -376,27 +248,74 @@ impl Sender for DiscordSender {
     }
 }
 
-enum Target {
-    Team(String),
-    Person(String),
-}
+impl ChatPlatform for DiscordSender {
+    type Rendered = render::Rendered;
+    const NAME: &'static str = "Discord";
 
-/// A team's display name, Discord channel and lead.
-async fn team_info(
-    pool: &sqlx::PgPool,
-    team: &str,
-) -> Result<(String, Option<u64>, Option<String>), sqlx::Error> {
-    let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT coalesce(nullif(title, ''), name), discord_channel, lead_ref
-         FROM entities WHERE ref = $1",
-    )
-    .bind(team.to_lowercase())
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        Some((name, channel, lead)) => (name, channel.and_then(|c| c.parse().ok()), lead),
-        None => (team.to_string(), None, None),
-    })
+    fn core(&self) -> &crate::context::Core {
+        &self.app.core
+    }
+
+    fn render(&self, reply: &Reply, job: &Job) -> render::Rendered {
+        let mut rendered = render::message(reply, None);
+        if job.payload["mention"].is_string() {
+            // A page pings the person mentioned.
+            rendered.body["allowed_mentions"] = json!({ "parse": ["users"] });
+        }
+        rendered
+    }
+
+    fn summary(rendered: &render::Rendered) -> String {
+        rendered.body["embeds"][0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn mention<'a>(&'a self, person: &'a str) -> Pending<'a, Span> {
+        Box::pin(async move {
+            Span::Person {
+                name: person.rsplit('/').next().unwrap_or(person).to_string(),
+                slack_id: None,
+                discord_id: self.app.identity.discord_id_of(person).await.ok().flatten(),
+            }
+        })
+    }
+
+    fn channel_of(team: &TeamInfo) -> Option<String> {
+        team.discord_channel
+            .clone()
+            .filter(|c| c.parse::<u64>().is_ok())
+    }
+
+    fn to_person<'a>(
+        &'a self,
+        job: &'a Job,
+        person: &'a str,
+        rendered: &'a render::Rendered,
+    ) -> Pending<'a, Result<(), SendError>> {
+        Box::pin(self.dm(job, person, rendered))
+    }
+
+    fn to_channel<'a>(
+        &'a self,
+        job: &'a Job,
+        channel: &'a str,
+        rendered: &'a render::Rendered,
+    ) -> Pending<'a, Result<(), PostError>> {
+        Box::pin(async move {
+            let id = channel.parse::<u64>().map_err(|_| {
+                PostError::Permanent(format!("'{channel}' is not a Discord channel id"))
+            })?;
+            self.post(job, id, rendered).await.map_err(|e| {
+                if e.is_permanent() {
+                    PostError::Permanent(e.to_string())
+                } else {
+                    PostError::Retry(e.to_send_error())
+                }
+            })
+        })
+    }
 }
 
 /// A Discord channel name: lower case, letters, digits and dashes.

@@ -15,15 +15,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
 use super::api::{Api, ApiError};
 use super::{SlackApp, commands, events, render};
 use crate::actions::automation::{self, SLACK_CHANNEL_KIND};
-use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, NewJob, SendError, SendFuture, Sender};
-use crate::chat::{Platform, Reply, Request, Span, Text};
+use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, SendError, SendFuture, Sender};
+use crate::chat::{Platform, Reply, Request, Span};
 use crate::commands::grammar;
 use crate::commands::search::NOTIFY_KIND;
+use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInfo};
 use slack_morphism::prelude::SlackMessageMetadata;
 
 /// The message metadata event type of usher's own posts (its payload
@@ -156,8 +155,8 @@ impl SlackSender {
         match job.kind.as_str() {
             commands::RESPOND_KIND => self.respond(job).await,
             events::MENTION_KIND => self.answer_mention(job).await,
-            CHAT_KIND | CHAT_SLACK_KIND | NOTIFY_KIND => self.to_team_or_person(job).await,
-            ADMIN_REPORT_KIND => self.report_to_admins(job).await,
+            CHAT_KIND | CHAT_SLACK_KIND | NOTIFY_KIND => delivery::deliver(self, job).await,
+            ADMIN_REPORT_KIND => delivery::report_to_admins(self, job).await,
             SLACK_CHANNEL_KIND => self.make_channel(job).await,
             other => Err(SendError::Permanent(format!(
                 "the Slack sender doesn't deliver {other}"
@@ -262,174 +261,6 @@ impl SlackSender {
 
     /// A chat message (`channel:<team>`, `dm:<person>`) or a notice to a
     /// team (`chat.notify`, destination = the team's ref).
-    async fn to_team_or_person(&self, job: &Job) -> Result<(), SendError> {
-        let (target, reply) = if job.kind == NOTIFY_KIND {
-            (
-                Target::Team(job.destination.clone()),
-                crate::platforms::messages::notice_reply(&job.payload),
-            )
-        } else {
-            let target = match job.destination.split_once(':') {
-                Some(("channel", team)) => Target::Team(team.to_string()),
-                Some(("dm", person)) => Target::Person(person.to_string()),
-                _ => {
-                    return Err(SendError::Permanent(format!(
-                        "unknown destination {}",
-                        job.destination
-                    )));
-                }
-            };
-            (target, self.chat_reply(&job.payload).await)
-        };
-        let rendered = render::message(&reply, None);
-        match &target {
-            Target::Person(person) => {
-                let Some(id) = self
-                    .app
-                    .identity
-                    .slack_id_of(person)
-                    .await
-                    .map_err(SendError::Retry)?
-                else {
-                    return Err(SendError::Permanent(format!(
-                        "{person} has no Slack account usher can find (no slack user id, and no Slack user with their email)"
-                    )));
-                };
-                self.post(job, &id, &rendered, None)
-                    .await
-                    .map_err(|e| e.to_send_error())
-            }
-            Target::Team(team) => {
-                let info = team_info(&self.app.core.pool, team)
-                    .await
-                    .map_err(|e| SendError::Retry(e.to_string()))?;
-                let Some(channel) = info.channel.clone() else {
-                    return self
-                        .to_lead_instead(
-                            job,
-                            &info,
-                            &rendered,
-                            "the team has no Slack channel in the catalog",
-                        )
-                        .await;
-                };
-                match self.post(job, &channel, &rendered, None).await {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.is_permanent() => {
-                        let why = format!("posting to {channel} failed: {e}");
-                        self.to_lead_instead(job, &info, &rendered, &why).await
-                    }
-                    Err(e) => Err(e.to_send_error()),
-                }
-            }
-        }
-    }
-
-    /// The channel can't take it: queue the message for the team lead's
-    /// DM, and fail permanently (the admins hear of it).
-    async fn to_lead_instead(
-        &self,
-        job: &Job,
-        team: &TeamInfo,
-        rendered: &render::Rendered,
-        why: &str,
-    ) -> Result<(), SendError> {
-        if let Some(lead) = &team.lead {
-            let text = format!(
-                "I couldn't deliver this to your team's channel ({why}), so it comes to you as the lead of {}:\n\n{}",
-                team.name, rendered.text
-            );
-            let fallback = NewJob {
-                kind: CHAT_KIND.into(),
-                destination: format!("dm:{lead}"),
-                payload: json!({ "text": text, "fallback_for": job.id }),
-                idempotency_key: format!("fallback:{}", job.id),
-            };
-            let mut conn = self
-                .app
-                .core
-                .pool
-                .acquire()
-                .await
-                .map_err(|e| SendError::Retry(e.to_string()))?;
-            crate::actions::outbox::enqueue(
-                &mut conn,
-                &fallback,
-                self.app.core.config.outbox.max_attempts,
-            )
-            .await
-            .map_err(|e| SendError::Retry(e.to_string()))?;
-            return Err(SendError::Permanent(format!(
-                "{why}; sent to the team lead ({lead}) instead"
-            )));
-        }
-        Err(SendError::Permanent(format!(
-            "{why}, and the team has no lead to tell instead"
-        )))
-    }
-
-    /// `chat.message` payload: text, and the person to mention.
-    async fn chat_reply(&self, payload: &Value) -> Reply {
-        if let Some(reply) = crate::platforms::messages::whole_reply(payload) {
-            return reply;
-        }
-        let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
-        if let Some(person) = payload["mention"].as_str() {
-            let id = self.app.identity.slack_id_of(person).await.ok().flatten();
-            let name = person.rsplit('/').next().unwrap_or(person).to_string();
-            text = text.add_plain(" ").add_span(Span::Person {
-                name,
-                slack_id: id,
-                discord_id: None,
-            });
-        }
-        Reply::new().section(text).public()
-    }
-
-    /// Tells each admin (by DM) that a job went to the dead letters.
-    async fn report_to_admins(&self, job: &Job) -> Result<(), SendError> {
-        let admins = self.app.core.config.admins.people.clone();
-        if admins.is_empty() {
-            tracing::warn!(payload = %job.payload, "a message could not be delivered, and no admins are configured to tell");
-            return Ok(());
-        }
-        let reply = crate::platforms::messages::undelivered_report(&job.payload);
-        let rendered = render::message(&reply, None);
-        let mut delivered = 0;
-        let mut last_error = None;
-        for admin in &admins {
-            let id = if admin.contains('@') {
-                self.app.identity.slack_id_by_email(admin).await
-            } else {
-                let key = crate::catalog::model::EntityRef::parse(
-                    admin,
-                    Some(crate::catalog::model::Kind::User),
-                    "default",
-                )
-                .map(|r| r.key())
-                .unwrap_or_else(|_| admin.clone());
-                self.app.identity.slack_id_of(&key).await
-            };
-            match id {
-                Ok(Some(id)) => match self.post(job, &id, &rendered, None).await {
-                    Ok(()) => delivered += 1,
-                    Err(e) => last_error = Some(e.to_string()),
-                },
-                Ok(None) => {
-                    last_error = Some(format!("{admin} has no Slack account usher can find"))
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        if delivered > 0 {
-            Ok(())
-        } else {
-            Err(SendError::Retry(
-                last_error.unwrap_or_else(|| "no admin could be reached".into()),
-            ))
-        }
-    }
-
     /// The `slack_channel` step of a new service: make the channel (or
     /// find the one a previous attempt made), record it on the service,
     /// invite the person who asked for the service.
@@ -509,51 +340,80 @@ impl Sender for SlackSender {
     }
 }
 
-enum Target {
-    Team(String),
-    Person(String),
-}
+impl ChatPlatform for SlackSender {
+    type Rendered = render::Rendered;
+    const NAME: &'static str = "Slack";
 
-/// What the sender needs to know about a team.
-struct TeamInfo {
-    name: String,
-    channel: Option<String>,
-    lead: Option<String>,
-}
+    fn core(&self) -> &crate::context::Core {
+        &self.app.core
+    }
 
-#[derive(sqlx::FromRow)]
-struct TeamRow {
-    name: String,
-    channel_id: Option<String>,
-    channel_name: Option<String>,
-    lead: Option<String>,
-}
+    fn render(&self, reply: &Reply, _job: &Job) -> render::Rendered {
+        render::message(reply, None)
+    }
 
-async fn team_info(pool: &sqlx::PgPool, team: &str) -> Result<TeamInfo, sqlx::Error> {
-    let row: Option<TeamRow> = sqlx::query_as(
-        "SELECT coalesce(nullif(title, ''), name) AS name, slack_channel AS channel_id,
-                annotations->>'slack.com/channel' AS channel_name, lead_ref AS lead
-         FROM entities WHERE ref = $1",
-    )
-    .bind(team.to_lowercase())
-    .fetch_optional(pool)
-    .await?;
-    Ok(match row {
-        Some(row) => TeamInfo {
-            name: row.name,
-            channel: row
-                .channel_id
-                .or(row.channel_name)
-                .map(|c| c.trim_start_matches('#').to_string())
-                .filter(|c| !c.is_empty()),
-            lead: row.lead,
-        },
-        None => TeamInfo {
-            name: team.to_string(),
-            channel: None,
-            lead: None,
-        },
-    })
+    fn summary(rendered: &render::Rendered) -> String {
+        rendered.text.clone()
+    }
+
+    fn mention<'a>(&'a self, person: &'a str) -> Pending<'a, Span> {
+        Box::pin(async move {
+            Span::Person {
+                name: person.rsplit('/').next().unwrap_or(person).to_string(),
+                slack_id: self.app.identity.slack_id_of(person).await.ok().flatten(),
+                discord_id: None,
+            }
+        })
+    }
+
+    fn channel_of(team: &TeamInfo) -> Option<String> {
+        team.slack_channel
+            .clone()
+            .or_else(|| team.slack_channel_name.clone())
+            .map(|c| c.trim_start_matches('#').to_string())
+            .filter(|c| !c.is_empty())
+    }
+
+    fn to_person<'a>(
+        &'a self,
+        job: &'a Job,
+        person: &'a str,
+        rendered: &'a render::Rendered,
+    ) -> Pending<'a, Result<(), SendError>> {
+        Box::pin(async move {
+            let Some(id) = self
+                .app
+                .identity
+                .slack_id_of(person)
+                .await
+                .map_err(SendError::Retry)?
+            else {
+                return Err(SendError::Permanent(format!(
+                    "{person} has no Slack account usher can find (no slack user id, and no Slack user with their email)"
+                )));
+            };
+            self.post(job, &id, rendered, None)
+                .await
+                .map_err(|e| e.to_send_error())
+        })
+    }
+
+    fn to_channel<'a>(
+        &'a self,
+        job: &'a Job,
+        channel: &'a str,
+        rendered: &'a render::Rendered,
+    ) -> Pending<'a, Result<(), PostError>> {
+        Box::pin(async move {
+            self.post(job, channel, rendered, None).await.map_err(|e| {
+                if e.is_permanent() {
+                    PostError::Permanent(e.to_string())
+                } else {
+                    PostError::Retry(e.to_send_error())
+                }
+            })
+        })
+    }
 }
 
 /// A valid Slack channel name: lower case, `-` for anything else, 80 max.
