@@ -26,6 +26,18 @@ pub enum PostError {
     Retry(SendError),
 }
 
+impl PostError {
+    /// A platform's API error, sorted: permanent (with its message) or
+    /// worth retrying (as the outbox error it becomes).
+    pub fn sorted(permanent: bool, message: impl std::fmt::Display, retry: SendError) -> Self {
+        if permanent {
+            PostError::Permanent(message.to_string())
+        } else {
+            PostError::Retry(retry)
+        }
+    }
+}
+
 /// A team as delivery needs it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TeamInfo {

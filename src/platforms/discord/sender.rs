@@ -307,13 +307,9 @@ impl ChatPlatform for DiscordSender {
             let id = channel.parse::<u64>().map_err(|_| {
                 PostError::Permanent(format!("'{channel}' is not a Discord channel id"))
             })?;
-            self.post(job, id, rendered).await.map_err(|e| {
-                if e.is_permanent() {
-                    PostError::Permanent(e.to_string())
-                } else {
-                    PostError::Retry(e.to_send_error())
-                }
-            })
+            self.post(job, id, rendered)
+                .await
+                .map_err(|e| PostError::sorted(e.is_permanent(), &e, e.to_send_error()))
         })
     }
 }

@@ -405,13 +405,9 @@ impl ChatPlatform for SlackSender {
         rendered: &'a render::Rendered,
     ) -> Pending<'a, Result<(), PostError>> {
         Box::pin(async move {
-            self.post(job, channel, rendered, None).await.map_err(|e| {
-                if e.is_permanent() {
-                    PostError::Permanent(e.to_string())
-                } else {
-                    PostError::Retry(e.to_send_error())
-                }
-            })
+            self.post(job, channel, rendered, None)
+                .await
+                .map_err(|e| PostError::sorted(e.is_permanent(), &e, e.to_send_error()))
         })
     }
 }
