@@ -13,15 +13,11 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &["service", "reverse", "depth"];
 
-/// `deps`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "deps",
-    file: "deps.toml",
-    definition: include_str!("../../commands/deps.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Kept,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `deps`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("deps", OPTIONS, Kept, |core, request, parsed| Box::pin(
+        run(core, request, &parsed.args)
+    ));
 
 /// Lines of tree shown before "and N more".
 const MAX_LINES: usize = 40;

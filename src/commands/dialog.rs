@@ -10,15 +10,11 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &["id", "step", "value", "action"];
 
-/// `dialog`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "dialog",
-    file: "dialog.toml",
-    definition: include_str!("../../commands/dialog.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Never,
-    run: |core, request, parsed| Box::pin(run(core, request, parsed)),
-};
+/// `dialog`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("dialog", OPTIONS, Never, |core, request, parsed| {
+        Box::pin(run(core, request, parsed))
+    });
 
 pub async fn run(core: &Core, request: &Request, parsed: &Parsed) -> CommandResult {
     let args: &Args = &parsed.args;

@@ -12,15 +12,11 @@ use super::{CommandResult, Core, render};
 
 pub const OPTIONS: &[&str] = &["service"];
 
-/// `docs`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "docs",
-    file: "docs.toml",
-    definition: include_str!("../../commands/docs.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Tracked,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `docs`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("docs", OPTIONS, Tracked, |core, request, parsed| {
+        Box::pin(run(core, request, &parsed.args))
+    });
 
 pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
     let query = args.text("service").unwrap_or_default();

@@ -7,15 +7,11 @@ use super::parse::Args;
 
 pub const OPTIONS: &[&str] = &["command"];
 
-/// `help`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "help",
-    file: "help.toml",
-    definition: include_str!("../../commands/help.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Kept,
-    run: |_, _, parsed| Box::pin(async move { Ok(run(&parsed.args)) }),
-};
+/// `help`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("help", OPTIONS, Kept, |_, _, parsed| Box::pin(
+        async move { Ok(run(&parsed.args)) }
+    ));
 
 pub fn run(args: &Args) -> Reply {
     match args.text("command") {

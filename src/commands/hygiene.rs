@@ -29,15 +29,11 @@ pub const OPTIONS: &[&str] = &[
     "repo",
 ];
 
-/// `hygiene`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "hygiene",
-    file: "hygiene.toml",
-    definition: include_str!("../../commands/hygiene.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Never,
-    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
-};
+/// `hygiene`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("hygiene", OPTIONS, Never, |core, request, parsed| {
+        Box::pin(route(core, request, parsed))
+    });
 
 /// `hygiene`, `hygiene fix`, and the ways to set a finding aside.
 async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {

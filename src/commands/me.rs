@@ -20,15 +20,11 @@ use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
 pub const OPTIONS: &[&str] = &["email", "code", "request"];
 
-/// `me`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "me",
-    file: "me.toml",
-    definition: include_str!("../../commands/me.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Never,
-    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
-};
+/// `me`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("me", OPTIONS, Never, |core, request, parsed| Box::pin(
+        route(core, request, parsed)
+    ));
 
 /// `me`, `me link`, `me approve`.
 async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {
@@ -184,7 +180,8 @@ async fn ask_for_proof(
 ) -> CommandResult {
     let platform = request.platform.as_str();
     let id = random_id();
-    let by_code = !core.is_admin_person(person_ref) && slack_connected(core);
+    // Codes go by Slack DM only, so without Slack an admin approves.
+    let by_code = !core.is_admin_person(person_ref) && core.config.hygiene.posts_on("slack");
     let code = by_code.then(random_code);
     let mut tx = core.pool.begin().await?;
     // A new request starts a new code with fresh tries: so that asking
@@ -251,7 +248,7 @@ async fn ask_for_proof(
         )
         .await?;
     }
-    for admin in admin_keys(core) {
+    for admin in core.admin_keys() {
         if by_code {
             break; // the admins hear only of what needs them
         }
@@ -453,33 +450,6 @@ async fn complete(core: &Core, pending: &LinkRequest, actor: &str, display: &str
                 .add_plain(" now."),
         )
         .context("Try `owner <service>` or `oncall <team>`."))
-}
-
-/// Whether this deployment posts on Slack (where codes are sent; unknown
-/// counts as yes, as it does for digests).
-fn slack_connected(core: &Core) -> bool {
-    match &core.config.hygiene.deliver_on {
-        Some(on) => on.iter().any(|p| p == "slack"),
-        None => true,
-    }
-}
-
-/// The admins' entity keys.
-fn admin_keys(core: &Core) -> Vec<String> {
-    core.config
-        .admins
-        .people
-        .iter()
-        .filter_map(|a| {
-            crate::catalog::model::EntityRef::parse(
-                a.trim(),
-                Some(crate::catalog::model::Kind::User),
-                "default",
-            )
-            .ok()
-        })
-        .map(|r| r.key())
-        .collect()
 }
 
 /// A display name reduced to letters, digits, spaces and `.-_'`, at most

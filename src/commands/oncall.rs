@@ -20,15 +20,11 @@ pub const OPTIONS: &[&str] = &[
     "service", "team", "people", "length", "handoff", "tz", "start", "person", "from", "to",
 ];
 
-/// `oncall`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "oncall",
-    file: "oncall.toml",
-    definition: include_str!("../../commands/oncall.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Never,
-    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
-};
+/// `oncall`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("oncall", OPTIONS, Never, |core, request, parsed| {
+        Box::pin(route(core, request, parsed))
+    });
 
 /// `oncall`, `oncall set`, `oncall override`.
 async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {

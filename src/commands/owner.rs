@@ -13,15 +13,11 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &["service"];
 
-/// `owner`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "owner",
-    file: "owner.toml",
-    definition: include_str!("../../commands/owner.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Tracked,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `owner`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("owner", OPTIONS, Tracked, |core, request, parsed| {
+        Box::pin(run(core, request, &parsed.args))
+    });
 
 pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult {
     let query = args.text("service").unwrap_or_default();

@@ -13,15 +13,11 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &["service", "reason"];
 
-/// `page`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "page",
-    file: "page.toml",
-    definition: include_str!("../../commands/page.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Never,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `page`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("page", OPTIONS, Never, |core, request, parsed| Box::pin(
+        run(core, request, &parsed.args)
+    ));
 
 pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
     let query = args.text("service").unwrap_or_default();

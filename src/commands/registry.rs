@@ -32,3 +32,24 @@ pub struct Registered {
     pub caching: Caching,
     pub run: Run,
 }
+
+/// A command's registration: `register!("owner", OPTIONS, Tracked, run)`.
+/// The definition file is the command's name in `commands/`, embedded.
+macro_rules! register {
+    ($name:literal, $options:expr, $caching:ident, $run:expr) => {
+        $crate::commands::registry::Registered {
+            name: $name,
+            file: concat!($name, ".toml"),
+            definition: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/commands/",
+                $name,
+                ".toml"
+            )),
+            options: $options,
+            caching: $crate::commands::registry::Caching::$caching,
+            run: $run,
+        }
+    };
+}
+pub(crate) use register;

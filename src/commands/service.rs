@@ -12,15 +12,11 @@ use super::{CommandResult, Core, docs, render};
 
 pub const OPTIONS: &[&str] = &["service"];
 
-/// `service`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "service",
-    file: "service.toml",
-    definition: include_str!("../../commands/service.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Kept,
-    run: |core, request, parsed| Box::pin(route(core, request, parsed)),
-};
+/// `service`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("service", OPTIONS, Kept, |core, request, parsed| {
+        Box::pin(route(core, request, parsed))
+    });
 
 /// `service <name>`, or `service new` (the creation dialogue).
 async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {

@@ -10,15 +10,11 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &["topic"];
 
-/// `stats`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "stats",
-    file: "stats.toml",
-    definition: include_str!("../../commands/stats.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Kept,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `stats`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("stats", OPTIONS, Kept, |core, request, parsed| Box::pin(
+        run(core, request, &parsed.args)
+    ));
 
 const TOPICS: &[&str] = &[
     "languages",

@@ -14,15 +14,11 @@ use super::{CommandResult, Core};
 
 pub const OPTIONS: &[&str] = &[];
 
-/// `status`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "status",
-    file: "status.toml",
-    definition: include_str!("../../commands/status.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Never,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `status`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("status", OPTIONS, Never, |core, request, parsed| {
+        Box::pin(run(core, request, &parsed.args))
+    });
 
 /// Lines shown per part before "… and N more".
 const SHOWN: usize = 8;
@@ -204,15 +200,11 @@ pub async fn report(core: &Core) -> Result<Reply, sqlx::Error> {
     {
         settings.push("No chat platform can post (no SLACK_BOT_TOKEN or DISCORD_BOT_TOKEN): digests and pages wait in the outbox.".into());
     }
-    // Unknown (no process set it) counts as on, as it does for digests.
-    let on = |platform: &str| {
-        core.config
-            .hygiene
-            .deliver_on
-            .as_ref()
-            .is_none_or(|on| on.iter().any(|p| p == platform))
-    };
-    for caution in core.config.cautions(on("slack"), on("discord")) {
+    let hygiene = &core.config.hygiene;
+    for caution in core
+        .config
+        .cautions(hygiene.posts_on("slack"), hygiene.posts_on("discord"))
+    {
         settings.push(format!("Caution — {caution}."));
     }
     if !settings.is_empty() {

@@ -13,15 +13,11 @@ use super::{CommandResult, Core, render};
 
 pub const OPTIONS: &[&str] = &["team"];
 
-/// `team`, registered with the router (see [`super::registry`]).
-pub const COMMAND: super::registry::Registered = super::registry::Registered {
-    name: "team",
-    file: "team.toml",
-    definition: include_str!("../../commands/team.toml"),
-    options: OPTIONS,
-    caching: super::registry::Caching::Kept,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+/// `team`, registered with the router (see [`crate::commands::registry`]).
+pub const COMMAND: crate::commands::registry::Registered =
+    crate::commands::registry::register!("team", OPTIONS, Kept, |core, request, parsed| Box::pin(
+        run(core, request, &parsed.args)
+    ));
 
 /// Services listed before "and N more".
 const SHOWN: usize = 40;

@@ -248,6 +248,16 @@ pub struct RuleConfig {
     pub lifecycles: Option<Vec<String>>,
 }
 
+impl HygieneConfig {
+    /// Whether this process posts on `platform` (`slack`, `discord`);
+    /// unknown (no process set `deliver_on`) counts as yes.
+    pub fn posts_on(&self, platform: &str) -> bool {
+        self.deliver_on
+            .as_ref()
+            .is_none_or(|on| on.iter().any(|p| p == platform))
+    }
+}
+
 impl Default for HygieneConfig {
     fn default() -> Self {
         HygieneConfig {
@@ -518,19 +528,8 @@ impl Config {
                 }
                 ActionConfig::GitlabProject { api_url, .. } => vec![("api_url", api_url)],
                 ActionConfig::PagerdutyService { .. } => vec![],
-                ActionConfig::SlackChannel { prefix, .. } => {
-                    if prefix.len() > 40
-                        || !prefix.chars().all(|c| {
-                            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
-                        })
-                    {
-                        return Err(format!(
-                            "actions[{i}].prefix: '{prefix}' must be lower-case letters, digits, - or _ (at most 40)"
-                        ));
-                    }
-                    vec![]
-                }
-                ActionConfig::DiscordChannel { prefix, .. } => {
+                ActionConfig::SlackChannel { prefix, .. }
+                | ActionConfig::DiscordChannel { prefix, .. } => {
                     if prefix.len() > 40
                         || !prefix.chars().all(|c| {
                             c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'

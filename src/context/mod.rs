@@ -67,9 +67,16 @@ impl Core {
     /// Admins are named by entity ref only, never matched by email: an
     /// email is just what some descriptor says.
     pub fn is_admin_person(&self, key: &str) -> bool {
-        self.config.admins.people.iter().any(|admin| {
+        self.admin_keys().any(|admin| admin == key)
+    }
+
+    /// The admins' entity keys (`user:default/jane`), as `[admins] people`
+    /// names them.
+    pub fn admin_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.config.admins.people.iter().filter_map(|admin| {
             EntityRef::parse(admin.trim(), Some(Kind::User), "default")
-                .is_ok_and(|r| r.key() == key)
+                .ok()
+                .map(|r| r.key())
         })
     }
 }

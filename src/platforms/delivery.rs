@@ -191,15 +191,8 @@ pub async fn report_to_admins<P: ChatPlatform>(platform: &P, job: &Job) -> Resul
     let rendered = platform.render(&reply, job);
     let mut delivered = 0;
     let mut last_error = None;
-    for admin in &core.config.admins.people {
-        let Ok(person) = crate::catalog::model::EntityRef::parse(
-            admin.trim(),
-            Some(crate::catalog::model::Kind::User),
-            "default",
-        ) else {
-            continue;
-        };
-        match platform.to_person(job, &person.key(), &rendered).await {
+    for admin in core.admin_keys() {
+        match platform.to_person(job, &admin, &rendered).await {
             Ok(()) => delivered += 1,
             Err(e) => last_error = Some(e),
         }

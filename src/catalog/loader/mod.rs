@@ -288,9 +288,7 @@ pub async fn load<S: EntitySink>(
                 follow_target(
                     &mut queue,
                     &mut loaded,
-                    &pending.source,
-                    &pending.scope,
-                    pending.people_allowed,
+                    &pending,
                     &file,
                     target,
                     &chain,
@@ -394,9 +392,7 @@ pub async fn load<S: EntitySink>(
                             follow_target(
                                 &mut queue,
                                 &mut loaded,
-                                &pending.source,
-                                &pending.scope,
-                                pending.people_allowed,
+                                &pending,
                                 &file,
                                 target,
                                 &chain,

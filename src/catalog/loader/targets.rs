@@ -4,20 +4,20 @@
 
 use super::*;
 
-#[allow(clippy::too_many_arguments)] // one call site per reading path
+/// Queues what `target`, written in `from`'s file `file`, names: from's
+/// location bounds and rights carry over to it.
 pub(super) async fn follow_target(
     queue: &mut VecDeque<Pending>,
     loaded: &mut Loaded,
-    from: &Source,
-    scope: &std::sync::Arc<Scope>,
-    people_allowed: bool,
+    from: &Pending,
     file: &str,
     target: &crate::catalog::entity::LocationTarget,
     chain: &[String],
     visited: &HashSet<String>,
 ) {
     let field = target.field.as_str();
-    let resolved = match scope.resolve(from, &target.target) {
+    let scope = &from.scope;
+    let resolved = match scope.resolve(&from.source, &target.target) {
         Ok(resolved) => resolved,
         Err(why) => {
             loaded.problems.push(Problem::error(
@@ -92,7 +92,7 @@ pub(super) async fn follow_target(
         queue.push_back(Pending {
             source,
             scope: scope.clone(),
-            people_allowed,
+            people_allowed: from.people_allowed,
             chain: chain.to_vec(),
             from_folder: false,
             referrer: Some(Referrer {

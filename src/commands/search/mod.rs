@@ -23,14 +23,12 @@ use query::{Filter, Query};
 pub const OPTIONS: &[&str] = &["query", "page", "notify"];
 
 /// `search`, registered with the router (see [`crate::commands::registry`]).
-pub const COMMAND: crate::commands::registry::Registered = crate::commands::registry::Registered {
-    name: "search",
-    file: "search.toml",
-    definition: include_str!("../../../commands/search.toml"),
-    options: OPTIONS,
-    caching: crate::commands::registry::Caching::Kept,
-    run: |core, request, parsed| Box::pin(run(core, request, &parsed.args)),
-};
+pub const COMMAND: crate::commands::registry::Registered = crate::commands::registry::register!(
+    "search",
+    OPTIONS,
+    Kept,
+    |core, request, parsed| Box::pin(run(core, request, &parsed.args))
+);
 
 /// Results per page.
 pub const PAGE: i64 = 10;
