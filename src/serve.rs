@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use tokio::sync::Notify;
 
+use crate::actions::jobs;
 use crate::actions::outbox::{LogSender, Senders, Worker};
 use crate::commands::Core;
 use crate::config::{Config, Env};
@@ -264,18 +265,18 @@ pub fn action_senders(
     ));
     let mut senders = Senders::new()
         .with(
-            paging::PAGERDUTY_KIND,
+            jobs::PAGERDUTY_TRIGGER,
             Arc::new(paging::PagerDutySender(oncall.clone())),
         )
         .with(
-            paging::OPSGENIE_KIND,
+            jobs::OPSGENIE_ALERT,
             Arc::new(paging::OpsgenieSender(oncall.clone())),
         );
     for kind in crate::actions::automation::KINDS {
         senders = senders.with(kind, automation.clone());
     }
     senders.with(
-        crate::hygiene::proposal::KIND,
+        jobs::HYGIENE_PROPOSAL,
         Arc::new(crate::hygiene::proposal::ProposalSender::new(
             pool.clone(),
             config.clone(),

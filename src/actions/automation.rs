@@ -20,35 +20,30 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use sqlx::PgPool;
 
-use super::kinds;
+use super::jobs::{self, AutomationStep};
 use super::outbox::{Job, SendError, SendFuture, Sender};
 use crate::config::{ActionConfig, Config};
 
 /// The outbox kind of an action.
 pub fn kind_of(action: &ActionConfig) -> &'static str {
     match action {
-        ActionConfig::Webhook { .. } => kinds::ACTION_WEBHOOK,
-        ActionConfig::GithubRepo { .. } => kinds::ACTION_GITHUB_REPO,
-        ActionConfig::GitlabProject { .. } => kinds::ACTION_GITLAB_PROJECT,
-        ActionConfig::PagerdutyService { .. } => kinds::ACTION_PAGERDUTY_SERVICE,
-        ActionConfig::SlackChannel { .. } => SLACK_CHANNEL_KIND,
-        ActionConfig::DiscordChannel { .. } => DISCORD_CHANNEL_KIND,
+        ActionConfig::Webhook { .. } => jobs::ACTION_WEBHOOK,
+        ActionConfig::GithubRepo { .. } => jobs::ACTION_GITHUB_REPO,
+        ActionConfig::GitlabProject { .. } => jobs::ACTION_GITLAB_PROJECT,
+        ActionConfig::PagerdutyService { .. } => jobs::ACTION_PAGERDUTY_SERVICE,
+        ActionConfig::SlackChannel { .. } => jobs::ACTION_SLACK_CHANNEL,
+        ActionConfig::DiscordChannel { .. } => jobs::ACTION_DISCORD_CHANNEL,
     }
 }
 
-/// The Slack channel step runs in the Slack adapter (it needs the Slack
-/// client), so it is not among [`KINDS`].
-pub const SLACK_CHANNEL_KIND: &str = kinds::ACTION_SLACK_CHANNEL;
-
-/// The Discord channel step runs in the Discord adapter, likewise.
-pub const DISCORD_CHANNEL_KIND: &str = kinds::ACTION_DISCORD_CHANNEL;
-
-/// Every action kind (for registering the sender).
+/// The action kinds this module's sender runs (for registering it). The
+/// Slack and Discord channel steps run in their adapters, which hold the
+/// platform's client, so they are not among these.
 pub const KINDS: [&str; 4] = [
-    kinds::ACTION_WEBHOOK,
-    kinds::ACTION_GITHUB_REPO,
-    kinds::ACTION_GITLAB_PROJECT,
-    kinds::ACTION_PAGERDUTY_SERVICE,
+    jobs::ACTION_WEBHOOK,
+    jobs::ACTION_GITHUB_REPO,
+    jobs::ACTION_GITLAB_PROJECT,
+    jobs::ACTION_PAGERDUTY_SERVICE,
 ];
 
 /// The signature header value for a body.
@@ -67,18 +62,17 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 pub async fn mark_step(
     pool: &PgPool,
     job: &Job,
+    step: &AutomationStep,
     status: &str,
     detail: Option<String>,
     url: Option<String>,
 ) {
-    let service = job.payload["service"].as_str().unwrap_or_default();
-    let action = job.payload["action"].as_str().unwrap_or_default();
     let _ = sqlx::query(
         "UPDATE automation_steps SET status = $3, detail = $4, url = coalesce($5, url), job_id = $6, updated_at = now()
          WHERE service_ref = $1 AND action = $2",
     )
-    .bind(service)
-    .bind(action)
+    .bind(&step.service)
+    .bind(&step.action)
     .bind(status)
     .bind(detail)
     .bind(url)
@@ -90,17 +84,30 @@ pub async fn mark_step(
 /// Records how an attempt at a step ended: done (with its link), failed
 /// (a permanent error, or the last attempt), or still running (a retry
 /// will follow). Shared by every sender that runs automation steps.
-pub async fn mark_outcome(pool: &PgPool, job: &Job, outcome: Result<Option<&str>, &SendError>) {
+pub async fn mark_outcome(
+    pool: &PgPool,
+    job: &Job,
+    step: &AutomationStep,
+    outcome: Result<Option<&str>, &SendError>,
+) {
     match outcome {
-        Ok(url) => mark_step(pool, job, "done", None, url.map(str::to_string)).await,
+        Ok(url) => mark_step(pool, job, step, "done", None, url.map(str::to_string)).await,
         Err(SendError::Permanent(why)) => {
-            mark_step(pool, job, "failed", Some(why.clone()), None).await
+            mark_step(pool, job, step, "failed", Some(why.clone()), None).await
         }
         Err(SendError::Retry(why)) if job.attempts >= job.max_attempts => {
-            mark_step(pool, job, "failed", Some(why.clone()), None).await
+            mark_step(pool, job, step, "failed", Some(why.clone()), None).await
         }
         Err(SendError::Retry(why) | SendError::RetryAfter(_, why)) => {
-            mark_step(pool, job, "running", Some(format!("retrying: {why}")), None).await
+            mark_step(
+                pool,
+                job,
+                step,
+                "running",
+                Some(format!("retrying: {why}")),
+                None,
+            )
+            .await
         }
     }
 }
@@ -162,28 +169,24 @@ impl AutomationSender {
             .ok_or_else(|| SendError::Permanent(format!("{env} is not set")))
     }
 
-    async fn mark(&self, job: &Job, status: &str, detail: Option<String>, url: Option<String>) {
-        mark_step(&self.pool, job, status, detail, url).await
-    }
-
     async fn annotate(&self, service: &str, key: &str, value: &str) -> Result<(), SendError> {
         annotate_service(&self.pool, service, key, value).await
     }
 
-    async fn run(&self, job: &Job) -> Result<Option<String>, SendError> {
-        let name = job.payload["action"].as_str().unwrap_or_default();
+    async fn run(&self, job: &Job, step: &AutomationStep) -> Result<Option<String>, SendError> {
+        let name = &step.action;
         let action = self
             .config
             .actions
             .iter()
-            .find(|a| a.name() == name)
+            .find(|a| &a.name() == name)
             .ok_or_else(|| {
                 SendError::Permanent(format!("the action {name} is no longer configured"))
             })?;
         match action {
             ActionConfig::Webhook {
                 url, secret_env, ..
-            } => self.webhook(job, url, secret_env).await.map(|_| None),
+            } => self.webhook(job, step, url, secret_env).await.map(|_| None),
             ActionConfig::GithubRepo {
                 api_url,
                 web_url,
@@ -193,7 +196,7 @@ impl AutomationSender {
                 private,
                 ..
             } => self
-                .github(job, api_url, web_url, token_env, owner, template, *private)
+                .github(step, api_url, web_url, token_env, owner, template, *private)
                 .await
                 .map(Some),
             ActionConfig::GitlabProject {
@@ -205,7 +208,7 @@ impl AutomationSender {
                 ..
             } => self
                 .gitlab(
-                    job,
+                    step,
                     api_url,
                     token_env,
                     namespace,
@@ -216,7 +219,7 @@ impl AutomationSender {
                 .map(Some),
             ActionConfig::PagerdutyService {
                 escalation_policy, ..
-            } => self.pagerduty(job, escalation_policy).await,
+            } => self.pagerduty(step, escalation_policy).await,
             ActionConfig::SlackChannel { .. } => Err(SendError::Permanent(
                 "Slack channels are made by the Slack adapter".into(),
             )),
@@ -226,13 +229,19 @@ impl AutomationSender {
         }
     }
 
-    async fn webhook(&self, job: &Job, url: &str, secret_env: &str) -> Result<(), SendError> {
+    async fn webhook(
+        &self,
+        job: &Job,
+        step: &AutomationStep,
+        url: &str,
+        secret_env: &str,
+    ) -> Result<(), SendError> {
         let secret = self.token(secret_env)?;
         let body = serde_json::to_vec(&json!({
             "event": "service.created",
-            "service": job.payload["descriptor"],
-            "catalog_info": job.payload["catalog_info"],
-            "requested_by": job.payload["requested_by"],
+            "service": step.descriptor,
+            "catalog_info": step.catalog_info,
+            "requested_by": step.requested_by,
         }))
         .expect("JSON encodes");
         let timestamp = chrono::Utc::now().timestamp();
@@ -255,7 +264,7 @@ impl AutomationSender {
     #[allow(clippy::too_many_arguments)]
     async fn github(
         &self,
-        job: &Job,
+        step: &AutomationStep,
         api: &str,
         web: &str,
         token_env: &str,
@@ -265,7 +274,7 @@ impl AutomationSender {
     ) -> Result<String, SendError> {
         let token = self.token(token_env)?;
         let api = api.trim_end_matches('/');
-        let name = job.payload["name"].as_str().unwrap_or_default();
+        let name = step.name.as_str();
         let request = |method: reqwest::Method, url: String| {
             self.client
                 .request(method, url)
@@ -288,7 +297,7 @@ impl AutomationSender {
                 .json(&json!({
                     "owner": owner,
                     "name": name,
-                    "description": job.payload["description"],
+                    "description": step.description,
                     "private": private,
                     "include_all_branches": false,
                 }))
@@ -300,7 +309,7 @@ impl AutomationSender {
             other => check(other, "GitHub (looking for the repository)")?,
         }
         // catalog-info.yaml: committed once, or updated when different.
-        let yaml = job.payload["catalog_info"].as_str().unwrap_or_default();
+        let yaml = step.catalog_info.as_str();
         let path = format!("{api}/repos/{owner}/{name}/contents/catalog-info.yaml");
         let current = request(reqwest::Method::GET, path.clone())
             .send()
@@ -353,7 +362,7 @@ impl AutomationSender {
 
     async fn gitlab(
         &self,
-        job: &Job,
+        step: &AutomationStep,
         api: &str,
         token_env: &str,
         namespace: &str,
@@ -362,7 +371,7 @@ impl AutomationSender {
     ) -> Result<String, SendError> {
         let token = self.token(token_env)?;
         let api = api.trim_end_matches('/');
-        let name = job.payload["name"].as_str().unwrap_or_default();
+        let name = step.name.as_str();
         let request = |method: reqwest::Method, url: String| {
             self.client
                 .request(method, url)
@@ -383,7 +392,7 @@ impl AutomationSender {
                     "name": name,
                     "path": name,
                     "namespace_id": namespace_id,
-                    "description": job.payload["description"],
+                    "description": step.description,
                 });
                 if let Some(t) = template {
                     body["template_project_id"] = json!(t);
@@ -411,7 +420,7 @@ impl AutomationSender {
         let web = project["web_url"].as_str().unwrap_or_default().to_string();
         let body = json!({
             "branch": project["default_branch"].as_str().unwrap_or("main"),
-            "content": job.payload["catalog_info"],
+            "content": step.catalog_info,
             "commit_message": "Add catalog-info.yaml (created with usher)",
         });
         let file = format!("{api}/projects/{id}/repository/files/catalog-info.yaml");
@@ -436,14 +445,14 @@ impl AutomationSender {
 
     async fn pagerduty(
         &self,
-        job: &Job,
+        step: &AutomationStep,
         escalation_policy: &str,
     ) -> Result<Option<String>, SendError> {
         let oncall = &self.config.oncall;
         let token = self.token(&oncall.pagerduty_token_env)?;
         let api = oncall.pagerduty_api_url.trim_end_matches('/');
-        let name = job.payload["name"].as_str().unwrap_or_default();
-        let service = job.payload["service"].as_str().unwrap_or_default();
+        let name = step.name.as_str();
+        let service = step.service.as_str();
         let request = |method: reqwest::Method, url: String| {
             self.client
                 .request(method, url)
@@ -474,7 +483,7 @@ impl AutomationSender {
                     .json(&json!({"service": {
                         "type": "service",
                         "name": name,
-                        "description": job.payload["description"],
+                        "description": step.description,
                         "escalation_policy": {"id": escalation_policy, "type": "escalation_policy_reference"},
                     }}))
                     .send()
@@ -502,19 +511,26 @@ impl AutomationSender {
 impl Sender for AutomationSender {
     fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
         Box::pin(async move {
-            self.mark(job, "running", None, None).await;
-            let result = self.run(job).await;
-            if let (Ok(Some(url)), Some(service)) = (&result, job.payload["service"].as_str())
-                && job.kind == kinds::ACTION_GITLAB_PROJECT
+            let step: AutomationStep = job.decode()?;
+            mark_step(&self.pool, job, &step, "running", None, None).await;
+            let result = self.run(job, &step).await;
+            if let Ok(Some(url)) = &result
+                && job.kind == jobs::ACTION_GITLAB_PROJECT
             {
                 self.annotate(
-                    service,
+                    &step.service,
                     "backstage.io/source-location",
                     &format!("url:{url}"),
                 )
                 .await?;
             }
-            mark_outcome(&self.pool, job, result.as_ref().map(Option::as_deref)).await;
+            mark_outcome(
+                &self.pool,
+                job,
+                &step,
+                result.as_ref().map(Option::as_deref),
+            )
+            .await;
             result.map(|_| ())
         })
     }

@@ -1,7 +1,7 @@
 //! Outbound side effects, all through the durable outbox.
 
 pub mod automation;
-pub mod kinds;
+pub mod jobs;
 pub mod outbox;
 
 /// The redirect rule for every client that carries a token: a redirect on

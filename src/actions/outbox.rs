@@ -31,11 +31,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::FutureExt;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{FromRow, PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
+use super::jobs::{self, AdminReport, Payload};
 use crate::config::OutboxConfig;
 
 /// The channel enqueueing notifies, so workers wake at once.
@@ -52,6 +53,39 @@ pub struct NewJob {
     /// The same key twice is one job: derive it from what makes the
     /// effect unique (e.g. `notify:<query>:<team>`).
     pub idempotency_key: String,
+}
+
+impl NewJob {
+    /// A job carrying `payload`, as its payload's kind.
+    pub fn new<P: Payload>(
+        destination: impl Into<String>,
+        payload: &P,
+        idempotency_key: impl Into<String>,
+    ) -> NewJob {
+        NewJob::as_kind(P::KIND, destination, payload, idempotency_key)
+    }
+
+    /// A job carrying `payload` as one of the kinds that carry it (a chat
+    /// message for one platform only, an automation step).
+    pub fn as_kind<P: Payload>(
+        kind: &'static str,
+        destination: impl Into<String>,
+        payload: &P,
+        idempotency_key: impl Into<String>,
+    ) -> NewJob {
+        debug_assert!(
+            P::KINDS.contains(&kind),
+            "{kind} doesn't carry this payload"
+        );
+        NewJob {
+            kind: kind.to_string(),
+            destination: destination.into(),
+            // Structs of strings, numbers and JSON values: nothing in them
+            // can fail to encode.
+            payload: serde_json::to_value(payload).expect("job payloads encode as JSON"),
+            idempotency_key: idempotency_key.into(),
+        }
+    }
 }
 
 /// Adds a job inside the caller's transaction. Returns false when a job
@@ -102,19 +136,18 @@ impl Priority {
     /// The lane a job belongs in, from its kind (and, for a chat message,
     /// whether it is a page: those are keyed `page:…`).
     pub fn of(job: &NewJob) -> Priority {
-        use super::kinds;
         const URGENT: &[&str] = &[
-            kinds::PAGERDUTY_TRIGGER,
-            kinds::OPSGENIE_ALERT,
-            kinds::SLACK_RESPOND,
-            kinds::SLACK_MENTION,
-            kinds::DISCORD_FOLLOWUP,
+            jobs::PAGERDUTY_TRIGGER,
+            jobs::OPSGENIE_ALERT,
+            jobs::SLACK_RESPOND,
+            jobs::SLACK_MENTION,
+            jobs::DISCORD_FOLLOWUP,
         ];
-        const BULK: &[&str] = &[kinds::NOTIFY, kinds::HYGIENE_PROPOSAL];
+        const BULK: &[&str] = &[jobs::NOTIFY, jobs::HYGIENE_PROPOSAL];
         if URGENT.contains(&job.kind.as_str()) || job.idempotency_key.starts_with("page:") {
             Priority::Urgent
         } else if BULK.contains(&job.kind.as_str())
-            || job.kind.starts_with(kinds::ACTION_PREFIX)
+            || job.kind.starts_with(jobs::ACTION_PREFIX)
             || job.idempotency_key.starts_with("hygiene")
         {
             Priority::Bulk
@@ -140,6 +173,29 @@ pub struct Job {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Job {
+    /// The payload, as the struct its kind carries. One that doesn't fit
+    /// (queued by another version, or edited by hand) is a permanent
+    /// failure: the job goes to the dead letters, the admins are told
+    /// which field is wrong, and no replica retries it forever.
+    pub fn decode<P: Payload>(&self) -> Result<P, SendError> {
+        if !P::KINDS.contains(&self.kind.as_str()) {
+            return Err(SendError::Permanent(format!(
+                "job {} is a {}, which the sender reading it as a {} can't deliver",
+                self.id,
+                self.kind,
+                P::KIND
+            )));
+        }
+        P::deserialize(&self.payload).map_err(|e| {
+            SendError::Permanent(format!(
+                "job {}'s payload doesn't read as a {}: {e}. It was queued by another version of usher or changed by hand; `usher outbox list --dead` shows it",
+                self.id, self.kind
+            ))
+        })
+    }
 }
 
 macro_rules! job_columns {
@@ -594,27 +650,23 @@ async fn report_dead(
     why: &str,
     max_attempts: i32,
 ) -> Result<(), sqlx::Error> {
-    if job.kind == ADMIN_REPORT_KIND {
+    if job.kind == jobs::ADMIN_REPORT {
         return Ok(());
     }
-    let report = NewJob {
-        kind: ADMIN_REPORT_KIND.to_string(),
-        destination: "admins".to_string(),
-        payload: json!({
-            "job": job.id,
-            "kind": job.kind,
-            "destination": job.destination,
-            "error": why,
-            "attempts": job.attempts,
-        }),
-        idempotency_key: format!("dead-letter:{}:{}", job.id, job.attempts),
-    };
+    let report = NewJob::new(
+        "admins",
+        &AdminReport {
+            job: job.id,
+            kind: job.kind.clone(),
+            destination: job.destination.clone(),
+            error: why.to_string(),
+            attempts: job.attempts,
+        },
+        format!("dead-letter:{}:{}", job.id, job.attempts),
+    );
     enqueue(tx, &report, max_attempts).await?;
     Ok(())
 }
-
-/// The kind of the job that tells admins about a dead letter.
-pub const ADMIN_REPORT_KIND: &str = super::kinds::ADMIN_REPORT;
 
 /// Exponential backoff: base × 2^(attempt−1), capped.
 pub fn backoff(config: &OutboxConfig, attempts: i32) -> Duration {

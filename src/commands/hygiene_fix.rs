@@ -10,6 +10,7 @@
 
 use serde_json::json;
 
+use crate::actions::jobs::{FieldChange, HygieneProposal};
 use crate::catalog::store::EntityRow;
 use crate::chat::{Action, ButtonStyle, Element, Form, FormField, Reply, Request, Text, TextInput};
 
@@ -520,28 +521,32 @@ async fn propose(
     changes: &[(&Fixable, String)],
 ) -> Result<(), sqlx::Error> {
     let fields: Vec<&str> = changes.iter().map(|(f, _)| f.field).collect();
-    let listed: Vec<serde_json::Value> = changes
+    let listed: Vec<FieldChange> = changes
         .iter()
-        .map(|(f, v)| json!({ "field": f.field, "value": v }))
+        .map(|(f, v)| FieldChange {
+            field: f.field.to_string(),
+            value: v.clone(),
+        })
         .collect();
     let values: Vec<&str> = changes.iter().map(|(_, v)| v.as_str()).collect();
     let mut tx = core.pool.begin().await?;
     crate::actions::outbox::enqueue(
         &mut tx,
-        &crate::actions::outbox::NewJob {
-            kind: crate::hygiene::proposal::KIND.into(),
-            destination: service.source_file.clone().unwrap_or_default(),
-            payload: json!({
-                "service": service.name,
-                "service_ref": service.key,
-                "changes": listed,
-                "source_file": service.source_file,
-                "source_line": service.source_line,
-                "requested_by": request.actor.display,
-            }),
+        &crate::actions::outbox::NewJob::new(
+            service.source_file.clone().unwrap_or_default(),
+            &HygieneProposal {
+                service: service.name.clone(),
+                service_ref: service.key.clone(),
+                changes: listed.clone(),
+                source_file: service.source_file.clone(),
+                source_line: service.source_line,
+                requested_by: request.actor.display.clone(),
+                field: None,
+                value: None,
+            },
             // The values hashed: a description can be long, and the key is
             // a unique index entry.
-            idempotency_key: format!(
+            format!(
                 "hygiene-proposal:{}:{}:{}",
                 service.key,
                 fields.join(","),
@@ -555,7 +560,7 @@ async fn propose(
                         .collect::<String>()
                 }
             ),
-        },
+        ),
         core.config.outbox.max_attempts,
     )
     .await?;

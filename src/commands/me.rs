@@ -13,10 +13,10 @@
 use serde_json::json;
 
 use super::{CommandResult, Core};
+use crate::actions::jobs::{self, ChatMessage};
 use crate::actions::outbox::{self, NewJob};
 use crate::chat::{Platform, Reply, Request, Text};
 use crate::commands::parse::Args;
-use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
 pub const OPTIONS: &[&str] = &["email", "code", "request"];
 
@@ -236,14 +236,14 @@ async fn ask_for_proof(
     if let Some(code) = &code {
         outbox::enqueue(
             &mut tx,
-            &NewJob {
-                kind: CHAT_SLACK_KIND.into(),
-                destination: format!("dm:{person_ref}"),
-                payload: json!({ "text": format!(
+            &NewJob::as_kind(
+                jobs::CHAT_SLACK,
+                format!("dm:{person_ref}"),
+                &ChatMessage::text(format!(
                     "{who} asked to be linked to you in usher. If that's you, type `me link {email} --code {code}` there within {REQUEST_MINUTES} minutes. If it isn't, ignore this: nothing happens without the code."
-                ) }),
-                idempotency_key: format!("me.link.code:{id}"),
-            },
+                )),
+                format!("me.link.code:{id}"),
+            ),
             core.config.outbox.max_attempts,
         )
         .await?;
@@ -254,14 +254,13 @@ async fn ask_for_proof(
         }
         outbox::enqueue(
             &mut tx,
-            &NewJob {
-                kind: CHAT_KIND.into(),
-                destination: format!("dm:{admin}"),
-                payload: json!({ "text": format!(
+            &NewJob::new(
+                format!("dm:{admin}"),
+                &ChatMessage::text(format!(
                     "{who} asks to be linked to {display} ({person_ref}). Only if you know it's them: `me approve {id}` (valid {REQUEST_MINUTES} minutes)."
-                ) }),
-                idempotency_key: format!("me.link.approve:{id}:{admin}"),
-            },
+                )),
+                format!("me.link.approve:{id}:{admin}"),
+            ),
             core.config.outbox.max_attempts,
         )
         .await?;
@@ -427,17 +426,16 @@ async fn complete(core: &Core, pending: &LinkRequest, actor: &str, display: &str
     .await?;
     outbox::enqueue(
         &mut tx,
-        &NewJob {
-            kind: CHAT_KIND.into(),
-            destination: format!("dm:{}", pending.person_ref),
-            payload: json!({
-                "text": format!(
-                    "Your catalog person was linked to the {} account {} ({}). If that wasn't you, tell your usher admins.",
-                    pending.platform, plain_name(&pending.user_display), pending.user_id
-                ),
-            }),
-            idempotency_key: format!("me.link:{}:{}", pending.platform, pending.user_id),
-        },
+        &NewJob::new(
+            format!("dm:{}", pending.person_ref),
+            &ChatMessage::text(format!(
+                "Your catalog person was linked to the {} account {} ({}). If that wasn't you, tell your usher admins.",
+                pending.platform,
+                plain_name(&pending.user_display),
+                pending.user_id
+            )),
+            format!("me.link:{}:{}", pending.platform, pending.user_id),
+        ),
         core.config.outbox.max_attempts,
     )
     .await?;

@@ -13,15 +13,14 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
 
 use super::{Finding, Scope, evaluate, worst};
-use crate::actions::outbox::{self, ADMIN_REPORT_KIND, NewJob};
+use crate::actions::jobs::{self, AdminReport, ChatMessage};
+use crate::actions::outbox::{self, NewJob};
 use crate::chat::{Action, ButtonStyle, Element, Reply, SelectOption, Text};
 use crate::config::Config;
-use crate::oncall::paging::{CHAT_DISCORD_KIND, CHAT_KIND, CHAT_SLACK_KIND};
 
 /// Where a team's digest goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,17 +42,17 @@ impl Destination {
                 .iter()
                 .map(|(platform, _)| {
                     let kind = if *platform == "slack" {
-                        CHAT_SLACK_KIND
+                        jobs::CHAT_SLACK
                     } else {
-                        CHAT_DISCORD_KIND
+                        jobs::CHAT_DISCORD
                     };
                     (kind, format!("channel:{team}"))
                 })
                 .collect(),
-            Destination::Channels(_) => vec![(CHAT_KIND, format!("channel:{team}"))],
+            Destination::Channels(_) => vec![(jobs::CHAT, format!("channel:{team}"))],
             Destination::People(people) => people
                 .iter()
-                .map(|p| (CHAT_KIND, format!("dm:{p}")))
+                .map(|p| (jobs::CHAT, format!("dm:{p}")))
                 .collect(),
             Destination::Nowhere(_) => Vec::new(),
         }
@@ -517,20 +516,24 @@ pub async fn send_round(
         let targets = digest.destination.targets(&digest.team);
         if targets.is_empty() {
             outcome.undeliverable += 1;
+            let report = AdminReport {
+                job: 0,
+                kind: "catalog check-up digest".into(),
+                destination: digest.team.clone(),
+                error: format!(
+                    "{} ({} findings)",
+                    digest.destination.describe(),
+                    digest.findings.len()
+                ),
+                attempts: 0,
+            };
             outbox::enqueue(
                 &mut tx,
-                &NewJob {
-                    kind: ADMIN_REPORT_KIND.into(),
-                    destination: "admins".into(),
-                    payload: json!({
-                        "kind": "catalog check-up digest",
-                        "destination": digest.team,
-                        "attempts": 0,
-                        "error": format!("{} ({} findings)", digest.destination.describe(), digest.findings.len()),
-                        "job": 0,
-                    }),
-                    idempotency_key: format!("hygiene-undeliverable:{}:{round}", digest.team),
-                },
+                &NewJob::new(
+                    "admins",
+                    &report,
+                    format!("hygiene-undeliverable:{}:{round}", digest.team),
+                ),
                 config.outbox.max_attempts,
             )
             .await?;
@@ -540,15 +543,12 @@ pub async fn send_round(
         for (kind, target) in targets {
             outbox::enqueue(
                 &mut tx,
-                &NewJob {
-                    kind: kind.into(),
-                    destination: target.clone(),
-                    payload: json!({
-                        "text": digest.reply.to_plain(),
-                        "reply": digest.reply,
-                    }),
-                    idempotency_key: format!("hygiene:{}:{round}:{target}:{kind}", digest.team),
-                },
+                &NewJob::as_kind(
+                    kind,
+                    target.clone(),
+                    &ChatMessage::whole(&digest.reply),
+                    format!("hygiene:{}:{round}:{target}:{kind}", digest.team),
+                ),
                 config.outbox.max_attempts,
             )
             .await?;
@@ -653,28 +653,19 @@ async fn escalate(
             style: ButtonStyle::Primary,
         }])
         .public();
-    let (kind, payload) = if destination == "admins" {
-        (
-            ADMIN_REPORT_KIND,
-            json!({ "kind": "catalog check-up escalation", "destination": digest.team, "attempts": 0,
-                    "error": "the team has no lead and no parent team to escalate to", "job": 0 }),
-        )
+    let key = format!("hygiene-escalation:{}:{round}", digest.team);
+    let job = if destination == "admins" {
+        let report = AdminReport {
+            job: 0,
+            kind: "catalog check-up escalation".into(),
+            destination: digest.team.clone(),
+            error: "the team has no lead and no parent team to escalate to".into(),
+            attempts: 0,
+        };
+        NewJob::new(destination, &report, key)
     } else {
-        (
-            CHAT_KIND,
-            json!({ "text": reply.to_plain(), "reply": reply }),
-        )
+        NewJob::new(destination, &ChatMessage::whole(&reply), key)
     };
-    outbox::enqueue(
-        tx,
-        &NewJob {
-            kind: kind.into(),
-            destination,
-            payload,
-            idempotency_key: format!("hygiene-escalation:{}:{round}", digest.team),
-        },
-        config.outbox.max_attempts,
-    )
-    .await?;
+    outbox::enqueue(tx, &job, config.outbox.max_attempts).await?;
     Ok(())
 }

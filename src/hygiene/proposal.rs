@@ -15,11 +15,10 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::actions::jobs::{FieldChange, HygieneProposal};
 use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
 use crate::catalog::fetch::{HostConfig, HostKind};
 use crate::config::Config;
-
-pub const KIND: &str = crate::actions::kinds::HYGIENE_PROPOSAL;
 
 /// Where a descriptor lives on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,19 +245,6 @@ pub fn already_says(text: &str, doc_line: usize, field: &str, value: &str) -> bo
         .is_ok_and(|doc| says(&doc, field, value))
 }
 
-/// The fields a job sets, in order: `changes` (a form's several fields),
-/// or the single `field`/`value` of jobs queued by earlier versions.
-fn changes(payload: &Value) -> Vec<(String, String)> {
-    let str_of = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
-    match payload["changes"].as_array() {
-        Some(list) => list
-            .iter()
-            .map(|c| (str_of(c, "field"), str_of(c, "value")))
-            .collect(),
-        None => vec![(str_of(payload, "field"), str_of(payload, "value"))],
-    }
-}
-
 /// What a proposal says on either forge: its branch, commit message,
 /// title and description.
 struct Wording {
@@ -272,10 +258,9 @@ struct Wording {
 }
 
 impl Wording {
-    fn of(payload: &Value) -> Wording {
-        let service = payload["service"].as_str().unwrap_or_default();
-        let by = payload["requested_by"].as_str().unwrap_or_default();
-        let fields: Vec<String> = changes(payload).into_iter().map(|(f, _)| f).collect();
+    fn of(proposal: &HygieneProposal) -> Wording {
+        let (service, by) = (&proposal.service, &proposal.requested_by);
+        let fields: Vec<String> = proposal.changes().into_iter().map(|c| c.field).collect();
         let fields = fields.join(", ");
         Wording {
             branch: format!("usher/{service}-catalog"),
@@ -290,7 +275,7 @@ impl Wording {
 
 /// The file's text (from a forge's base64 `content`) with the job's fields
 /// set; `None` when an earlier attempt already made the change.
-fn changed_text(file: &Value, payload: &Value) -> Result<Option<String>, SendError> {
+fn changed_text(file: &Value, proposal: &HygieneProposal) -> Result<Option<String>, SendError> {
     let text = base64::engine::general_purpose::STANDARD
         .decode(
             file["content"]
@@ -301,9 +286,9 @@ fn changed_text(file: &Value, payload: &Value) -> Result<Option<String>, SendErr
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
-    let line = payload["source_line"].as_u64().unwrap_or(1) as usize;
+    let line = proposal.source_line.unwrap_or(1).max(1) as usize;
     let mut edited = text.clone();
-    for (field, value) in changes(payload) {
+    for FieldChange { field, value } in proposal.changes() {
         // Already there (an earlier try got this far): not added twice.
         if already_says(&edited, line, &field, &value) {
             continue;
@@ -382,8 +367,8 @@ impl ProposalSender {
     }
 
     async fn run(&self, job: &Job) -> Result<(), SendError> {
-        let p = &job.payload;
-        let source_file = p["source_file"].as_str().unwrap_or_default();
+        let p: HygieneProposal = job.decode()?;
+        let source_file = p.source_file.as_deref().unwrap_or_default();
         let Some(target) = target(source_file, &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
@@ -406,8 +391,8 @@ impl ProposalSender {
             token: &token,
         };
         if target.kind == HostKind::Gitlab {
-            let url = self.gitlab(&target, token, job).await?;
-            return self.record(job, &url).await;
+            let url = self.gitlab(&target, token, &p).await?;
+            return self.record(&p, &url).await;
         }
         let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
         let Wording {
@@ -415,7 +400,7 @@ impl ProposalSender {
             commit,
             title,
             body,
-        } = Wording::of(p);
+        } = Wording::of(&p);
         let get = reqwest::Method::GET;
         // The branch: made from the base, or already there from an earlier try.
         let (status, base) = self
@@ -461,7 +446,7 @@ impl ProposalSender {
                 target.path
             )));
         }
-        if let Some(changed) = changed_text(&file, p)? {
+        if let Some(changed) = changed_text(&file, &p)? {
             let (status, _) = self
                 .call(
                     token,
@@ -512,18 +497,18 @@ impl ProposalSender {
                     SendError::Permanent(format!("opening the pull request failed ({status})"))
                 })?
         };
-        self.record(job, &url).await
+        self.record(&p, &url).await
     }
 
     /// Remembers the proposal for the scorecard.
-    async fn record(&self, job: &Job, url: &str) -> Result<(), SendError> {
-        let fields: Vec<String> = changes(&job.payload).into_iter().map(|(f, _)| f).collect();
+    async fn record(&self, proposal: &HygieneProposal, url: &str) -> Result<(), SendError> {
+        let fields: Vec<String> = proposal.changes().into_iter().map(|c| c.field).collect();
         sqlx::query(
             "INSERT INTO hygiene_proposals (service_ref, field, url)
              SELECT $1, field, $3 FROM unnest($2::text[]) AS field
              ON CONFLICT (service_ref, field) DO UPDATE SET url = EXCLUDED.url, created_at = now()",
         )
-        .bind(job.payload["service_ref"].as_str().unwrap_or_default())
+        .bind(&proposal.service_ref)
         .bind(&fields)
         .bind(url)
         .execute(&self.pool)
@@ -537,9 +522,8 @@ impl ProposalSender {
         &self,
         target: &Target,
         token: Auth<'_>,
-        job: &Job,
+        p: &HygieneProposal,
     ) -> Result<String, SendError> {
-        let p = &job.payload;
         let enc = crate::percent::encode_segment;
         let project = format!("{}/projects/{}", target.api, enc(&target.owner));
         let file_url = format!("{project}/repository/files/{}", enc(&target.path));
@@ -687,10 +671,13 @@ mod tests {
         ));
         // Another document's value doesn't count.
         assert!(!already_says(&linked, 15, "tier", "1"));
-        let payload = json!({ "source_line": 2, "changes": [
+        let payload: HygieneProposal = serde_json::from_value(json!({
+            "service": "ledger", "service_ref": "component:default/ledger",
+            "requested_by": "Jonas Weber", "source_line": 2, "changes": [
             { "field": "tier", "value": "1" },
             { "field": "runbook", "value": "https://runbooks.example.com/ledger" },
-        ] });
+        ] }))
+        .unwrap();
         let file = |text: &str| json!({ "content": base64::engine::general_purpose::STANDARD.encode(text) });
         // Both already made: nothing to commit; half made: only the rest.
         assert_eq!(changed_text(&file(&linked), &payload).unwrap(), None);

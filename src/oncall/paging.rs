@@ -7,24 +7,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::{OnCallService, ProviderError, Source};
-use crate::actions::kinds;
+use crate::actions::jobs::{ChatMessage, OpsgenieAlert, PageDetails, PagerDutyTrigger};
 use crate::actions::outbox::{self, Job, NewJob, SendError, SendFuture, Sender};
 use crate::catalog::store::EntityRow;
-
-pub const PAGERDUTY_KIND: &str = kinds::PAGERDUTY_TRIGGER;
-pub const OPSGENIE_KIND: &str = kinds::OPSGENIE_ALERT;
-/// A chat message (to `channel:<team ref>` or `dm:<person ref>`), delivered
-/// by the Slack and Discord senders.
-pub const CHAT_KIND: &str = kinds::CHAT;
-/// A chat message for one platform only (a digest for a team reachable on
-/// both Slack and Discord goes to each).
-pub const CHAT_SLACK_KIND: &str = kinds::CHAT_SLACK;
-pub const CHAT_DISCORD_KIND: &str = kinds::CHAT_DISCORD;
 
 /// What came of a page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,33 +73,37 @@ pub async fn page(
             };
             (
                 "PagerDuty".into(),
-                vec![NewJob {
-                    kind: PAGERDUTY_KIND.into(),
-                    destination: "pagerduty".into(),
-                    payload: json!({
-                        "routing_key": key,
-                        "dedup_key": dedup,
-                        "summary": summary,
-                        "source": service.key,
-                        "details": { "reason": reason, "paged_by": actor },
-                    }),
-                    idempotency_key: format!("page:{dedup}:pagerduty"),
-                }],
+                vec![NewJob::new(
+                    "pagerduty",
+                    &PagerDutyTrigger {
+                        routing_key: key,
+                        dedup_key: dedup.clone(),
+                        summary,
+                        source: service.key.clone(),
+                        details: PageDetails {
+                            reason: reason.to_string(),
+                            paged_by: actor.to_string(),
+                        },
+                    },
+                    format!("page:{dedup}:pagerduty"),
+                )],
             )
         }
         Source::Opsgenie { team: og_team, .. } => (
             "Opsgenie".into(),
-            vec![NewJob {
-                kind: OPSGENIE_KIND.into(),
-                destination: "opsgenie".into(),
-                payload: json!({
-                    "team": og_team,
-                    "alias": dedup,
-                    "message": summary,
-                    "description": format!("{reason}\n\nService: {} — paged by {actor} via usher.", service.key),
-                }),
-                idempotency_key: format!("page:{dedup}:opsgenie"),
-            }],
+            vec![NewJob::new(
+                "opsgenie",
+                &OpsgenieAlert {
+                    team: og_team.clone(),
+                    alias: dedup.clone(),
+                    message: summary,
+                    description: format!(
+                        "{reason}\n\nService: {} — paged by {actor} via usher.",
+                        service.key
+                    ),
+                },
+                format!("page:{dedup}:opsgenie"),
+            )],
         ),
         Source::Native { team_ref } => {
             let Some(person) = on_call else {
@@ -124,18 +118,23 @@ pub async fn page(
             (
                 "the team's channel and a direct message".into(),
                 vec![
-                    NewJob {
-                        kind: CHAT_KIND.into(),
-                        destination: format!("channel:{team_ref}"),
-                        payload: json!({ "text": text, "mention": person, "service": service.key }),
-                        idempotency_key: format!("page:{dedup}:channel"),
-                    },
-                    NewJob {
-                        kind: CHAT_KIND.into(),
-                        destination: format!("dm:{person}"),
-                        payload: json!({ "text": text, "service": service.key }),
-                        idempotency_key: format!("page:{dedup}:dm"),
-                    },
+                    NewJob::new(
+                        format!("channel:{team_ref}"),
+                        &ChatMessage {
+                            mention: Some(person.to_string()),
+                            service: Some(service.key.clone()),
+                            ..ChatMessage::text(text.clone())
+                        },
+                        format!("page:{dedup}:channel"),
+                    ),
+                    NewJob::new(
+                        format!("dm:{person}"),
+                        &ChatMessage {
+                            service: Some(service.key.clone()),
+                            ..ChatMessage::text(text)
+                        },
+                        format!("page:{dedup}:dm"),
+                    ),
                 ],
             )
         }
@@ -199,26 +198,17 @@ fn send_error(e: ProviderError) -> SendError {
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_string()
-}
-
 /// Delivers PagerDuty triggers from the outbox.
 pub struct PagerDutySender(pub Arc<OnCallService>);
 
 impl Sender for PagerDutySender {
     fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
         Box::pin(async move {
-            let p = &job.payload;
+            let p: PagerDutyTrigger = job.decode()?;
+            let details = serde_json::to_value(&p.details).unwrap_or_default();
             self.0
                 .pagerduty
-                .trigger(
-                    &text(p, "routing_key"),
-                    &text(p, "dedup_key"),
-                    &text(p, "summary"),
-                    &text(p, "source"),
-                    p["details"].clone(),
-                )
+                .trigger(&p.routing_key, &p.dedup_key, &p.summary, &p.source, details)
                 .await
                 .map_err(send_error)
         })
@@ -231,16 +221,10 @@ pub struct OpsgenieSender(pub Arc<OnCallService>);
 impl Sender for OpsgenieSender {
     fn send<'a>(&'a self, job: &'a Job) -> SendFuture<'a> {
         Box::pin(async move {
-            let p = &job.payload;
-            let team = p["team"].as_str();
+            let p: OpsgenieAlert = job.decode()?;
             self.0
                 .opsgenie
-                .alert(
-                    team,
-                    &text(p, "alias"),
-                    &text(p, "message"),
-                    &text(p, "description"),
-                )
+                .alert(p.team.as_deref(), &p.alias, &p.message, &p.description)
                 .await
                 .map_err(send_error)
         })

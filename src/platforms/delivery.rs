@@ -7,9 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use serde_json::{Value, json};
-
-use crate::actions::kinds;
+use crate::actions::jobs::{self, AdminReport, ChatMessage, Notice};
 use crate::actions::outbox::{self, Job, NewJob, SendError};
 use crate::chat::{Reply, Span, Text};
 use crate::context::Core;
@@ -54,8 +52,9 @@ pub trait ChatPlatform: Sync {
     /// "Slack", "Discord": for the messages that say where a channel is missing.
     const NAME: &'static str;
     fn core(&self) -> &Core;
-    /// The message as this platform shows it.
-    fn render(&self, reply: &Reply, job: &Job) -> Self::Rendered;
+    /// The message as this platform shows it; `pings` when it mentions
+    /// someone who should be notified (a page).
+    fn render(&self, reply: &Reply, pings: bool) -> Self::Rendered;
     /// A rendered message's text, for the lead's fallback DM.
     fn summary(rendered: &Self::Rendered) -> String;
     /// How a catalog person is mentioned here.
@@ -87,12 +86,15 @@ enum Target {
 /// Delivers a `chat.message` or a notification: to the person, or to the
 /// team's channel, or (when the channel can't take it) to the team lead.
 pub async fn deliver<P: ChatPlatform>(platform: &P, job: &Job) -> Result<(), SendError> {
-    let (target, reply) = if job.kind == kinds::NOTIFY {
+    let (target, reply, pings) = if job.kind == jobs::NOTIFY {
+        let notice: Notice = job.decode()?;
         (
             Target::Team(job.destination.clone()),
-            super::messages::notice_reply(&job.payload),
+            super::messages::notice_reply(&notice),
+            false,
         )
     } else {
+        let message: ChatMessage = job.decode()?;
         let target = match job.destination.split_once(':') {
             Some(("channel", team)) => Target::Team(team.to_string()),
             Some(("dm", person)) => Target::Person(person.to_string()),
@@ -103,9 +105,10 @@ pub async fn deliver<P: ChatPlatform>(platform: &P, job: &Job) -> Result<(), Sen
                 )));
             }
         };
-        (target, chat_reply(platform, &job.payload).await)
+        let pings = message.mention.is_some();
+        (target, chat_reply(platform, message).await, pings)
     };
-    let rendered = platform.render(&reply, job);
+    let rendered = platform.render(&reply, pings);
     match target {
         Target::Person(person) => platform.to_person(job, &person, &rendered).await,
         Target::Team(team) => {
@@ -147,12 +150,14 @@ async fn to_lead_instead<P: ChatPlatform>(
         team.name,
         P::summary(rendered)
     );
-    let fallback = NewJob {
-        kind: kinds::CHAT.into(),
-        destination: format!("dm:{lead}"),
-        payload: json!({ "text": text, "fallback_for": job.id }),
-        idempotency_key: format!("lead-fallback:{}", job.id),
-    };
+    let fallback = NewJob::new(
+        format!("dm:{lead}"),
+        &ChatMessage {
+            fallback_for: Some(job.id),
+            ..ChatMessage::text(text)
+        },
+        format!("lead-fallback:{}", job.id),
+    );
     let core = platform.core();
     let mut conn = core
         .pool
@@ -167,14 +172,14 @@ async fn to_lead_instead<P: ChatPlatform>(
     )))
 }
 
-/// A `chat.message` payload as a reply: a whole reply when it carries one,
-/// else its text and the person to mention.
-async fn chat_reply<P: ChatPlatform>(platform: &P, payload: &Value) -> Reply {
-    if let Some(reply) = super::messages::whole_reply(payload) {
+/// A chat message as a reply: the whole reply when it carries one, else
+/// its text and the person to mention.
+async fn chat_reply<P: ChatPlatform>(platform: &P, message: ChatMessage) -> Reply {
+    if let Some(reply) = message.reply {
         return reply;
     }
-    let mut text = Text::plain(payload["text"].as_str().unwrap_or_default().to_string());
-    if let Some(person) = payload["mention"].as_str() {
+    let mut text = Text::plain(message.text);
+    if let Some(person) = &message.mention {
         text = text.add_plain(" ").add_span(platform.mention(person).await);
     }
     Reply::new().section(text).public()
@@ -187,8 +192,9 @@ pub async fn report_to_admins<P: ChatPlatform>(platform: &P, job: &Job) -> Resul
         tracing::warn!(payload = %job.payload, "a message could not be delivered, and no admins are configured to tell");
         return Ok(());
     }
-    let reply = super::messages::undelivered_report(&job.payload);
-    let rendered = platform.render(&reply, job);
+    let report: AdminReport = job.decode()?;
+    let reply = super::messages::undelivered_report(&report);
+    let rendered = platform.render(&reply, false);
     let mut delivered = 0;
     let mut last_error = None;
     for admin in core.admin_keys() {

@@ -698,8 +698,10 @@ fn proposal_worker(
     .with_secrets([(token_env.to_string(), token.to_string())].into());
     usher::actions::outbox::Worker::new(
         db.pool.clone(),
-        usher::actions::outbox::Senders::new()
-            .with(usher::hygiene::proposal::KIND, std::sync::Arc::new(sender)),
+        usher::actions::outbox::Senders::new().with(
+            usher::actions::jobs::HYGIENE_PROPOSAL,
+            std::sync::Arc::new(sender),
+        ),
         Default::default(),
     )
 }
@@ -714,7 +716,7 @@ async fn queue_ledger_proposal(db: &crate::support::TestDb, key: &str, payload: 
     usher::actions::outbox::enqueue(
         &mut conn,
         &usher::actions::outbox::NewJob {
-            kind: usher::hygiene::proposal::KIND.into(),
+            kind: usher::actions::jobs::HYGIENE_PROPOSAL.into(),
             destination: "ledger".into(),
             payload,
             idempotency_key: key.into(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
+use usher::actions::jobs;
 use usher::actions::outbox::Senders;
 use usher::chat::{Actor, Person, Platform, Request};
 use usher::clock::FixedClock;
@@ -268,14 +269,14 @@ async fn paging_dedups_limits_and_refuses() {
     // Delivered once, through the outbox, by the PagerDuty sender.
     let senders = Senders::new()
         .with(
-            paging::PAGERDUTY_KIND,
+            jobs::PAGERDUTY_TRIGGER,
             Arc::new(paging::PagerDutySender(core.oncall.clone())),
         )
         .with(
-            paging::OPSGENIE_KIND,
+            jobs::OPSGENIE_ALERT,
             Arc::new(paging::OpsgenieSender(core.oncall.clone())),
         )
-        .with(paging::CHAT_KIND, Arc::new(RecordingSender::default()));
+        .with(jobs::CHAT, Arc::new(RecordingSender::default()));
     drain_outbox(&db.pool, senders.clone()).await;
     let events = fake.bodies();
     assert_eq!(events.len(), 1, "{events:?}");

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use usher::actions::outbox::{self, ADMIN_REPORT_KIND, NewJob, SendError, Senders, Worker};
+use usher::actions::jobs;
+use usher::actions::outbox::{self, NewJob, SendError, Senders, Worker};
 use usher::config::Config;
 
 use crate::support::{RecordingSender, TestDb, drain_outbox, stdout, usher};
@@ -93,7 +94,7 @@ async fn failures_retry_with_backoff_then_dead_letter_with_a_report() {
         .unwrap();
     // A report for the admins waits for a platform that can deliver it.
     let report = Arc::new(RecordingSender::default());
-    drain_outbox(&db.pool, senders.with(ADMIN_REPORT_KIND, report.clone())).await;
+    drain_outbox(&db.pool, senders.with(jobs::ADMIN_REPORT, report.clone())).await;
     assert_eq!(sender.sent.lock().unwrap().len(), 1);
     let reports = report.sent.lock().unwrap().clone();
     assert_eq!(reports.len(), 1);
@@ -220,7 +221,7 @@ async fn a_job_whose_process_dies_mid_send_is_retried_then_dead_lettered_and_rep
     // Two claims, two deaths: never sent again, dead-lettered with why, and
     // the admins told.
     let report = Arc::new(RecordingSender::default());
-    let senders = hangs.with(ADMIN_REPORT_KIND, report.clone());
+    let senders = hangs.with(jobs::ADMIN_REPORT, report.clone());
     let worker = Worker::new(db.pool.clone(), senders, config);
     assert_eq!(worker.run_due().await.unwrap(), 1, "only the report runs");
     let (state, attempts, error): (String, i32, String) = sqlx::query_as(
@@ -337,4 +338,46 @@ async fn a_panicking_sender_is_a_failed_attempt_not_a_dead_worker() {
             "{error}"
         );
     }
+}
+
+/// A payload that doesn't read as its kind's struct (a renamed field, a row
+/// edited by hand) is dead at the first attempt with the field named, and
+/// the admins hear of it: no retries against a shape that will never fit.
+#[tokio::test]
+async fn a_payload_that_does_not_fit_its_kind_is_dead_at_once_and_reported() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let misshapen = NewJob {
+        kind: jobs::ACTION_WEBHOOK.to_string(),
+        destination: "provision".to_string(),
+        payload: json!({ "service": "component:default/billing", "action": "provision" }),
+        idempotency_key: "misshapen".to_string(),
+    };
+    outbox::enqueue(&mut conn, &misshapen, 8).await.unwrap();
+    drop(conn);
+    let config = Arc::new(Config::default());
+    let automation = Arc::new(usher::actions::automation::AutomationSender::new(
+        config.clone(),
+        db.pool.clone(),
+    ));
+    let senders = Senders::new().with(jobs::ACTION_WEBHOOK, automation);
+    let worker = Worker::new(db.pool.clone(), senders.clone(), config.outbox.clone());
+    assert_eq!(worker.run_due().await.unwrap(), 1);
+    let (state, attempts, error): (String, i32, Option<String>) = sqlx::query_as(
+        "SELECT state, attempts, last_error FROM outbox WHERE idempotency_key = 'misshapen'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let error = error.unwrap_or_default();
+    assert_eq!((state.as_str(), attempts), ("dead", 1), "{error}");
+    assert!(
+        error.contains("action.webhook") && error.contains("missing field"),
+        "{error}"
+    );
+    let report = Arc::new(RecordingSender::default());
+    drain_outbox(&db.pool, senders.with(jobs::ADMIN_REPORT, report.clone())).await;
+    let reports = report.sent.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].payload["kind"], jobs::ACTION_WEBHOOK);
 }

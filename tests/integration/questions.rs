@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use usher::actions::jobs;
 use usher::actions::outbox::Senders;
 use usher::chat::{Actor, Person, Platform, Request};
-use usher::commands::{self, search::NOTIFY_KIND};
+use usher::commands;
 use usher::config::Config;
 
 use crate::commands::{ask, demo_db};
@@ -236,7 +237,7 @@ async fn notifying_owners_is_permissioned_and_happens_once() {
     );
     let jobs: Vec<(String, serde_json::Value)> =
         sqlx::query_as("SELECT destination, payload FROM outbox WHERE kind = $1")
-            .bind(NOTIFY_KIND)
+            .bind(jobs::NOTIFY)
             .fetch_all(&db.pool)
             .await
             .unwrap();
@@ -250,7 +251,7 @@ async fn notifying_owners_is_permissioned_and_happens_once() {
             .unwrap();
     assert_eq!(audit, 2);
     let sender = Arc::new(RecordingSender::default());
-    drain_outbox(&db.pool, Senders::new().with(NOTIFY_KIND, sender.clone())).await;
+    drain_outbox(&db.pool, Senders::new().with(jobs::NOTIFY, sender.clone())).await;
     assert_eq!(sender.sent.lock().unwrap().len(), 1);
 }
 

@@ -10,6 +10,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::actions::jobs::{Notice, NoticedService};
 use crate::actions::outbox::{self, NewJob};
 use crate::catalog::model::{EntityRef, Kind};
 use crate::catalog::store::{self, EntityRow};
@@ -32,10 +33,6 @@ pub const COMMAND: crate::commands::registry::Registered = crate::commands::regi
 
 /// Results per page.
 pub const PAGE: i64 = 10;
-
-/// The outbox kind of a notification to an owning team (delivered by the
-/// chat platforms).
-pub const NOTIFY_KIND: &str = crate::actions::kinds::NOTIFY;
 
 pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
     let text = args.text("query").unwrap_or_default();
@@ -451,22 +448,24 @@ async fn notify(
     let (mut sent, mut already) = (0, 0);
     for (team, services) in &by_team {
         let key = hex::encode(&Sha256::digest(format!("{normalized}\n{team}").as_bytes())[..12]);
-        let job = NewJob {
-            kind: NOTIFY_KIND.to_string(),
-            destination: team.clone(),
-            payload: json!({
-                "reason": "vulnerable-package",
-                "query": normalized,
-                "package": dep.display(),
-                "requested_by": request.actor.audit_name(),
-                "services": services.iter().map(|s| json!({
-                    "ref": s.key,
-                    "name": s.short(),
-                    "versions": matches.and_then(|m| m.get(&s.id)).cloned().unwrap_or_default(),
-                })).collect::<Vec<_>>(),
-            }),
-            idempotency_key: format!("notify:{key}"),
+        let notice = Notice {
+            reason: "vulnerable-package".into(),
+            query: normalized.clone(),
+            package: dep.display(),
+            requested_by: request.actor.audit_name(),
+            services: services
+                .iter()
+                .map(|s| NoticedService {
+                    key: s.key.clone(),
+                    name: s.short().to_string(),
+                    versions: matches
+                        .and_then(|m| m.get(&s.id))
+                        .cloned()
+                        .unwrap_or_default(),
+                })
+                .collect(),
         };
+        let job = NewJob::new(team.clone(), &notice, format!("notify:{key}"));
         if outbox::enqueue(&mut tx, &job, core.config.outbox.max_attempts).await? {
             sent += 1;
         } else {

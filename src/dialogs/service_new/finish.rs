@@ -3,6 +3,7 @@
 //! outbox jobs in one transaction), and the status and retry of those jobs.
 
 use super::*;
+use crate::actions::jobs::AutomationStep;
 
 /// The descriptor the service will have.
 pub fn descriptor(core: &Core, dialog: &Dialog) -> Value {
@@ -227,22 +228,23 @@ pub(super) async fn submit(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let job = NewJob {
-            kind: crate::actions::automation::kind_of(action).to_string(),
-            destination: name.clone(),
-            payload: json!({
-                "service": service_ref,
-                "action": name,
-                "name": entity.eref.name,
-                "description": entity.description,
-                "owner": entity.owner.as_ref().map(|o| o.key()),
-                "system": entity.system.as_ref().map(|s| s.key()),
-                "catalog_info": text,
-                "descriptor": doc,
-                "requested_by": request.actor.audit_name(),
-            }),
-            idempotency_key: format!("action:{service_ref}:{name}"),
+        let step = AutomationStep {
+            service: service_ref.clone(),
+            action: name.clone(),
+            name: entity.eref.name.clone(),
+            description: entity.description.clone(),
+            owner: entity.owner.as_ref().map(|o| o.key()),
+            system: entity.system.as_ref().map(|s| s.key()),
+            catalog_info: text.clone(),
+            descriptor: doc.clone(),
+            requested_by: request.actor.audit_name(),
         };
+        let job = NewJob::as_kind(
+            crate::actions::automation::kind_of(action),
+            name.clone(),
+            &step,
+            format!("action:{service_ref}:{name}"),
+        );
         outbox::enqueue(&mut tx, &job, core.config.outbox.max_attempts).await?;
     }
     sqlx::query("INSERT INTO audit_log (at, actor, action, subject, details) VALUES ($1, $2, 'service.create', $3, $4)")

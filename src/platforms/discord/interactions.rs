@@ -22,12 +22,10 @@ use serenity::model::user::User;
 use super::DiscordApp;
 use super::registration::{self, OptionValue};
 use super::render::{self, INPUT, NOOP, RUN, SHARE, TYPEAHEAD};
+use crate::actions::jobs::{DiscordFollowup, Payload};
 use crate::chat::{FormField, Platform, Reply, Request, Visibility};
 use crate::commands::{self, complete, definitions};
 use crate::platforms::values;
-
-/// The outbox kind of a late answer (an edit of the deferred response).
-pub const FOLLOWUP_KIND: &str = crate::actions::kinds::DISCORD_FOLLOWUP;
 
 /// Interaction callback types.
 const PONG: u8 = 1;
@@ -338,12 +336,16 @@ pub async fn follow_up(
     rendered: render::Rendered,
 ) -> Result<(), sqlx::Error> {
     values::store(&app.core.pool, &rendered.long_values).await?;
-    app.enqueue(crate::actions::outbox::NewJob {
-        kind: FOLLOWUP_KIND.into(),
-        destination: "interaction".into(),
-        payload: json!({ "application_id": application_id.to_string(), "token": token, "body": rendered.body }),
-        idempotency_key: crate::platforms::slack::fresh_key(FOLLOWUP_KIND),
-    })
+    let followup = DiscordFollowup {
+        application_id: application_id.to_string(),
+        token: token.to_string(),
+        body: rendered.body,
+    };
+    app.enqueue(crate::actions::outbox::NewJob::new(
+        "interaction",
+        &followup,
+        crate::platforms::slack::fresh_key(DiscordFollowup::KIND),
+    ))
     .await
 }
 

@@ -15,14 +15,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::api::{ApiError, snowflake};
+use super::DiscordApp;
+use super::api::ApiError;
 use super::render::{self, is_snowflake};
-use super::{DiscordApp, interactions};
-use crate::actions::automation::{self, DISCORD_CHANNEL_KIND};
-use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, SendError, SendFuture, Sender};
+use crate::actions::automation;
+use crate::actions::jobs::{self, AutomationStep, DiscordFollowup};
+use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
 use crate::chat::{Reply, Span};
-use crate::commands::search::NOTIFY_KIND;
-use crate::oncall::paging::{CHAT_DISCORD_KIND, CHAT_KIND};
 use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInfo};
 
 /// The kinds this sender delivers: late answers always (the interaction
@@ -30,15 +29,15 @@ use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInf
 pub fn kinds(with_token: bool) -> Vec<&'static str> {
     if with_token {
         vec![
-            interactions::FOLLOWUP_KIND,
-            CHAT_KIND,
-            CHAT_DISCORD_KIND,
-            NOTIFY_KIND,
-            ADMIN_REPORT_KIND,
-            DISCORD_CHANNEL_KIND,
+            jobs::DISCORD_FOLLOWUP,
+            jobs::CHAT,
+            jobs::CHAT_DISCORD,
+            jobs::NOTIFY,
+            jobs::ADMIN_REPORT,
+            jobs::ACTION_DISCORD_CHANNEL,
         ]
     } else {
-        vec![interactions::FOLLOWUP_KIND]
+        vec![jobs::DISCORD_FOLLOWUP]
     }
 }
 
@@ -91,10 +90,10 @@ impl DiscordSender {
 
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         match job.kind.as_str() {
-            interactions::FOLLOWUP_KIND => self.follow_up(job).await,
-            CHAT_KIND | CHAT_DISCORD_KIND | NOTIFY_KIND => delivery::deliver(self, job).await,
-            ADMIN_REPORT_KIND => delivery::report_to_admins(self, job).await,
-            DISCORD_CHANNEL_KIND => self.make_channel(job).await,
+            jobs::DISCORD_FOLLOWUP => self.follow_up(job).await,
+            jobs::CHAT | jobs::CHAT_DISCORD | jobs::NOTIFY => delivery::deliver(self, job).await,
+            jobs::ADMIN_REPORT => delivery::report_to_admins(self, job).await,
+            jobs::ACTION_DISCORD_CHANNEL => self.make_channel(job).await,
             other => Err(SendError::Permanent(format!(
                 "the Discord sender doesn't deliver {other}"
             ))),
@@ -103,17 +102,23 @@ impl DiscordSender {
 
     /// Edits the deferred response with the answer.
     async fn follow_up(&self, job: &Job) -> Result<(), SendError> {
-        let application_id = snowflake(&job.payload["application_id"])
-            .ok_or_else(|| SendError::Permanent("no application id".into()))?;
-        let token = job.payload["token"].as_str().unwrap_or_default();
-        let mut body = job.payload["body"].clone();
+        let DiscordFollowup {
+            application_id,
+            token,
+            mut body,
+        } = job.decode()?;
+        let application_id: u64 = application_id.parse().map_err(|_| {
+            SendError::Permanent(format!(
+                "{application_id:?} is not a Discord application id"
+            ))
+        })?;
         if let Some(map) = body.as_object_mut() {
             // An edit keeps the deferred response's visibility.
             map.remove("flags");
         }
         self.app
             .api
-            .edit_original(application_id, token, &body)
+            .edit_original(application_id, &token, &body)
             .await
             .map_err(|e| e.to_send_error())
     }
@@ -150,14 +155,16 @@ impl DiscordSender {
 
     async fn make_channel(&self, job: &Job) -> Result<(), SendError> {
         let pool = &self.app.core.pool;
-        automation::mark_step(pool, job, "running", None, None).await;
-        let result = self.make_channel_steps(job).await;
-        automation::mark_outcome(pool, job, result.as_ref().map(|url| Some(url.as_str()))).await;
+        let step: AutomationStep = job.decode()?;
+        automation::mark_step(pool, job, &step, "running", None, None).await;
+        let result = self.make_channel_steps(&step).await;
+        let outcome = result.as_ref().map(|url| Some(url.as_str()));
+        automation::mark_outcome(pool, job, &step, outcome).await;
         result.map(|_| ())
     }
 
-    async fn make_channel_steps(&self, job: &Job) -> Result<String, SendError> {
-        let action_name = job.payload["action"].as_str().unwrap_or_default();
+    async fn make_channel_steps(&self, step: &AutomationStep) -> Result<String, SendError> {
+        let action_name = &step.action;
         let Some(crate::config::ActionConfig::DiscordChannel {
             guild_id,
             category_id,
@@ -169,7 +176,7 @@ impl DiscordSender {
             .config
             .actions
             .iter()
-            .find(|a| a.name() == action_name)
+            .find(|a| &a.name() == action_name)
             .cloned()
         else {
             return Err(SendError::Permanent(format!(
@@ -179,8 +186,8 @@ impl DiscordSender {
         let guild: u64 = guild_id.parse().map_err(|_| {
             SendError::Permanent(format!("guild_id '{guild_id}' is not a Discord id"))
         })?;
-        let service = job.payload["service"].as_str().unwrap_or_default();
-        let name = channel_name(&prefix, job.payload["name"].as_str().unwrap_or_default());
+        let service = &step.service;
+        let name = channel_name(&prefix, &step.name);
         let recorded: Option<String> =
             sqlx::query_scalar("SELECT discord_channel FROM entities WHERE ref = $1")
                 .bind(service)
@@ -256,9 +263,9 @@ impl ChatPlatform for DiscordSender {
         &self.app.core
     }
 
-    fn render(&self, reply: &Reply, job: &Job) -> render::Rendered {
+    fn render(&self, reply: &Reply, pings: bool) -> render::Rendered {
         let mut rendered = render::message(reply, None);
-        if job.payload["mention"].is_string() {
+        if pings {
             // A page pings the person mentioned.
             rendered.body["allowed_mentions"] = json!({ "parse": ["users"] });
         }

@@ -15,11 +15,9 @@ use slack_morphism::prelude::*;
 
 use super::SlackApp;
 use super::render::{self, FormState};
+use crate::actions::jobs::SlackResponse;
 use crate::chat::{Platform, Reply, Request};
 use crate::commands::{self, definitions};
-
-/// The outbox kind of a post to a `response_url`.
-pub const RESPOND_KIND: &str = crate::actions::kinds::SLACK_RESPOND;
 
 /// The command line a slash command means.
 pub fn command_line(root: &str, command: &str, text: &str) -> String {
@@ -210,12 +208,11 @@ pub async fn respond_raw(
     body: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
     let key = super::fresh_key("respond");
-    let job = crate::actions::outbox::NewJob {
-        kind: RESPOND_KIND.into(),
-        destination: "response_url".into(),
-        payload: json!({ "url": response_url, "body": body }),
-        idempotency_key: key,
+    let response = SlackResponse {
+        url: response_url.to_string(),
+        body,
     };
+    let job = crate::actions::outbox::NewJob::new("response_url", &response, key);
     // Slack was told "got it" already: a database restart mid-way must
     // delay the answer, not lose it.
     crate::db::while_unavailable(PROMISED_PATIENCE, || app.enqueue(job.clone())).await

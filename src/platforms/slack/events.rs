@@ -11,15 +11,12 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
 use slack_morphism::prelude::*;
 use sqlx::PgPool;
 
 use super::SlackApp;
+use crate::actions::jobs::SlackMention;
 use crate::actions::outbox::{self, NewJob};
-
-/// The outbox kind that answers a mention or DM.
-pub const MENTION_KIND: &str = crate::actions::kinds::SLACK_MENTION;
 
 /// A message that asks usher something.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,19 +92,19 @@ pub async fn handle(
     .rows_affected()
         == 1;
     if new && let Some(q) = &question {
-        let job = NewJob {
-            kind: MENTION_KIND.into(),
-            destination: format!("slack:{}", q.channel),
-            payload: json!({
-                "team": team,
-                "channel": q.channel,
-                "user": q.user,
-                "text": q.text,
-                "thread_ts": q.thread_ts,
-                "event_id": event_id,
-            }),
-            idempotency_key: format!("slack-event:{event_id}"),
+        let mention = SlackMention {
+            team: team.clone(),
+            channel: q.channel.clone(),
+            user: q.user.clone(),
+            text: q.text.clone(),
+            thread_ts: q.thread_ts.clone(),
+            event_id: event_id.clone(),
         };
+        let job = NewJob::new(
+            format!("slack:{}", q.channel),
+            &mention,
+            format!("slack-event:{event_id}"),
+        );
         outbox::enqueue(&mut tx, &job, app.core.config.outbox.max_attempts).await?;
     }
     tx.commit().await?;

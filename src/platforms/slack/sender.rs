@@ -16,35 +16,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::api::{Api, ApiError};
-use super::{SlackApp, commands, events, render};
-use crate::actions::automation::{self, SLACK_CHANNEL_KIND};
-use crate::actions::outbox::{ADMIN_REPORT_KIND, Job, SendError, SendFuture, Sender};
+use super::{SlackApp, render};
+use crate::actions::automation;
+use crate::actions::jobs::{self, AutomationStep, SlackMention, SlackResponse};
+use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
 use crate::chat::{Platform, Reply, Request, Span};
 use crate::commands::grammar;
-use crate::commands::search::NOTIFY_KIND;
 use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInfo};
 use slack_morphism::prelude::SlackMessageMetadata;
 
 /// The message metadata event type of usher's own posts (its payload
 /// names the outbox job, so a retry can tell whether it was posted).
 pub const JOB_METADATA_EVENT: &str = "usher_outbox_job";
-use crate::oncall::paging::{CHAT_KIND, CHAT_SLACK_KIND};
 
 /// The kinds this sender delivers (with a bot token; without one, only
 /// `response_url` posts, which need no token).
 pub fn kinds(with_token: bool) -> Vec<&'static str> {
     if with_token {
         vec![
-            commands::RESPOND_KIND,
-            events::MENTION_KIND,
-            CHAT_KIND,
-            CHAT_SLACK_KIND,
-            NOTIFY_KIND,
-            ADMIN_REPORT_KIND,
-            SLACK_CHANNEL_KIND,
+            jobs::SLACK_RESPOND,
+            jobs::SLACK_MENTION,
+            jobs::CHAT,
+            jobs::CHAT_SLACK,
+            jobs::NOTIFY,
+            jobs::ADMIN_REPORT,
+            jobs::ACTION_SLACK_CHANNEL,
         ]
     } else {
-        vec![commands::RESPOND_KIND]
+        vec![jobs::SLACK_RESPOND]
     }
 }
 
@@ -153,11 +152,11 @@ impl SlackSender {
 
     async fn run(&self, job: &Job) -> Result<(), SendError> {
         match job.kind.as_str() {
-            commands::RESPOND_KIND => self.respond(job).await,
-            events::MENTION_KIND => self.answer_mention(job).await,
-            CHAT_KIND | CHAT_SLACK_KIND | NOTIFY_KIND => delivery::deliver(self, job).await,
-            ADMIN_REPORT_KIND => delivery::report_to_admins(self, job).await,
-            SLACK_CHANNEL_KIND => self.make_channel(job).await,
+            jobs::SLACK_RESPOND => self.respond(job).await,
+            jobs::SLACK_MENTION => self.answer_mention(job).await,
+            jobs::CHAT | jobs::CHAT_SLACK | jobs::NOTIFY => delivery::deliver(self, job).await,
+            jobs::ADMIN_REPORT => delivery::report_to_admins(self, job).await,
+            jobs::ACTION_SLACK_CHANNEL => self.make_channel(job).await,
             other => Err(SendError::Permanent(format!(
                 "the Slack sender doesn't deliver {other}"
             ))),
@@ -166,23 +165,17 @@ impl SlackSender {
 
     /// A post to a `response_url` (no token: the URL is the credential).
     async fn respond(&self, job: &Job) -> Result<(), SendError> {
-        let url = job.payload["url"].as_str().unwrap_or_default();
-        let response = self
-            .http
-            .post(url)
-            .json(&job.payload["body"])
-            .send()
-            .await
-            .map_err(|e| {
-                SendError::Retry(format!(
-                    "response_url could not be reached: {}",
-                    if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "no connection"
-                    }
-                ))
-            })?;
+        let SlackResponse { url, body } = job.decode()?;
+        let response = self.http.post(&url).json(&body).send().await.map_err(|e| {
+            SendError::Retry(format!(
+                "response_url could not be reached: {}",
+                if e.is_timeout() {
+                    "timed out"
+                } else {
+                    "no connection"
+                }
+            ))
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -214,10 +207,14 @@ impl SlackSender {
 
     /// Answers a mention or DM in its thread.
     async fn answer_mention(&self, job: &Job) -> Result<(), SendError> {
-        let p = &job.payload;
-        let s = |k: &str| p[k].as_str().unwrap_or_default().to_string();
-        let (channel, user, thread_ts) = (s("channel"), s("user"), s("thread_ts"));
-        let text = s("text");
+        let SlackMention {
+            team,
+            channel,
+            user,
+            text,
+            thread_ts,
+            ..
+        } = job.decode()?;
         let actor = self.app.identity.actor(&user, None).await;
         let line = if text.len() > crate::commands::MAX_LINE_BYTES {
             // Read no further than that: a message can be 40,000 characters.
@@ -230,7 +227,7 @@ impl SlackSender {
                 let request = Request {
                     actor,
                     platform: Platform::Slack,
-                    workspace: Some(s("team")),
+                    workspace: Some(team),
                     channel: Some(channel.clone()),
                     text: line,
                 };
@@ -259,22 +256,22 @@ impl SlackSender {
             .map_err(|e| e.to_send_error())
     }
 
-    /// A chat message (`channel:<team>`, `dm:<person>`) or a notice to a
-    /// team (`chat.notify`, destination = the team's ref).
     /// The `slack_channel` step of a new service: make the channel (or
     /// find the one a previous attempt made), record it on the service,
     /// invite the person who asked for the service.
     async fn make_channel(&self, job: &Job) -> Result<(), SendError> {
         let pool = &self.app.core.pool;
-        automation::mark_step(pool, job, "running", None, None).await;
-        let result = self.make_channel_steps(job).await;
-        automation::mark_outcome(pool, job, result.as_ref().map(|url| Some(url.as_str()))).await;
+        let step: AutomationStep = job.decode()?;
+        automation::mark_step(pool, job, &step, "running", None, None).await;
+        let result = self.make_channel_steps(&step).await;
+        let outcome = result.as_ref().map(|url| Some(url.as_str()));
+        automation::mark_outcome(pool, job, &step, outcome).await;
         result.map(|_| ())
     }
 
-    async fn make_channel_steps(&self, job: &Job) -> Result<String, SendError> {
+    async fn make_channel_steps(&self, step: &AutomationStep) -> Result<String, SendError> {
         let api = self.api()?;
-        let action_name = job.payload["action"].as_str().unwrap_or_default();
+        let action_name = &step.action;
         let Some(crate::config::ActionConfig::SlackChannel {
             prefix, private, ..
         }) = self
@@ -283,15 +280,15 @@ impl SlackSender {
             .config
             .actions
             .iter()
-            .find(|a| a.name() == action_name)
+            .find(|a| &a.name() == action_name)
             .cloned()
         else {
             return Err(SendError::Permanent(format!(
                 "the action {action_name} is no longer configured"
             )));
         };
-        let service = job.payload["service"].as_str().unwrap_or_default();
-        let name = channel_name(&prefix, job.payload["name"].as_str().unwrap_or_default());
+        let service = &step.service;
+        let name = channel_name(&prefix, &step.name);
         let recorded: Option<String> =
             sqlx::query_scalar("SELECT slack_channel FROM entities WHERE ref = $1")
                 .bind(service)
@@ -323,9 +320,7 @@ impl SlackSender {
                 id
             }
         };
-        if let Some(person) = job.payload["requested_by"].as_str()
-            && let Ok(Some(user)) = self.app.identity.slack_id_of(person).await
-        {
+        if let Ok(Some(user)) = self.app.identity.slack_id_of(&step.requested_by).await {
             api.invite(&channel, &[user])
                 .await
                 .map_err(|e| e.to_send_error())?;
@@ -348,7 +343,7 @@ impl ChatPlatform for SlackSender {
         &self.app.core
     }
 
-    fn render(&self, reply: &Reply, _job: &Job) -> render::Rendered {
+    fn render(&self, reply: &Reply, _pings: bool) -> render::Rendered {
         render::message(reply, None)
     }
 
