@@ -262,6 +262,7 @@ pub fn action_senders(
     let automation = Arc::new(crate::actions::automation::AutomationSender::new(
         config.clone(),
         pool.clone(),
+        Arc::new(crate::catalog::import::CatalogAnnotations(pool.clone())),
     ));
     let mut senders = Senders::new()
         .with(

@@ -112,32 +112,27 @@ pub async fn mark_outcome(
     }
 }
 
-/// Records an annotation a step produced on the service (the PagerDuty
-/// service id, the repository, the Slack channel), in its column too.
-pub async fn annotate_service(
-    pool: &PgPool,
-    service: &str,
-    key: &str,
-    value: &str,
-) -> Result<(), SendError> {
-    let failed = |e: sqlx::Error| SendError::Retry(format!("recording {key} failed: {e}"));
-    let mut conn = pool.acquire().await.map_err(failed)?;
-    crate::catalog::import::set_annotation(&mut conn, service, key, value)
-        .await
-        .map_err(failed)
+/// Where a step records what it made for its service (the PagerDuty
+/// service id, the repository, the chat channel): the catalog, handed in by
+/// whoever builds the senders — the outbox sits below the catalog and
+/// doesn't reach up to write entities itself.
+pub trait Annotations: Send + Sync {
+    /// Sets `key` to `value` on the service `service` (a ref).
+    fn set<'a>(&'a self, service: &'a str, key: &'a str, value: &'a str) -> SendFuture<'a>;
 }
 
 /// Runs automation jobs.
 pub struct AutomationSender {
     config: Arc<Config>,
     pool: PgPool,
+    annotations: Arc<dyn Annotations>,
     client: reqwest::Client,
     /// Secrets by variable name, instead of the environment (tests).
     secrets: Option<std::collections::HashMap<String, String>>,
 }
 
 impl AutomationSender {
-    pub fn new(config: Arc<Config>, pool: PgPool) -> Self {
+    pub fn new(config: Arc<Config>, pool: PgPool, annotations: Arc<dyn Annotations>) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
@@ -148,6 +143,7 @@ impl AutomationSender {
         AutomationSender {
             config,
             pool,
+            annotations,
             client,
             secrets: None,
         }
@@ -170,7 +166,7 @@ impl AutomationSender {
     }
 
     async fn annotate(&self, service: &str, key: &str, value: &str) -> Result<(), SendError> {
-        annotate_service(&self.pool, service, key, value).await
+        self.annotations.set(service, key, value).await
     }
 
     async fn run(&self, job: &Job, step: &AutomationStep) -> Result<Option<String>, SendError> {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{Duration, TimeZone, Utc};
 use usher::actions::automation::{AutomationSender, KINDS};
 use usher::actions::outbox::{Senders, Worker};
+use usher::catalog::import::CatalogAnnotations;
 use usher::chat::{Actor, Person, Platform, Request};
 use usher::clock::FixedClock;
 use usher::commands::{self, Core};
@@ -58,7 +59,12 @@ fn config_file(forge: &FakeForge) -> (tempfile::TempDir, std::path::PathBuf) {
 /// Runs every automation job (retries are immediate in these tests).
 async fn run_automation(db: &TestDb, config: &Config) {
     let sender = Arc::new(
-        AutomationSender::new(Arc::new(config.clone()), db.pool.clone()).with_secrets(secrets()),
+        AutomationSender::new(
+            Arc::new(config.clone()),
+            db.pool.clone(),
+            Arc::new(CatalogAnnotations(db.pool.clone())),
+        )
+        .with_secrets(secrets()),
     );
     let mut senders = Senders::new();
     for kind in KINDS {
@@ -555,7 +561,12 @@ async fn a_refused_step_is_shown_failed_and_can_be_retried() {
     let mut secrets = secrets();
     secrets.insert("WRONG_SECRET".into(), "not-the-secret".into());
     let sender = Arc::new(
-        AutomationSender::new(Arc::new(config.clone()), db.pool.clone()).with_secrets(secrets),
+        AutomationSender::new(
+            Arc::new(config.clone()),
+            db.pool.clone(),
+            Arc::new(CatalogAnnotations(db.pool.clone())),
+        )
+        .with_secrets(secrets),
     );
     Worker::new(
         db.pool.clone(),

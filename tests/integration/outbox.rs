@@ -359,6 +359,7 @@ async fn a_payload_that_does_not_fit_its_kind_is_dead_at_once_and_reported() {
     let automation = Arc::new(usher::actions::automation::AutomationSender::new(
         config.clone(),
         db.pool.clone(),
+        Arc::new(usher::catalog::import::CatalogAnnotations(db.pool.clone())),
     ));
     let senders = Senders::new().with(jobs::ACTION_WEBHOOK, automation);
     let worker = Worker::new(db.pool.clone(), senders.clone(), config.outbox.clone());

@@ -18,9 +18,10 @@ use serde_json::json;
 use super::DiscordApp;
 use super::api::ApiError;
 use super::render::{self, is_snowflake};
-use crate::actions::automation;
+use crate::actions::automation::{self, Annotations};
 use crate::actions::jobs::{self, AutomationStep, DiscordFollowup};
 use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
+use crate::catalog::import::CatalogAnnotations;
 use crate::chat::{Reply, Span};
 use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInfo};
 
@@ -235,13 +236,9 @@ impl DiscordSender {
                         })?
                     }
                 };
-                automation::annotate_service(
-                    &self.app.core.pool,
-                    service,
-                    "discord.com/channel-id",
-                    &id,
-                )
-                .await?;
+                CatalogAnnotations(self.app.core.pool.clone())
+                    .set(service, "discord.com/channel-id", &id)
+                    .await?;
                 id
             }
         };

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use super::api::{Api, ApiError};
 use super::{SlackApp, render};
-use crate::actions::automation;
+use crate::actions::automation::{self, Annotations};
 use crate::actions::jobs::{self, AutomationStep, SlackMention, SlackResponse};
 use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
+use crate::catalog::import::CatalogAnnotations;
 use crate::chat::{Platform, Reply, Request, Span};
 use crate::commands::grammar;
 use crate::platforms::delivery::{self, ChatPlatform, Pending, PostError, TeamInfo};
@@ -310,13 +311,9 @@ impl SlackSender {
                         .ok_or_else(|| SendError::Permanent(format!("#{name} exists but usher can't see it (a private channel?); pick another prefix or add usher to it")))?,
                     Err(e) => return Err(e.to_send_error()),
                 };
-                automation::annotate_service(
-                    &self.app.core.pool,
-                    service,
-                    "slack.com/channel-id",
-                    &id,
-                )
-                .await?;
+                CatalogAnnotations(self.app.core.pool.clone())
+                    .set(service, "slack.com/channel-id", &id)
+                    .await?;
                 id
             }
         };
