@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::actions::jobs::AutomationStep;
+use crate::config::ActionConfig;
 
 /// The descriptor the service will have.
 pub fn descriptor(core: &Core, dialog: &Dialog) -> Value {
@@ -149,8 +150,8 @@ pub(super) async fn confirm(core: &Core, dialog: &Dialog) -> Result<Reply, sqlx:
     let mut reply = Reply::new()
         .header(format!(
             "New service — Confirm ({} of {})",
-            visible_steps(dialog).len(),
-            visible_steps(dialog).len()
+            Stage::shown(Stage::Confirm).len(),
+            Stage::shown(Stage::Confirm).len()
         ))
         .fields(fields)
         .section(Text::plain("The catalog-info.yaml that will be written:"))
@@ -207,7 +208,7 @@ pub(super) async fn submit(
     let mut tx = core.pool.begin().await?;
     if !crate::catalog::import::create_from_chat(&mut tx, &entity).await? {
         tx.rollback().await?;
-        dialog.step = "name".into();
+        dialog.step = Stage::Name.id().into();
         save(&core.pool, dialog, now).await?;
         let reply = render(core, dialog).await?;
         return Ok(Reply::text(format!(
