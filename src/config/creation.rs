@@ -208,3 +208,146 @@ impl ActionConfig {
         name.clone().unwrap_or_else(|| default.to_string())
     }
 }
+
+impl NamingConfig {
+    /// The section's values checked; the error names the key.
+    pub(super) fn check(&self) -> Result<(), String> {
+        if let Err(e) = regex_lite::Regex::new(&self.pattern) {
+            return Err(format!(
+                "naming.pattern: '{}' is not a regular expression: {e}",
+                self.pattern
+            ));
+        }
+        if !(1..=63).contains(&self.max_length) {
+            return Err("naming.max_length: must be 1–63 (Backstage's limit)".into());
+        }
+        if !(0.0..=1.0).contains(&self.similarity) {
+            return Err("naming.similarity: must be between 0 and 1".into());
+        }
+        if !self.template.contains("{purpose}")
+            && !self.template.contains("{system}")
+            && !self.template.contains("{team}")
+        {
+            return Err(format!(
+                "naming.template: '{}' uses none of {{team}}, {{system}}, {{purpose}}",
+                self.template
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ChoicesConfig {
+    /// The section's values checked; the error names the key.
+    pub(super) fn check(&self) -> Result<(), String> {
+        let c = self;
+        if c.languages.is_empty() || c.tiers.is_empty() || c.lifecycles.is_empty() {
+            return Err("choices: list at least one language, tier and lifecycle".into());
+        }
+        for (key, default, options) in [
+            (
+                "choices.default_language",
+                &c.default_language,
+                c.languages
+                    .iter()
+                    .map(|l| l.name.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            ("choices.default_tier", &c.default_tier, c.tiers.clone()),
+            (
+                "choices.default_lifecycle",
+                &c.default_lifecycle,
+                c.lifecycles.clone(),
+            ),
+        ] {
+            if let Some(d) = default
+                && !options.contains(d)
+            {
+                return Err(format!(
+                    "{key}: '{d}' is not one of the choices ({})",
+                    options.join(", ")
+                ));
+            }
+        }
+        for (i, l) in c.languages.iter().enumerate() {
+            if let Some(d) = &l.default_framework
+                && !l.frameworks.contains(d)
+            {
+                return Err(format!(
+                    "choices.languages[{i}].default_framework: '{d}' is not one of its frameworks"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every `[[actions]]` entry checked: unique names, URLs, templates,
+/// channel prefixes and Discord ids; the error names the entry and key.
+pub(super) fn check_actions(actions: &[ActionConfig]) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    for (i, action) in actions.iter().enumerate() {
+        if !names.insert(action.name()) {
+            return Err(format!(
+                "actions[{i}]: a second action named '{}'; give it a name",
+                action.name()
+            ));
+        }
+        let urls: Vec<(&str, &String)> = match action {
+            ActionConfig::Webhook { url, .. } => vec![("url", url)],
+            ActionConfig::GithubRepo {
+                api_url,
+                web_url,
+                template,
+                ..
+            } => {
+                if !template.contains('/') {
+                    return Err(format!(
+                        "actions[{i}].template: '{template}' must be owner/repository"
+                    ));
+                }
+                vec![("api_url", api_url), ("web_url", web_url)]
+            }
+            ActionConfig::GitlabProject { api_url, .. } => vec![("api_url", api_url)],
+            ActionConfig::PagerdutyService { .. } => vec![],
+            ActionConfig::SlackChannel { prefix, .. }
+            | ActionConfig::DiscordChannel { prefix, .. } => {
+                if prefix.len() > 40
+                    || !prefix.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'
+                    })
+                {
+                    return Err(format!(
+                        "actions[{i}].prefix: '{prefix}' must be lower-case letters, digits, - or _ (at most 40)"
+                    ));
+                }
+                vec![]
+            }
+        };
+        for (key, url) in urls {
+            if reqwest::Url::parse(url).is_err() {
+                return Err(format!("actions[{i}].{key}: '{url}' is not a URL"));
+            }
+        }
+    }
+    for (i, action) in actions.iter().enumerate() {
+        if let ActionConfig::DiscordChannel {
+            guild_id,
+            category_id,
+            ..
+        } = action
+        {
+            if !is_snowflake(guild_id) {
+                return Err(format!(
+                    "actions[{i}].guild_id: '{guild_id}' is not a Discord guild id"
+                ));
+            }
+            if let Some(c) = category_id.as_deref().filter(|c| !is_snowflake(c)) {
+                return Err(format!(
+                    "actions[{i}].category_id: '{c}' is not a Discord channel id"
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -93,3 +93,85 @@ impl Default for DiscordConfig {
         }
     }
 }
+
+impl SlackConfig {
+    /// The section's values checked; the error names the key.
+    pub(super) fn check(&self) -> Result<(), String> {
+        crate::schedule::Schedule::parse(&self.people_sync_schedule, "")
+            .map_err(|why| format!("slack.people_sync_schedule: {why}"))?;
+        if !self.command.starts_with('/') || self.command.len() < 2 {
+            return Err(format!(
+                "slack.command: '{}' must start with / (e.g. /usher)",
+                self.command
+            ));
+        }
+        if !(100..=2800).contains(&self.inline_ms) {
+            return Err("slack.inline_ms: must be 100–2800, inside Slack's 3 seconds".into());
+        }
+        if self.max_body_bytes < 4096 {
+            return Err("slack.max_body_bytes: must be at least 4096".into());
+        }
+        for (i, team) in self.workspaces.iter().enumerate() {
+            if !team.starts_with(['T', 'E']) {
+                return Err(format!(
+                    "slack.workspaces[{i}]: '{team}' is not a Slack team id (T…)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DiscordConfig {
+    /// The section's values checked; the error names the key.
+    pub(super) fn check(&self) -> Result<(), String> {
+        let d = self;
+        let command_name = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 32
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        };
+        if !command_name(&d.command) {
+            return Err(format!(
+                "discord.command: '{}' must be 1–32 lower-case letters, digits, - or _ (no slash), e.g. usher",
+                d.command
+            ));
+        }
+        if !(100..=2800).contains(&d.inline_ms) {
+            return Err("discord.inline_ms: must be 100–2800, inside Discord's 3 seconds".into());
+        }
+        if d.max_body_bytes < 4096 {
+            return Err("discord.max_body_bytes: must be at least 4096".into());
+        }
+        for (i, guild) in d.guilds.iter().enumerate() {
+            if !is_snowflake(guild) {
+                return Err(format!(
+                    "discord.guilds[{i}]: '{guild}' is not a Discord guild id (digits; Server Settings → Widget, or Copy Server ID)"
+                ));
+            }
+        }
+        if let Some(bad) = d
+            .shards
+            .iter()
+            .find(|s| d.shard_count > 0 && **s >= d.shard_count)
+        {
+            return Err(format!(
+                "discord.shards: shard {bad} is not below discord.shard_count ({})",
+                d.shard_count
+            ));
+        }
+        if !d.shards.is_empty() && d.shard_count == 0 {
+            return Err(
+                "discord.shards: set discord.shard_count too, so every replica agrees on the split"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A Discord id (a snowflake): digits, at most 20.
+pub(super) fn is_snowflake(v: &str) -> bool {
+    !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())
+}
