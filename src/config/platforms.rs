@@ -171,7 +171,8 @@ impl DiscordConfig {
     }
 }
 
-/// A Discord id (a snowflake): digits, at most 20.
-pub(super) fn is_snowflake(v: &str) -> bool {
+/// Whether `v` is a Discord id (a snowflake: digits, at most 20) — for
+/// the ids in the configuration and the ones put in mentions.
+pub fn is_snowflake(v: &str) -> bool {
     !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())
 }

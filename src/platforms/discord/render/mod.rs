@@ -17,6 +17,13 @@ use serde_json::{Value, json};
 use crate::chat::{Block, ButtonStyle, Element, FormField, Reply, Span, Text, Visibility};
 use crate::platforms::values;
 
+mod modal;
+mod text;
+
+pub use modal::{FIELDS_SEPARATOR, MAX_MODAL_INPUTS, fields_modal, modal};
+use text::fit_lines;
+pub use text::{cut, escape, is_snowflake, markdown};
+
 pub const RUN: &str = "r";
 pub const SHARE: &str = "s";
 pub const TYPEAHEAD: &str = "t";
@@ -45,69 +52,6 @@ pub const EPHEMERAL: u64 = 64;
 pub struct Rendered {
     pub body: Value,
     pub long_values: Vec<(String, String)>,
-}
-
-/// Cuts `text` to `max` characters, ending with "…".
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// Escapes Discord markdown in user text.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(
-            c,
-            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '[' | ']' | '#'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    // No mass mentions from catalog text.
-    out.replace("@everyone", "@\u{200b}everyone")
-        .replace("@here", "@\u{200b}here")
-}
-
-/// Formatted text as Discord markdown.
-pub fn markdown(text: &Text) -> String {
-    let mut out = String::new();
-    for span in &text.spans {
-        match span {
-            Span::Plain { text } => out.push_str(&escape(text)),
-            Span::Bold { text } => out.push_str(&format!("**{}**", escape(text))),
-            Span::Italic { text } => out.push_str(&format!("*{}*", escape(text))),
-            Span::Code { text } => out.push_str(&format!("`{}`", text.replace('`', "'"))),
-            Span::Pre { text } => {
-                out.push_str(&format!("```\n{}\n```", text.replace("```", "'''")))
-            }
-            Span::Link { label, url } => {
-                out.push_str(&format!("[{}]({})", escape(label), url.replace(')', "%29")))
-            }
-            Span::Person {
-                name, discord_id, ..
-            } => match discord_id.as_deref().filter(|id| is_snowflake(id)) {
-                Some(id) => out.push_str(&format!("<@{id}>")),
-                None => out.push_str(&escape(name)),
-            },
-            Span::Channel {
-                name, discord_id, ..
-            } => match discord_id.as_deref().filter(|id| is_snowflake(id)) {
-                Some(id) => out.push_str(&format!("<#{id}>")),
-                None => out.push_str(&format!("#{}", escape(name.trim_start_matches('#')))),
-            },
-        }
-    }
-    out
-}
-
-pub fn is_snowflake(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Builds components, numbering custom ids and storing long values.
@@ -412,83 +356,12 @@ fn embed(
     embed
 }
 
-/// Whole lines of `text` within `max` characters, then "… and N more lines".
-fn fit_lines(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let mut out = String::new();
-    let mut used = 0;
-    for (i, line) in lines.iter().enumerate() {
-        let note = format!("\n… and {} more lines", lines.len() - i);
-        let len = line.chars().count() + 1;
-        if used + len + note.chars().count() > max {
-            if out.matches("```").count() % 2 == 1 {
-                out.push_str("```");
-            }
-            out.push_str(&note);
-            return cut(&out, max);
-        }
-        out.push_str(line);
-        out.push('\n');
-        used += len;
-    }
-    cut(&out, max)
-}
-
 /// A short ephemeral notice.
 pub fn notice(text: &str) -> Value {
     json!({
         "content": cut(text, 2000),
         "flags": EPHEMERAL,
         "allowed_mentions": { "parse": [] },
-    })
-}
-
-/// Between a several-field form's command and its fields in a button's line.
-pub const FIELDS_SEPARATOR: char = '\u{1f}';
-
-/// Discord's modals hold at most five inputs.
-pub const MAX_MODAL_INPUTS: usize = 5;
-
-/// A several-field form as a modal: one optional text input per field (the
-/// first five), named after the command's option; a closed set of answers
-/// is listed in the placeholder, and checked by the command.
-pub fn fields_modal(custom_id: &str, title: &str, fields: &[FormField]) -> Value {
-    let rows: Vec<Value> = fields
-        .iter()
-        .take(MAX_MODAL_INPUTS)
-        .map(|f| {
-            let mut input = json!({
-                "type": 4, "custom_id": f.name, "style": 1, "label": cut(&f.label, 45),
-                "required": false, "max_length": 500,
-            });
-            if !f.choices.is_empty() {
-                input["placeholder"] = json!(cut(&f.choices.join(" / "), 100));
-            }
-            if let Some(initial) = f.initial.as_deref().filter(|v| !v.is_empty()) {
-                input["value"] = json!(cut(initial, 500));
-            }
-            json!({ "type": 1, "components": [input] })
-        })
-        .collect();
-    json!({ "custom_id": custom_id, "title": cut(title, 45), "components": rows })
-}
-
-/// A modal asking for one line of text; submitting runs `command text`.
-pub fn modal(custom_id: &str, title: &str, label: &str, initial: Option<&str>) -> Value {
-    let mut input = json!({
-        "type": 4, "custom_id": "text", "style": 1, "label": cut(label, 45),
-        "required": true, "max_length": 400,
-    });
-    if let Some(initial) = initial.filter(|v| !v.is_empty()) {
-        input["value"] = json!(cut(initial, 400));
-    }
-    json!({
-        "custom_id": custom_id,
-        "title": cut(title, 45),
-        "components": [{ "type": 1, "components": [input] }],
     })
 }
 

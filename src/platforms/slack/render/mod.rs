@@ -20,6 +20,12 @@ use crate::chat::{
 };
 use crate::platforms::values;
 
+mod modal;
+mod text;
+
+pub use modal::{FormState, field_id, modal, waiting_modal};
+pub use text::{escape, fit, mrkdwn, plain};
+
 pub const MAX_MESSAGE_BLOCKS: usize = 50;
 pub const MAX_MODAL_BLOCKS: usize = 100;
 pub const MAX_TEXT: usize = 3000;
@@ -64,16 +70,6 @@ impl Rendered {
     }
 }
 
-/// What a modal remembers between steps (its `private_metadata`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FormState {
-    pub form: String,
-    /// The command the text field's answer is appended to.
-    pub expects: Option<String>,
-    /// The channel the dialogue started in.
-    pub channel: Option<String>,
-}
-
 /// Renders a reply as a message. `share` is the command line a "Share in
 /// channel" button reruns publicly (offered on ephemeral answers).
 pub fn message(reply: &Reply, share: Option<&str>) -> Rendered {
@@ -92,127 +88,6 @@ pub fn message(reply: &Reply, share: Option<&str>) -> Rendered {
         text: fallback(reply),
         long_values: out.long_values,
     }
-}
-
-/// Renders a dialogue step (or what ended it) as a modal.
-pub fn modal(reply: &Reply, state: &FormState) -> (SlackView, Vec<(String, String)>) {
-    let form = reply.form.clone().unwrap_or(Form {
-        id: state.form.clone(),
-        title: "usher".into(),
-        text_input: None,
-        error: None,
-        finished: true,
-        fields: Vec::new(),
-        error_field: None,
-        submit: None,
-    });
-    let open_fields = !form.fields.is_empty() && !form.finished;
-    let mut out = Builder::default();
-    if open_fields {
-        // The form's fields replace the reply's one-at-a-time buttons.
-        let mut shown = reply.clone();
-        shown.blocks.retain(|b| !matches!(b, Block::Actions { .. }));
-        out.blocks(&shown, true);
-    } else {
-        out.blocks(reply, true);
-    }
-    let mut blocks = out.finish();
-    if open_fields {
-        blocks.extend(form.fields.iter().map(field_block));
-    }
-    let input = form.text_input.as_ref().filter(|_| !form.finished);
-    if let Some(input) = input {
-        let mut element = SlackBlockPlainTextInputElement::new()
-            .with_action_id(ANSWER.into())
-            .with_max_length(300);
-        if let Some(initial) = input.initial.as_deref().filter(|i| !i.is_empty()) {
-            element = element.with_initial_value(plain(initial, 300));
-        }
-        // After the step's actions, before its footnotes.
-        let at = blocks
-            .iter()
-            .rposition(|b| !matches!(b, SlackBlock::Context(_)))
-            .map(|i| i + 1)
-            .unwrap_or(blocks.len());
-        blocks.insert(
-            at,
-            SlackInputBlock::new(
-                plain(&input.label, MAX_OPTION_TEXT * 2).into(),
-                SlackInputBlockElement::PlainTextInput(element),
-            )
-            .with_block_id(ANSWER.into())
-            .into(),
-        );
-    }
-    let blocks = cap(blocks, MAX_MODAL_BLOCKS);
-    let mut meta = state.clone();
-    meta.form = form.id.clone();
-    meta.expects = reply
-        .expects
-        .as_ref()
-        .map(|a| a.command.clone())
-        .or_else(|| form.submit.clone().filter(|_| open_fields));
-    let mut view = SlackModalView::new(plain(&form.title, MAX_MODAL_TITLE).into(), blocks)
-        .with_callback_id(FORM_CALLBACK.into())
-        .with_private_metadata(serde_json::to_string(&meta).unwrap_or_default())
-        .with_close(if form.finished { "Close" } else { "Cancel" }.into());
-    if input.is_some() {
-        view = view.with_submit("Next".into());
-    } else if open_fields {
-        view = view.with_submit("Save".into());
-    }
-    (SlackView::Modal(view), out.long_values)
-}
-
-/// The block (and action) id of a several-field form's field.
-pub fn field_id(name: &str) -> String {
-    format!("{FIELD}{name}")
-}
-
-/// One field of a several-field form: a select for a closed set, else a
-/// text box; optional, as an empty answer leaves the value alone.
-fn field_block(field: &FormField) -> SlackBlock {
-    let id = field_id(&field.name);
-    let element = if field.choices.is_empty() {
-        let mut element = SlackBlockPlainTextInputElement::new()
-            .with_action_id(id.clone().into())
-            .with_max_length(500);
-        if let Some(initial) = field.initial.as_deref().filter(|i| !i.is_empty()) {
-            element = element.with_initial_value(plain(initial, 500));
-        }
-        SlackInputBlockElement::PlainTextInput(element)
-    } else {
-        let option =
-            |c: &String| SlackBlockChoiceItem::new(plain(c, MAX_OPTION_TEXT).into(), c.clone());
-        let mut element = SlackBlockStaticSelectElement::new()
-            .with_action_id(id.clone().into())
-            .with_options(field.choices.iter().take(MAX_OPTIONS).map(option).collect());
-        if let Some(initial) = field.initial.as_ref().filter(|i| field.choices.contains(i)) {
-            element = element.with_initial_option(option(initial));
-        }
-        SlackInputBlockElement::StaticSelect(element)
-    };
-    SlackInputBlock::new(plain(&field.label, MAX_OPTION_TEXT * 2).into(), element)
-        .with_block_id(id.into())
-        .with_optional(true)
-        .into()
-}
-
-/// A short modal saying the answer is on its way.
-pub fn waiting_modal(state: &FormState) -> SlackView {
-    SlackView::Modal(
-        SlackModalView::new(
-            "usher".into(),
-            vec![
-                SlackSectionBlock::new()
-                    .with_text(md("Still working on it… this form updates in a moment."))
-                    .into(),
-            ],
-        )
-        .with_callback_id(FORM_CALLBACK.into())
-        .with_private_metadata(serde_json::to_string(state).unwrap_or_default())
-        .with_close("Close".into()),
-    )
 }
 
 /// A plain message body (errors, refusals, "still looking…").
@@ -428,154 +303,6 @@ fn fallback(reply: &Reply) -> String {
     let text = reply.to_plain();
     let first: String = text.lines().take(3).collect::<Vec<_>>().join(" — ");
     plain(&first, 300)
-}
-
-/// Escapes text for mrkdwn: `&`, `<` and `>` are Slack's control
-/// characters (`<@U1>` mentions, `<!channel>` pings, `<url|links>`).
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Plain text cut to `max` characters (ending in "…" when cut).
-pub fn plain(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
-/// Text as mrkdwn.
-pub fn mrkdwn(text: &Text) -> String {
-    let mut out = String::new();
-    for span in &text.spans {
-        match span {
-            Span::Plain { text } => out.push_str(&escape(text)),
-            Span::Bold { text } => wrap(&mut out, text, "*"),
-            Span::Italic { text } => wrap(&mut out, text, "_"),
-            Span::Code { text } => {
-                let t = text.replace('`', "ʼ");
-                if !t.is_empty() {
-                    out.push('`');
-                    out.push_str(&escape(&t));
-                    out.push('`');
-                }
-            }
-            Span::Pre { text } => {
-                out.push_str("```");
-                out.push_str(&escape(&text.replace("```", "ʼʼʼ")));
-                out.push_str("```");
-            }
-            Span::Link { label, url } => {
-                let url = safe_url(url);
-                let label = match label.trim() {
-                    "" => url.trim_start_matches("mailto:"),
-                    label => label,
-                };
-                out.push_str(&format!("<{url}|{}>", escape(label).replace('|', "¦")));
-            }
-            Span::Person { name, slack_id, .. } => match slack_id {
-                Some(id) if is_id(id) => out.push_str(&format!("<@{id}>")),
-                _ => wrap(&mut out, name, "*"),
-            },
-            Span::Channel { name, slack_id, .. } => match slack_id {
-                Some(id) if is_id(id) => out.push_str(&format!("<#{id}>")),
-                _ => {
-                    out.push('#');
-                    out.push_str(&escape(name.trim_start_matches('#')));
-                }
-            },
-        }
-    }
-    out
-}
-
-/// `*bold*` with the spaces outside the markers (Slack ignores `*x *`).
-fn wrap(out: &mut String, text: &str, marker: &str) {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        out.push_str(text);
-        return;
-    }
-    let lead = &text[..text.len() - text.trim_start().len()];
-    let trail = &text[text.trim_end().len()..];
-    out.push_str(lead);
-    out.push_str(marker);
-    out.push_str(&escape(trimmed));
-    out.push_str(marker);
-    out.push_str(trail);
-}
-
-/// A Slack id (`U…`, `W…`, `C…`, `G…`): letters and digits only, so it
-/// can't break out of `<@…>`.
-fn is_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 24 && id.chars().all(|c| c.is_ascii_alphanumeric())
-}
-
-/// A URL that can't break out of `<…|…>`.
-fn safe_url(url: &str) -> String {
-    url.replace('<', "%3C")
-        .replace('>', "%3E")
-        .replace('|', "%7C")
-        .replace(' ', "%20")
-}
-
-/// Cuts mrkdwn to `max` characters at a line end, closing an open code
-/// block and never splitting an escape or a `<…>` link, and says how many
-/// lines were left out.
-pub fn fit(text: String, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text;
-    }
-    let budget = max.saturating_sub(60);
-    let budget_bytes = text
-        .char_indices()
-        .nth(budget)
-        .map(|(i, _)| i)
-        .unwrap_or(text.len());
-    let mut cut = text[..budget_bytes]
-        .rfind('\n')
-        .filter(|i| *i > budget_bytes / 2)
-        .unwrap_or(budget_bytes);
-    // Not inside `<…>` or `&…;`.
-    let head = &text[..cut];
-    if let Some(open) = head.rfind('<')
-        && head.rfind('>').is_none_or(|close| close < open)
-    {
-        cut = open;
-    }
-    let head = &text[..cut];
-    if let Some(amp) = head.rfind('&')
-        && head.rfind(';').is_none_or(|semi| semi < amp)
-        && head.len() - amp < 6
-    {
-        cut = amp;
-    }
-    let kept = &text[..cut];
-    let omitted = text[cut..]
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .count()
-        .max(1);
-    let mut out = kept.trim_end().to_string();
-    if out.matches("```").count() % 2 == 1 {
-        out.push_str("```");
-    }
-    out.push_str(&format!(
-        "\n… and {omitted} more line{}",
-        if omitted == 1 { "" } else { "s" }
-    ));
-    out
 }
 
 #[cfg(test)]
