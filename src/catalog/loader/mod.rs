@@ -6,19 +6,23 @@
 //! The loader writes nothing: [`super::import`] applies what it returns,
 //! and `catalog validate` only prints its problems.
 
+mod memo;
+mod references;
 mod substitute;
 mod targets;
 
+pub use memo::{FileMemo, MemoEntity, Reuse};
+use memo::{MISSING, deps_unchanged, fingerprint, reusable, text_hash};
+pub use references::{check_references, referenced_keys};
+pub(crate) use references::{dangling_message, other_party};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use substitute::substitute;
 use targets::follow_target;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
-use super::entity::{Entity, LocationTarget};
+use super::entity::Entity;
 use super::model::Kind;
 use super::problem::{Problem, quote};
 use super::source::{ReadError, Reader, Scope, Source, yaml_files_under};
@@ -499,88 +503,6 @@ async fn read_sbom(
     }
 }
 
-/// What one file contributed to an import, remembered so that the next
-/// import can skip the file when nothing about it changed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FileMemo {
-    /// The file's text and the validation rules, hashed.
-    pub fingerprint: String,
-    /// Files its substitutions read, with the hash of what they held.
-    pub deps: Vec<(String, String)>,
-    pub entities: Vec<MemoEntity>,
-    /// Location targets it names (followed again on reuse).
-    pub targets: Vec<LocationTarget>,
-    /// Problems found in the file itself.
-    pub problems: Vec<Problem>,
-    pub invalid_refs: Vec<String>,
-    pub unreadable: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct MemoEntity {
-    pub key: String,
-    pub name: String,
-    pub line: usize,
-    pub hash: String,
-}
-
-/// What a previous import of the location left: its file memos and the
-/// content hash of each of its entities.
-#[derive(Debug, Default)]
-pub struct Reuse {
-    pub memos: HashMap<String, FileMemo>,
-    pub existing: HashMap<String, String>,
-}
-
-/// The rules and this version are part of the fingerprint: a change to
-/// either re-validates every file.
-fn fingerprint(text: &str, options: &LoadOptions, people_allowed: bool) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
-    hasher.update(options.rules.lifecycles.join(",").as_bytes());
-    hasher.update([u8::from(people_allowed)]);
-    hasher.update([0]);
-    hasher.update(text.as_bytes());
-    hex::encode(&hasher.finalize()[..16])
-}
-
-fn text_hash(text: &str) -> String {
-    hex::encode(&Sha256::digest(text.as_bytes())[..16])
-}
-
-/// A memo is reusable when every entity it lists is in the catalog with
-/// the same content, and none is defined again by a file read before.
-fn reusable(
-    memo: &FileMemo,
-    existing: &HashMap<String, String>,
-    first_seen: &HashMap<String, FirstSeen>,
-) -> bool {
-    memo.entities
-        .iter()
-        .all(|e| existing.get(&e.key) == Some(&e.hash) && !first_seen.contains_key(&e.key))
-}
-
-async fn deps_unchanged(deps: &[(String, String)], scope: &Scope, options: &LoadOptions) -> bool {
-    for (source, hash) in deps {
-        let source = Source::from_arg(source);
-        if let Source::File(path) = &source
-            && scope.check_real(path).is_err()
-        {
-            return false; // a link now leads out: read the file again, and refuse it
-        }
-        let now = match options.reader.read_text(&source, scope).await {
-            Ok(text) => text_hash(&text),
-            Err(_) => MISSING.to_string(),
-        };
-        if now != *hash {
-            return false;
-        }
-    }
-    true
-}
-
-const MISSING: &str = "missing";
-
 /// Folders hold other YAML too (OpenAPI files, CI configs): only files
 /// whose documents look like entities are descriptors.
 fn looks_like_descriptors(docs: &[super::yaml::YamlDoc]) -> bool {
@@ -625,81 +547,4 @@ fn duplicate(
     problem.entity_ref = Some(key);
     problem.owner_ref = entity.owner.as_ref().map(|o| o.key());
     Some(problem)
-}
-
-/// Warns about references that resolve neither among the loaded entities
-/// nor through `known` (the catalog). A warning, not an error: the target
-/// may be defined in a location imported later.
-pub fn check_references(entities: &[Entity], known: &HashSet<String>) -> Vec<Problem> {
-    let here: HashSet<String> = entities.iter().map(|e| e.eref.key()).collect();
-    let mut problems = Vec::new();
-    for entity in entities {
-        for relation in &entity.relations {
-            let key = relation.target.key();
-            if here.contains(&key) || known.contains(&key) {
-                continue;
-            }
-            let alt = other_party(&relation.target)
-                .filter(|a| here.contains(&a.key()) || known.contains(&a.key()));
-            let mut p = Problem::warning(
-                &entity.file,
-                relation.line,
-                &relation.field,
-                dangling_message(&relation.target.to_string(), alt.as_ref()),
-            );
-            p.entity_ref = Some(entity.eref.key());
-            p.owner_ref = entity.owner.as_ref().map(|o| o.key());
-            problems.push(p);
-        }
-    }
-    problems
-}
-
-/// "refers to 'group:default/x', which is …; did you mean 'user:default/x'?"
-pub(crate) fn dangling_message(
-    target: &str,
-    alternative: Option<&super::model::EntityRef>,
-) -> String {
-    let hint = match alternative {
-        Some(alt) => format!(
-            "; there is a {} of that name — did you mean {}?",
-            alt.kind,
-            quote(&alt.to_string())
-        ),
-        None => "; define it, or correct the name".to_string(),
-    };
-    format!(
-        "refers to {}, which is neither in these files nor in the catalog{hint}",
-        quote(target)
-    )
-}
-
-/// An owner written without a kind defaults to a group; people often mean
-/// the user of that name (and the other way round).
-pub(crate) fn other_party(target: &super::model::EntityRef) -> Option<super::model::EntityRef> {
-    let kind = match target.kind {
-        Kind::Group => Kind::User,
-        Kind::User => Kind::Group,
-        _ => return None,
-    };
-    Some(super::model::EntityRef::new(
-        kind,
-        &target.namespace,
-        &target.name,
-    ))
-}
-
-/// Every reference target in what was loaded, and the user/group of the
-/// same name (to ask the catalog which of them it knows).
-pub fn referenced_keys(entities: &[Entity]) -> Vec<String> {
-    let mut keys: Vec<String> = entities
-        .iter()
-        .flat_map(|e| e.relations.iter())
-        .flat_map(|r| {
-            std::iter::once(r.target.key()).chain(other_party(&r.target).map(|o| o.key()))
-        })
-        .collect();
-    keys.sort();
-    keys.dedup();
-    keys
 }
