@@ -17,7 +17,7 @@
 //! window for a name to resolve differently in between.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,114 +32,15 @@ use super::source::{ReadError, decode_text};
 
 pub use crate::config::hosts::{HostConfig, HostKind, default_hosts};
 
-/// A prepared request: the URL to fetch and the headers to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Plan {
-    url: String,
-    host: Option<HostKind>,
-    token_env: Option<String>,
-    /// The repository's owner (GitHub) or top-level group (GitLab), lower
-    /// case, for API calls: whose files the token would read.
-    owner: Option<String>,
-    /// Owners the host's entry lets the token read for any location.
-    token_owners: Vec<String>,
-}
+mod guard;
+mod plan;
+
+pub use guard::is_internal;
+use guard::{GuardedResolver, InternalAddress, bare_host};
+pub use plan::host_of;
+use plan::{plan, plan_owner};
 
 pub use crate::percent::encode_segment;
-
-/// `host` or `host:port`, as `[[catalog.hosts]]` entries name hosts.
-pub fn host_of(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// How to fetch a URL: blob links of known hosts become API calls.
-fn plan(url: &str, hosts: &[HostConfig]) -> Result<Plan, ReadError> {
-    let parsed =
-        Url::parse(url).map_err(|e| ReadError::Remote(format!("is not a valid URL ({e})")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(ReadError::Remote("is not an http(s) URL".to_string()));
-    }
-    let host = host_of(&parsed);
-    let Some(config) = hosts.iter().find(|h| h.host.eq_ignore_ascii_case(&host)) else {
-        return Ok(Plan {
-            url: url.to_string(),
-            host: None,
-            token_env: None,
-            owner: None,
-            token_owners: Vec::new(),
-        });
-    };
-    let segments: Vec<&str> = parsed
-        .path_segments()
-        .map(|s| s.collect())
-        .unwrap_or_default();
-    let api = config.api_url.trim_end_matches('/');
-    let planned = match config.kind {
-        // /{owner}/{repo}/blob/{ref}/{path…} (or /raw/)
-        HostKind::Github => match segments.as_slice() {
-            [owner, repo, "blob" | "raw", git_ref, path @ ..] if !path.is_empty() => Some(format!(
-                "{api}/repos/{owner}/{repo}/contents/{}?ref={}",
-                path.join("/"),
-                encode_segment(git_ref)
-            )),
-            _ => None,
-        },
-        // /{group…}/{project}/-/blob/{ref}/{path…} (or /-/raw/)
-        HostKind::Gitlab => {
-            let dash = segments.iter().position(|s| *s == "-");
-            match dash {
-                Some(d)
-                    if d > 0
-                        && matches!(segments.get(d + 1), Some(&"blob" | &"raw"))
-                        && segments.len() > d + 3 =>
-                {
-                    let project = segments[..d].join("/");
-                    let git_ref = segments[d + 2];
-                    let path = segments[d + 3..].join("/");
-                    Some(format!(
-                        "{api}/projects/{}/repository/files/{}/raw?ref={}",
-                        encode_segment(&project),
-                        encode_segment(&path),
-                        encode_segment(git_ref)
-                    ))
-                }
-                _ => None,
-            }
-        }
-    };
-    // Only API calls carry the host's token and headers; other links on
-    // the host are fetched as they are.
-    Ok(match planned {
-        Some(api_url) => Plan {
-            url: api_url,
-            host: Some(config.kind),
-            token_env: config.token_env.clone(),
-            owner: segments.first().map(|o| o.to_ascii_lowercase()),
-            token_owners: config
-                .token_owners
-                .iter()
-                .map(|o| o.to_ascii_lowercase())
-                .collect(),
-        },
-        None => Plan {
-            url: url.to_string(),
-            host: None,
-            token_env: None,
-            owner: None,
-            token_owners: Vec::new(),
-        },
-    })
-}
-
-/// The owner of the repository a blob link on a configured host points
-/// into (lower case).
-fn plan_owner(url: &str, hosts: &[HostConfig]) -> Option<String> {
-    plan(url, hosts).ok().and_then(|p| p.owner)
-}
 
 /// What a fetch remembers about a URL.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -147,110 +48,6 @@ struct Cached {
     etag: Option<String>,
     last_modified: Option<String>,
     body: String,
-}
-
-/// Whether an address is inside a host's own network: loopback, private,
-/// link-local, unique-local, carrier-grade NAT, unspecified, broadcast or
-/// multicast (IPv4-mapped IPv6 addresses judged as the IPv4 they carry).
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                || a >= 240
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 192 && b == 0 && v4.octets()[2] == 0)
-                || (a == 198 && (b == 18 || b == 19))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(IpAddr::V4(v4));
-            }
-            let segments = v6.segments();
-            let first = segments[0];
-            // IPv4 inside IPv6: NAT64 (64:ff9b::/96), 6to4 (2002::/16),
-            // IPv4-compatible (::/96) — judged by the IPv4 they carry.
-            let carried = match segments {
-                [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] => Some((hi, lo)),
-                [0x2002, hi, lo, ..] => Some((hi, lo)),
-                _ => None,
-            };
-            if let Some((hi, lo)) = carried
-                && !(hi == 0 && lo <= 1)
-            {
-                let [a, b] = hi.to_be_bytes();
-                let [c, d] = lo.to_be_bytes();
-                return is_internal(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)));
-            }
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || (first & 0xffc0) == 0xfec0
-        }
-    }
-}
-
-/// Why a name was not resolved: every address it has is internal.
-#[derive(Debug)]
-struct InternalAddress(String);
-
-impl std::fmt::Display for InternalAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} resolves to an internal address; set allow_private = true on its [[catalog.hosts]] entry if usher is meant to reach it",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for InternalAddress {}
-
-/// DNS for the fetcher: the system resolver, with internal addresses
-/// dropped unless the name's host entry allows them. The client connects
-/// to what this returns, so the check and the connection see one answer.
-#[derive(Debug, Clone)]
-struct GuardedResolver {
-    private_ok: Arc<HashSet<String>>,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let private_ok = self.private_ok.clone();
-        Box::pin(async move {
-            let host = name.as_str().to_ascii_lowercase();
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = if private_ok.contains(&host) {
-                all
-            } else {
-                all.into_iter().filter(|a| !is_internal(a.ip())).collect()
-            };
-            if allowed.is_empty() {
-                return Err(Box::new(InternalAddress(host)) as _);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
-        })
-    }
-}
-
-/// The host part of a `host` or `host:port` entry (IPv6 brackets kept off).
-fn bare_host(host: &str) -> String {
-    let host = host.to_ascii_lowercase();
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default().to_string();
-    }
-    host.rsplit_once(':')
-        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-        .map(|(h, _)| h.to_string())
-        .unwrap_or(host)
 }
 
 /// How many redirects a fetch follows.
