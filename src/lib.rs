@@ -13,10 +13,12 @@
 //! - [`db`] — opening the database: `DATABASE_URL` or the local cluster
 //!   usher runs itself; migrations.
 //! - [`chat`] — the platform-neutral request and reply.
-//! - [`catalog`] — the Backstage model, reading and validating descriptors,
-//!   the Postgres store. Knows nothing about chat.
 //! - [`actions`] — the durable outbox every outbound side effect goes
-//!   through, and the automation steps of new services.
+//!   through, its job kinds and typed payloads, and the automation steps of
+//!   new services (which write back to the catalog only through the
+//!   `Annotations` they are handed).
+//! - [`catalog`] — the Backstage model, reading and validating descriptors,
+//!   the Postgres store. Uses no chat types.
 //! - [`oncall`] — PagerDuty, Opsgenie and usher's rotations; paging.
 //! - [`hygiene`] — the catalog check-up: rules, digests, proposals.
 //! - [`context`] — `Core`, what commands and dialogues run with.
@@ -26,6 +28,7 @@
 //! - [`platforms`] — the console, Slack and Discord adapters.
 //! - [`http`], [`serve`] — the HTTP endpoints and `usher serve`.
 //! - [`demo`], [`bench`] — the embedded demo catalog; benchmarks.
+//! - `cli/` (in the binary, `src/main.rs`) — the command line.
 
 pub mod actions;
 pub mod bench;
