@@ -25,6 +25,8 @@
 //! - [`dialogs`] — guided conversations (creating a service).
 //! - [`commands`] — the router and one module per command; the definitions
 //!   live in the top-level `commands/` folder.
+//! - [`discovery`] — every repository the organisation has, catalogued or
+//!   not: scans, likely owners from CODEOWNERS, descriptors imported.
 //! - [`platforms`] — the console, Slack and Discord adapters.
 //! - [`http`], [`serve`] — the HTTP endpoints and `usher serve`.
 //! - [`demo`], [`bench`] — the embedded demo catalog; benchmarks.
@@ -42,6 +44,7 @@ pub mod db;
 pub mod demo;
 pub mod diagnostics;
 pub mod dialogs;
+pub mod discovery;
 pub mod http;
 pub mod hygiene;
 pub mod metrics;

@@ -2,7 +2,8 @@
 //! message, a command line, a descriptor, a schedule, a version range, an
 //! SBOM or a platform's payload says — up to 64 KB — parsing it ends with
 //! an answer: no panic, no stack overflow, no quadratic blow-up (the case
-//! counts are small so CI stays fast; each input is large).
+//! counts are small so CI stays fast; each input is large). A CODEOWNERS
+//! file from a scanned repository is outside text too.
 //!
 //! The YAML loader's own properties live beside it (`catalog::yaml`).
 
@@ -124,6 +125,19 @@ proptest! {
             "packages": [{"SPDXID": text, "name": text, "versionInfo": text,
                           "externalRefs": [{"referenceType": "purl", "referenceLocator": text}]}]});
         let _ = crate::catalog::sbom::parse(&spdx.to_string());
+    }
+
+    #[test]
+    fn codeowners_files(text in any_input()) {
+        use crate::discovery::codeowners;
+        let rules = codeowners::parse(&text);
+        // Every rule has a pattern and at most 64 owners; the default rule
+        // is one of them.
+        prop_assert!(rules.iter().all(|r| !r.pattern.is_empty() && r.owners.len() <= 64));
+        if let Some(rule) = codeowners::default_rule(&rules) {
+            prop_assert!(rule.covers_everything());
+        }
+        let _ = crate::discovery::languages::rank(text.lines().map(|l| (l, l.len() as u64)));
     }
 
     #[test]

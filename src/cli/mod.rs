@@ -52,6 +52,11 @@ enum Command {
     Commands(CommandsCommand),
     /// Catalog hygiene reminders: run a round of digests to owning teams.
     Nag(NagArgs),
+    /// Every repository accounted for: scan a folder of git clones (or,
+    /// later, the [[discovery]] sources of usher.toml) and print how many
+    /// repositories there are, how many have a descriptor, and a likely
+    /// owner for each one without.
+    Discover(DiscoverArgs),
     /// Where the catalog stands after an import: rejected descriptors
     /// (file:line), owners that don't resolve, which owners digests reach
     /// and the line to add for the rest, coverage, missing settings.
@@ -79,6 +84,17 @@ enum ConfigCommand {
     /// Validate usher.toml and the environment; print the effective
     /// configuration with secrets redacted. Exit 1 when something is wrong.
     Check,
+}
+
+#[derive(Args, Debug)]
+struct DiscoverArgs {
+    /// A folder whose subfolders (one or two levels down) are git clones,
+    /// bare or checked out, as `ghorg clone` or a CI mirror leaves them.
+    #[arg(long, value_name = "DIR")]
+    path: Option<std::path::PathBuf>,
+    /// Scan and print; write nothing and import nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -279,6 +295,7 @@ enum OutboxCommand {
 mod bench;
 mod config_check;
 mod descriptors;
+mod discover;
 mod health;
 mod hygiene;
 mod queue;
@@ -287,6 +304,7 @@ mod terminal;
 use self::bench::*;
 use self::config_check::*;
 use self::descriptors::*;
+use self::discover::*;
 use self::health::*;
 use self::hygiene::*;
 use self::queue::*;
@@ -411,6 +429,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nag(args) => nag(&env, &config, args).await,
+        Command::Discover(args) => discover(&env, &config, args).await,
         Command::Status => status(&env, &config).await,
         Command::Health { .. } => unreachable!("answered before the configuration is read"),
         Command::Config(ConfigCommand::Check) => Ok(config_check(&config)),

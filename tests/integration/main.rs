@@ -11,6 +11,7 @@ mod console;
 mod creation;
 mod deploy;
 mod discord;
+mod discovery;
 mod fake_discord;
 mod fake_slack;
 mod fakes;

@@ -1,0 +1,25 @@
+-- Discovery: a row per repository a source has, catalogued or not. A
+-- repository without a descriptor carries its likely owner (a catalog
+-- team) and the evidence for it; one no longer in its source is marked
+-- gone, not deleted, so its history and evidence stay.
+CREATE TABLE repositories (
+    id             bigserial PRIMARY KEY,
+    source         text NOT NULL,            -- 'path:/srv/clones', later 'github:acme'
+    name           text NOT NULL,            -- within the source: 'payments-api', 'acme/payments-api'
+    url            text NOT NULL,            -- without credentials
+    default_branch text,
+    head           text,                     -- the default branch's commit last read
+    pushed_at      timestamptz,
+    archived       boolean NOT NULL DEFAULT false,
+    languages      text[] NOT NULL DEFAULT '{}',
+    topics         text[] NOT NULL DEFAULT '{}',
+    descriptors    text[] NOT NULL DEFAULT '{}',
+    location_id    bigint REFERENCES locations(id) ON DELETE SET NULL,
+    owner_ref      text,                     -- likely owner, for one without a descriptor
+    owner_evidence text,
+    first_seen_at  timestamptz NOT NULL DEFAULT now(),
+    scanned_at     timestamptz NOT NULL DEFAULT now(),
+    gone_at        timestamptz,
+    UNIQUE (source, name)
+);
+CREATE INDEX repositories_by_owner ON repositories (owner_ref) WHERE owner_ref IS NOT NULL;

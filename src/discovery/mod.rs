@@ -1,0 +1,285 @@
+//! Discovery: every repository the organisation has, catalogued or not.
+//!
+//! A scan reads a source's repositories (for now a folder of clones,
+//! [`clones`]) and keeps a row per repository in `repositories`: where it
+//! is, its default branch and last commit, its languages, the descriptors
+//! it has — imported as locations that stay refreshed — and, for one
+//! without a descriptor, a likely owner with the evidence for it: the
+//! CODEOWNERS default rule mapped to a catalog team ([`owners`]). A
+//! repository whose default branch hasn't moved since the last scan is not
+//! read again; one no longer in the source is marked gone, not deleted.
+
+pub mod clones;
+pub mod codeowners;
+pub mod languages;
+pub mod owners;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::catalog::loader::LoadOptions;
+use crate::catalog::source::Source;
+use owners::LikelyOwner;
+
+/// What a scan read about one repository.
+#[derive(Debug, Clone, Default)]
+pub struct Scanned {
+    /// The name within its source (`payments-api`, `acme/payments-api`).
+    pub name: String,
+    /// Where it lives, without credentials.
+    pub url: String,
+    pub default_branch: Option<String>,
+    /// The default branch's commit that was read.
+    pub head: Option<String>,
+    /// When the default branch last changed.
+    pub pushed_at: Option<DateTime<Utc>>,
+    pub archived: bool,
+    pub languages: Vec<String>,
+    pub topics: Vec<String>,
+    /// Descriptor files at its root (`catalog-info.yaml`).
+    pub descriptors: Vec<String>,
+    /// The CODEOWNERS file read (its path) and its rules.
+    pub codeowners: Option<(String, Vec<codeowners::Rule>)>,
+    /// The checkout's folder (`None` for a bare repository).
+    pub checkout: Option<PathBuf>,
+    /// The default branch is where the last scan left it: nothing was read.
+    pub unchanged: bool,
+}
+
+/// One repository as `usher discover` lists it.
+#[derive(Debug, Clone)]
+pub struct Undescribed {
+    pub name: String,
+    pub owner: Option<LikelyOwner>,
+    /// Why there is no likely owner, when there is none.
+    pub why_no_owner: Option<String>,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct ScanSummary {
+    pub source: String,
+    pub repositories: i64,
+    pub described: i64,
+    pub undescribed: i64,
+    pub with_likely_owner: i64,
+    pub archived: i64,
+    /// Read again this time (the rest hadn't moved).
+    pub read: usize,
+    /// No longer in the source.
+    pub gone: u64,
+    /// Descriptor locations imported: (location, entities, errors).
+    pub imported: Vec<(String, usize, usize)>,
+    /// Repositories without a descriptor, this scan's reading of them.
+    pub undescribed_list: Vec<Undescribed>,
+    /// Repositories that couldn't be read, and why.
+    pub unreadable: Vec<(String, String)>,
+    /// Descriptors found but not imported, and why.
+    pub not_imported: Vec<(String, String)>,
+}
+
+/// Scans a folder of clones and records what it found (nothing is
+/// written with `dry_run`). Descriptors in a checkout are imported as
+/// remembered locations, refreshed by `usher serve` like any other.
+pub async fn scan_folder(
+    pool: &PgPool,
+    dir: &Path,
+    options: &LoadOptions,
+    actor: &str,
+    dry_run: bool,
+) -> Result<ScanSummary, ScanError> {
+    let found = clones::find(dir).map_err(|e| {
+        ScanError::Source(format!(
+            "{} can't be read as a folder of clones: {e}",
+            dir.display()
+        ))
+    })?;
+    let source = format!(
+        "path:{}",
+        dir.canonicalize().unwrap_or(dir.to_path_buf()).display()
+    );
+    let known: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT name, head FROM repositories WHERE source = $1 AND head IS NOT NULL",
+    )
+    .bind(&source)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect();
+    let mut scanned = Vec::new();
+    let mut unreadable = Vec::new();
+    for (name, path) in &found {
+        match clones::scan(name, path, known.get(name).map(String::as_str)).await {
+            Ok(repo) => scanned.push(repo),
+            Err(why) => unreadable.push((name.clone(), why)),
+        }
+    }
+    let mut summary = record(pool, &source, &scanned, dry_run).await?;
+    summary.unreadable = unreadable;
+    for repo in scanned.iter().filter(|r| !r.unchanged) {
+        for descriptor in &repo.descriptors {
+            let Some(checkout) = &repo.checkout else {
+                summary.not_imported.push((
+                    format!("{}/{descriptor}", repo.name),
+                    "a bare repository has no checkout to import from; clone it with a working tree"
+                        .into(),
+                ));
+                continue;
+            };
+            let file = checkout.join(descriptor);
+            if !file.is_file() {
+                summary.not_imported.push((
+                    format!("{}/{descriptor}", repo.name),
+                    format!(
+                        "it is on {} but not in the checkout; check out the default branch",
+                        repo.default_branch
+                            .as_deref()
+                            .unwrap_or("the default branch")
+                    ),
+                ));
+                continue;
+            }
+            if dry_run {
+                summary.imported.push((file.display().to_string(), 0, 0));
+                continue;
+            }
+            let location = Source::File(file);
+            let location_id = crate::catalog::refresh::remember(
+                pool,
+                &location,
+                None,
+                &format!("discovery:{source}"),
+            )
+            .await?;
+            sqlx::query("UPDATE repositories SET location_id = $3 WHERE source = $1 AND name = $2")
+                .bind(&source)
+                .bind(&repo.name)
+                .bind(location_id)
+                .execute(pool)
+                .await?;
+            let done = crate::catalog::import_one(
+                pool,
+                &location,
+                crate::catalog::refresh::kind_of(&location),
+                options,
+                actor,
+                false,
+            )
+            .await?;
+            let errors = done.loaded.problems.iter().filter(|p| p.is_error()).count();
+            summary
+                .imported
+                .push((done.target, done.loaded.entity_count, errors));
+        }
+    }
+    Ok(summary)
+}
+
+/// Why a scan could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{0}")]
+    Source(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Writes a source's scan in one transaction (rolled back with `dry_run`)
+/// and counts what the source now holds.
+async fn record(
+    pool: &PgPool,
+    source: &str,
+    scanned: &[Scanned],
+    dry_run: bool,
+) -> Result<ScanSummary, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut summary = ScanSummary {
+        source: source.to_string(),
+        ..ScanSummary::default()
+    };
+    for repo in scanned {
+        if repo.unchanged {
+            sqlx::query(
+                "UPDATE repositories SET scanned_at = now(), gone_at = NULL WHERE source = $1 AND name = $2",
+            )
+            .bind(source)
+            .bind(&repo.name)
+            .execute(&mut *tx)
+            .await?;
+            continue;
+        }
+        summary.read += 1;
+        let owner = if repo.descriptors.is_empty() {
+            let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
+            summary.undescribed_list.push(Undescribed {
+                name: repo.name.clone(),
+                owner: owner.clone(),
+                why_no_owner: why,
+            });
+            owner
+        } else {
+            None
+        };
+        sqlx::query(
+            "INSERT INTO repositories (source, name, url, default_branch, head, pushed_at, archived,
+                 languages, topics, descriptors, owner_ref, owner_evidence, scanned_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+             ON CONFLICT (source, name) DO UPDATE SET url = EXCLUDED.url,
+                 default_branch = EXCLUDED.default_branch, head = EXCLUDED.head,
+                 pushed_at = EXCLUDED.pushed_at, archived = EXCLUDED.archived,
+                 languages = EXCLUDED.languages, topics = EXCLUDED.topics,
+                 descriptors = EXCLUDED.descriptors, owner_ref = EXCLUDED.owner_ref,
+                 owner_evidence = EXCLUDED.owner_evidence, scanned_at = now(), gone_at = NULL",
+        )
+        .bind(source)
+        .bind(&repo.name)
+        .bind(&repo.url)
+        .bind(&repo.default_branch)
+        .bind(&repo.head)
+        .bind(repo.pushed_at)
+        .bind(repo.archived)
+        .bind(&repo.languages)
+        .bind(&repo.topics)
+        .bind(&repo.descriptors)
+        .bind(owner.as_ref().map(|o| o.team.clone()))
+        .bind(owner.as_ref().map(|o| o.evidence.clone()))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let names: Vec<&str> = scanned.iter().map(|r| r.name.as_str()).collect();
+    summary.gone = sqlx::query(
+        "UPDATE repositories SET gone_at = now()
+         WHERE source = $1 AND gone_at IS NULL AND NOT (name = ANY($2))",
+    )
+    .bind(source)
+    .bind(&names)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let (repositories, described, undescribed, with_owner, archived): (i64, i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT count(*),
+                    count(*) FILTER (WHERE cardinality(descriptors) > 0),
+                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived),
+                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived AND owner_ref IS NOT NULL),
+                    count(*) FILTER (WHERE archived)
+             FROM repositories WHERE source = $1 AND gone_at IS NULL",
+        )
+        .bind(source)
+        .fetch_one(&mut *tx)
+        .await?;
+    summary.repositories = repositories;
+    summary.described = described;
+    summary.undescribed = undescribed;
+    summary.with_likely_owner = with_owner;
+    summary.archived = archived;
+    if dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,280 @@
+//! Discovery over a folder of real git clones the test makes: checked-out
+//! and bare repositories one and two levels down, read from the default
+//! branch's commits; likely owners from CODEOWNERS (team slug, person);
+//! descriptors imported; credentials kept out; re-scans that read only
+//! what moved; repositories that went away.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::support::{TestDb, stdout, usher};
+
+const ORG: &str = "apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: payments
+  annotations:
+    github.com/team-slug: acme/payments-team
+spec:
+  type: team
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: web
+spec:
+  type: team
+  children: []
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata:
+  name: jane
+spec:
+  profile:
+    email: jane@acme.example
+  memberOf: [web]
+";
+
+const DESCRIPTOR: &str = "apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: payments-api
+spec:
+  type: service
+  lifecycle: production
+  owner: payments
+";
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A repository at `dir` with `files` committed on `main`.
+fn repository(dir: &Path, files: &[(&str, &str)]) {
+    fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    for (path, text) in files {
+        let file = dir.join(path);
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(file, text).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+}
+
+fn discover(db: &TestDb, dir: &Path, extra: &[&str]) -> String {
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .arg("discover")
+        .arg("--path")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+#[tokio::test]
+async fn a_folder_of_clones_is_accounted_for_with_likely_owners() {
+    let db = TestDb::new().await;
+    let org = tempfile::tempdir().unwrap();
+    fs::write(org.path().join("org.yaml"), ORG).unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import"])
+        .arg(org.path().join("org.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    let clones = tempfile::tempdir().unwrap();
+    let root = clones.path();
+    repository(
+        &root.join("payments-api"),
+        &[
+            ("catalog-info.yaml", DESCRIPTOR),
+            ("src/main.rs", "fn main() {}\n"),
+        ],
+    );
+    repository(
+        &root.join("billing-worker"),
+        &[
+            (
+                ".github/CODEOWNERS",
+                "# owners\n*   @acme/payments-team\n/docs/ @acme/docs\n",
+            ),
+            ("main.go", "package main\n\nfunc main() {}\n"),
+        ],
+    );
+    git(
+        &root.join("billing-worker"),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://bot:s3cret-token@github.com/acme/billing-worker.git",
+        ],
+    );
+    repository(
+        &root.join("web").join("storefront"),
+        &[
+            ("CODEOWNERS", "* jane@acme.example\n"),
+            ("app.ts", "export {}\n"),
+        ],
+    );
+    repository(&root.join("old-scripts"), &[("run.sh", "echo hi\n")]);
+    // A descriptor that is a link out of the repository is not one.
+    let linked = root.join("sneaky");
+    repository(&linked, &[("README.md", "hi\n")]);
+    std::os::unix::fs::symlink("/etc/passwd", linked.join("catalog-info.yaml")).unwrap();
+    git(&linked, &["add", "-A"]);
+    git(&linked, &["commit", "-q", "-m", "link"]);
+    // A bare mirror, two levels down: described, but nothing to import from.
+    let source = tempfile::tempdir().unwrap();
+    repository(
+        &source.path().join("ledger"),
+        &[(
+            "catalog-info.yaml",
+            &DESCRIPTOR.replace("payments-api", "ledger"),
+        )],
+    );
+    let mirrors = root.join("mirrors");
+    fs::create_dir_all(&mirrors).unwrap();
+    let out = Command::new("git")
+        .args(["clone", "-q", "--bare"])
+        .arg(source.path().join("ledger"))
+        .arg(mirrors.join("ledger.git"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+
+    // A dry run writes nothing.
+    let text = discover(&db, root, &["--dry-run"]);
+    assert!(text.contains("dry run — nothing written"), "{text}");
+    assert!(text.contains("6 repositories"), "{text}");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM repositories")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+
+    let text = discover(&db, root, &[]);
+    assert!(
+        text.contains("6 repositories (6 read, 0 unchanged"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2 described, 4 without a descriptor (2 with a likely owner), 0 archived"),
+        "{text}"
+    );
+    assert!(
+        text.contains("imported ") && text.contains("payments-api/catalog-info.yaml: 1 entities"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not imported mirrors/ledger/catalog-info.yaml: a bare repository"),
+        "{text}"
+    );
+    assert!(
+        text.contains("billing-worker")
+            && text.contains("likely group:default/payments — .github/CODEOWNERS:2 \"* @acme/payments-team\" → group:default/payments (github.com/team-slug)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("likely group:default/web — CODEOWNERS:1 \"* jane@acme.example\" → group:default/web (the team of jane@acme.example)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("old-scripts") && text.contains("no likely owner: no CODEOWNERS file"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+
+    // What was kept: languages, the default branch, no credentials; the
+    // descriptor's service is in the catalog from a remembered location.
+    let (url, branch, languages): (String, Option<String>, Vec<String>) = sqlx::query_as(
+        "SELECT url, default_branch, languages FROM repositories WHERE name = 'billing-worker'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(url, "https://github.com/acme/billing-worker.git");
+    assert_eq!(branch.as_deref(), Some("main"));
+    assert_eq!(languages, ["go"]);
+    let remembered: bool = sqlx::query_scalar(
+        "SELECT l.remembered FROM repositories r JOIN locations l ON l.id = r.location_id WHERE r.name = 'payments-api'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(remembered);
+    let service: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM entities WHERE ref = 'component:default/payments-api'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(service, 1);
+
+    // Again: nothing moved, nothing read.
+    let text = discover(&db, root, &[]);
+    assert!(
+        text.contains("6 repositories (0 read, 6 unchanged"),
+        "{text}"
+    );
+    // A commit to one and a repository gone: one read, one gone.
+    fs::write(root.join("old-scripts").join("CODEOWNERS"), "* @acme/web\n").unwrap();
+    git(&root.join("old-scripts"), &["add", "-A"]);
+    git(&root.join("old-scripts"), &["commit", "-q", "-m", "owners"]);
+    fs::remove_dir_all(&linked).unwrap();
+    let text = discover(&db, root, &[]);
+    assert!(
+        text.contains(
+            "5 repositories (1 read, 4 unchanged since the last scan, 1 gone from the folder)"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("likely group:default/web — CODEOWNERS:1 \"* @acme/web\" → group:default/web (a team of that name)"), "{text}");
+}
+
+#[test]
+fn a_path_that_is_not_a_folder_is_refused_with_what_to_give() {
+    let out = usher()
+        .args(["discover", "--path", "/no/such/folder"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is not a folder; give the folder your clones are in"),
+        "{err}"
+    );
+    let out = usher().arg("discover").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("usher discover --path DIR"), "{err}");
+}
