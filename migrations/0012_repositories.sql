@@ -16,10 +16,15 @@ CREATE TABLE repositories (
     descriptors    text[] NOT NULL DEFAULT '{}',
     location_id    bigint REFERENCES locations(id) ON DELETE SET NULL,
     owner_ref      text,                     -- likely owner, for one without a descriptor
-    owner_evidence text,
+    owner_evidence text,                     -- why it is the likely owner, or why there is none
     first_seen_at  timestamptz NOT NULL DEFAULT now(),
     scanned_at     timestamptz NOT NULL DEFAULT now(),
     gone_at        timestamptz,
     UNIQUE (source, name)
 );
 CREATE INDEX repositories_by_owner ON repositories (owner_ref) WHERE owner_ref IS NOT NULL;
+
+-- A scan changes answers (`repos`, `stats coverage`) like a catalog change
+-- does: kept answers end with it.
+CREATE TRIGGER repositories_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON repositories
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_catalog_change();

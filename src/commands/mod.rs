@@ -21,6 +21,7 @@ pub mod page;
 pub mod parse;
 pub mod registry;
 pub mod render;
+pub mod repos;
 pub mod resolve;
 pub mod search;
 pub mod service;
@@ -59,6 +60,7 @@ pub const COMMANDS: &[registry::Registered] = &[
     deps::COMMAND,
     search::COMMAND,
     stats::COMMAND,
+    repos::COMMAND,
     oncall::COMMAND,
     page::COMMAND,
     help::COMMAND,

@@ -166,17 +166,33 @@ async fn coverage(core: &Core) -> CommandResult {
         .min_by_key(|r| r.1)
         .map(|r| r.0.clone())
         .unwrap_or_default();
-    Ok(Reply::new()
+    let mut actions = vec![Element::Button {
+        label: format!("Services missing {worst}"),
+        action: Action::run(format!("search missing:{worst}")),
+        style: Default::default(),
+    }];
+    let mut reply = Reply::new()
         .header(format!("Metadata coverage — {total} services"))
-        .section(Text::new().add_pre(bars_fixed(&rows, total)))
+        .section(Text::new().add_pre(bars_fixed(&rows, total)));
+    // The services the catalog doesn't know about yet: repositories
+    // discovery found without a descriptor.
+    let repos = crate::discovery::store::totals(&core.pool).await?;
+    if repos.repositories > 0 {
+        reply = reply.section(Text::plain(format!(
+            "Repositories: {} of {} have a descriptor; {} don't ({} with a likely owner).",
+            repos.described, repos.repositories, repos.undescribed, repos.with_likely_owner
+        )));
+        actions.push(Element::Button {
+            label: "Repositories without a descriptor".into(),
+            action: Action::run("repos"),
+            style: Default::default(),
+        });
+    }
+    Ok(reply
         .context(Text::plain(format!(
             "The biggest gap is {worst}: `search missing:{worst}` lists the services without it."
         )))
-        .actions(vec![Element::Button {
-            label: format!("Services missing {worst}"),
-            action: Action::run(format!("search missing:{worst}")),
-            style: Default::default(),
-        }]))
+        .actions(actions))
 }
 
 /// Bars scaled to the total (coverage), not to the largest row.

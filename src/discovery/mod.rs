@@ -13,6 +13,7 @@ pub mod clones;
 pub mod codeowners;
 pub mod languages;
 pub mod owners;
+pub mod store;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -212,16 +213,16 @@ async fn record(
             continue;
         }
         summary.read += 1;
-        let owner = if repo.descriptors.is_empty() {
+        let (owner, why_none) = if repo.descriptors.is_empty() {
             let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
             summary.undescribed_list.push(Undescribed {
                 name: repo.name.clone(),
                 owner: owner.clone(),
-                why_no_owner: why,
+                why_no_owner: why.clone(),
             });
-            owner
+            (owner, why)
         } else {
-            None
+            (None, None)
         };
         sqlx::query(
             "INSERT INTO repositories (source, name, url, default_branch, head, pushed_at, archived,
@@ -245,7 +246,7 @@ async fn record(
         .bind(&repo.topics)
         .bind(&repo.descriptors)
         .bind(owner.as_ref().map(|o| o.team.clone()))
-        .bind(owner.as_ref().map(|o| o.evidence.clone()))
+        .bind(owner.as_ref().map(|o| o.evidence.clone()).or(why_none))
         .execute(&mut *tx)
         .await?;
     }

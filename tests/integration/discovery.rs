@@ -8,7 +8,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{TestDb, stdout, usher};
+use crate::support::{TestDb, stdout, usher, usher_with_input};
 
 const ORG: &str = "apiVersion: backstage.io/v1alpha1
 kind: Group
@@ -240,6 +240,37 @@ async fn a_folder_of_clones_is_accounted_for_with_likely_owners() {
     .await
     .unwrap();
     assert_eq!(service, 1);
+
+    // In chat: the counts, a team's, the unowned, cards, a typo, coverage.
+    let mut console = usher();
+    console.env("DATABASE_URL", db.url()).arg("console");
+    let out = usher_with_input(
+        console,
+        "repos\nrepos --team payments\nrepos --unowned\nrepo billing-worker\nrepo payments-api\nrepo storefront\nrepo billing\nstats coverage\n",
+    );
+    let chat = stdout(&out);
+    for expected in [
+        "Repositories — 6",
+        "2 described, 4 without a descriptor (2 with a likely owner), 0 archived",
+        "nobody 2 · payments 1 · web 1",
+        "Nobody's (2)",
+        "Service payments-api",
+        "payments: repositories without a descriptor — 1",
+        "• billing-worker (go) — .github/CODEOWNERS:2",
+        "Repositories nobody seems to own — 2",
+        "• old-scripts — no CODEOWNERS file",
+        "Not in the catalog: no catalog-info.yaml on main",
+        "likely payments — .github/CODEOWNERS:2 \"* @acme/payments-team\"",
+        "https://github.com/acme/billing-worker",
+        "In the catalog through catalog-info.yaml (1 entity)",
+        "web/storefront",
+        "likely web — CODEOWNERS:1",
+        "No repository called billing. Did you mean one of these?",
+        "Repositories: 2 of 6 have a descriptor; 4 don't (2 with a likely owner).",
+    ] {
+        assert!(chat.contains(expected), "{expected:?} not in:\n{chat}");
+    }
+    assert!(!chat.contains("s3cret"), "{chat}");
 
     // Again: nothing moved, nothing read.
     let text = discover(&db, root, &[]);

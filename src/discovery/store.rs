@@ -1,0 +1,140 @@
+//! Reading what scans recorded, for `repos` and `stats coverage`: only
+//! repositories still in their source (`gone_at IS NULL`).
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgPool};
+
+/// One repository as the chat shows it.
+#[derive(Debug, Clone, FromRow)]
+pub struct RepositoryRow {
+    pub source: String,
+    pub name: String,
+    pub url: String,
+    pub default_branch: Option<String>,
+    pub pushed_at: Option<DateTime<Utc>>,
+    pub archived: bool,
+    pub languages: Vec<String>,
+    pub descriptors: Vec<String>,
+    /// The likely owner (a team's ref) of one without a descriptor.
+    pub owner_ref: Option<String>,
+    /// Why it is the likely owner, or why there is none.
+    pub owner_evidence: Option<String>,
+    pub scanned_at: DateTime<Utc>,
+    pub location_id: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "source, name, url, default_branch, pushed_at, archived, languages, descriptors,
+     owner_ref, owner_evidence, scanned_at, location_id";
+
+/// The counts `repos` and `stats coverage` start with.
+#[derive(Debug, Clone, Default, FromRow)]
+pub struct Totals {
+    pub repositories: i64,
+    pub described: i64,
+    /// Without a descriptor and not archived.
+    pub undescribed: i64,
+    pub with_likely_owner: i64,
+    pub archived: i64,
+    pub last_scan: Option<DateTime<Utc>>,
+}
+
+pub async fn totals(pool: &PgPool) -> Result<Totals, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) AS repositories,
+                count(*) FILTER (WHERE cardinality(descriptors) > 0) AS described,
+                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived) AS undescribed,
+                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
+                                   AND owner_ref IS NOT NULL) AS with_likely_owner,
+                count(*) FILTER (WHERE archived) AS archived,
+                max(scanned_at) AS last_scan
+         FROM repositories WHERE gone_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Undescribed repositories by likely owner (`None`: nobody), the most first.
+pub async fn undescribed_by_owner(
+    pool: &PgPool,
+    limit: i64,
+) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT owner_ref, count(*) FROM repositories
+         WHERE gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
+         GROUP BY owner_ref ORDER BY count(*) DESC, owner_ref NULLS LAST LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Undescribed repositories whose likely owner is `team` (a ref), or with
+/// no likely owner (`None`): the first `limit`, and how many in all.
+pub async fn undescribed_of(
+    pool: &PgPool,
+    team: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<RepositoryRow>, i64), sqlx::Error> {
+    let filter = "gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
+                  AND owner_ref IS NOT DISTINCT FROM $1";
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM repositories WHERE {filter}
+         ORDER BY pushed_at DESC NULLS LAST, name LIMIT $2"
+    )))
+    .bind(team)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM repositories WHERE {filter}"
+    )))
+    .bind(team)
+    .fetch_one(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Repositories named `name` (its whole name, or its last part:
+/// `billing-worker` finds `acme/billing-worker`), in any source.
+pub async fn named(pool: &PgPool, name: &str) -> Result<Vec<RepositoryRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM repositories
+         WHERE gone_at IS NULL AND (lower(name) = lower($1)
+               OR lower(regexp_replace(name, '^.*/', '')) = lower($1))
+         ORDER BY (lower(name) = lower($1)) DESC, source, name LIMIT 10"
+    )))
+    .bind(name)
+    .fetch_all(pool)
+    .await
+}
+
+/// Names that contain `text`, for "did you mean …?".
+pub async fn names_like(pool: &PgPool, text: &str) -> Result<Vec<String>, sqlx::Error> {
+    let pattern = format!(
+        "%{}%",
+        text.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_scalar(
+        "SELECT name FROM repositories WHERE gone_at IS NULL AND name ILIKE $1
+         ORDER BY length(name), name LIMIT 3",
+    )
+    .bind(pattern)
+    .fetch_all(pool)
+    .await
+}
+
+/// The catalog entities a repository's descriptor location holds: (ref, name).
+pub async fn entities_of(
+    pool: &PgPool,
+    location_id: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ref, name FROM entities WHERE location_id = $1 ORDER BY kind <> 'component', name LIMIT 10",
+    )
+    .bind(location_id)
+    .fetch_all(pool)
+    .await
+}
