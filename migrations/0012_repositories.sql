@@ -4,13 +4,16 @@
 -- gone, not deleted, so its history and evidence stay.
 CREATE TABLE repositories (
     id             bigserial PRIMARY KEY,
-    source         text NOT NULL,            -- 'path:/srv/clones', later 'github:acme'
+    source         text NOT NULL,            -- 'path:/srv/clones', 'github:acme'
     name           text NOT NULL,            -- within the source: 'payments-api', 'acme/payments-api'
+    remote_id      text,                     -- the host's id (GitHub's node id): a renamed repository stays one row
     url            text NOT NULL,            -- without credentials
     default_branch text,
     head           text,                     -- the default branch's commit last read
     pushed_at      timestamptz,
     archived       boolean NOT NULL DEFAULT false,
+    fork           boolean NOT NULL DEFAULT false,
+    visibility     text,                     -- public, private, internal (where the host says)
     languages      text[] NOT NULL DEFAULT '{}',
     topics         text[] NOT NULL DEFAULT '{}',
     descriptors    text[] NOT NULL DEFAULT '{}',
@@ -22,6 +25,7 @@ CREATE TABLE repositories (
     gone_at        timestamptz,
     UNIQUE (source, name)
 );
+CREATE UNIQUE INDEX repositories_by_remote_id ON repositories (source, remote_id) WHERE remote_id IS NOT NULL;
 CREATE INDEX repositories_by_owner ON repositories (owner_ref) WHERE owner_ref IS NOT NULL;
 
 -- A scan changes answers (`repos`, `stats coverage`) like a catalog change

@@ -12,9 +12,7 @@ pub(crate) async fn discover(
     args: DiscoverArgs,
 ) -> anyhow::Result<ExitCode> {
     let Some(dir) = args.path else {
-        bail!(
-            "usher.toml has no [[discovery]] sources yet (GitHub organisations and GitLab groups are coming); scan a folder of clones with `usher discover --path DIR`"
-        );
+        return scan_sources(env, config, args.dry_run).await;
     };
     if !dir.is_dir() {
         bail!(
@@ -36,6 +34,62 @@ pub(crate) async fn discover(
     let summary = result?;
     print!("{}", report(&summary, args.dry_run));
     Ok(if summary.repositories == 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `usher discover`: every `[[discovery]]` source of usher.toml, once.
+async fn scan_sources(env: &Env, config: &Config, dry_run: bool) -> anyhow::Result<ExitCode> {
+    if config.discovery.is_empty() {
+        bail!(
+            "usher.toml has no [[discovery]] sources: add a GitHub organisation (type = \"github\", org = \"acme\"), or scan a folder of clones with `usher discover --path DIR`"
+        );
+    }
+    let db = open(env).await?;
+    let options = loader::LoadOptions::from_config_with(config, Some(db.pool.clone()));
+    let mut failed = false;
+    for entry in &config.discovery {
+        let Some(token) = std::env::var(&entry.token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
+        else {
+            eprintln!(
+                "usher: {}: {} is not set; give it a token that can read {}'s repositories",
+                entry.source(),
+                entry.token_env,
+                entry.org
+            );
+            failed = true;
+            continue;
+        };
+        let actor = format!("cli:{}", os_user());
+        match usher::discovery::scan_github(&db.pool, entry, &token, &options, &actor, dry_run)
+            .await
+        {
+            Ok((summary, cost)) => {
+                print!("{}", report(&summary, dry_run));
+                println!(
+                    "  GitHub GraphQL: {} calls, {} points{}",
+                    cost.calls,
+                    cost.points,
+                    match (cost.remaining, cost.resets_at) {
+                        (Some(left), Some(at)) =>
+                            format!(" ({left} left until {})", at.format("%H:%M UTC")),
+                        (Some(left), None) => format!(" ({left} left this hour)"),
+                        _ => String::new(),
+                    }
+                );
+            }
+            Err(e) => {
+                eprintln!("usher: {}: {e}", entry.source());
+                failed = true;
+            }
+        }
+    }
+    db.close().await;
+    Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

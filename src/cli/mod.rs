@@ -52,10 +52,10 @@ enum Command {
     Commands(CommandsCommand),
     /// Catalog hygiene reminders: run a round of digests to owning teams.
     Nag(NagArgs),
-    /// Every repository accounted for: scan a folder of git clones (or,
-    /// later, the [[discovery]] sources of usher.toml) and print how many
-    /// repositories there are, how many have a descriptor, and a likely
-    /// owner for each one without.
+    /// Every repository accounted for: scan the [[discovery]] sources of
+    /// usher.toml (GitHub organisations) or, with --path, a folder of git
+    /// clones; print how many repositories there are, how many have a
+    /// descriptor, and a likely owner for each one without.
     Discover(DiscoverArgs),
     /// Where the catalog stands after an import: rejected descriptors
     /// (file:line), owners that don't resolve, which owners digests reach

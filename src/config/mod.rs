@@ -6,6 +6,7 @@
 
 mod catalog;
 mod creation;
+mod discovery;
 pub mod hosts;
 mod hygiene;
 mod oncall;
@@ -13,6 +14,7 @@ mod platforms;
 
 pub use catalog::*;
 pub use creation::*;
+pub use discovery::*;
 pub use hygiene::*;
 pub use oncall::*;
 pub use platforms::*;
@@ -39,6 +41,8 @@ pub struct Config {
     pub slack: SlackConfig,
     pub discord: DiscordConfig,
     pub hygiene: HygieneConfig,
+    /// Sources of repositories (`[[discovery]]`).
+    pub discovery: Vec<DiscoveryConfig>,
     pub serve: ServeConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
@@ -235,6 +239,7 @@ impl Config {
         self.slack.check()?;
         self.discord.check()?;
         self.hygiene.check()?;
+        check_discovery(&self.discovery)?;
         if self.serve.drain_ms > 60_000 || !(1..=600).contains(&self.serve.shutdown_secs) {
             return Err(
                 "serve.drain_ms must be at most 60000 and serve.shutdown_secs 1–600".into(),

@@ -1,7 +1,7 @@
 //! Discovery: every repository the organisation has, catalogued or not.
 //!
-//! A scan reads a source's repositories (for now a folder of clones,
-//! [`clones`]) and keeps a row per repository in `repositories`: where it
+//! A scan reads a source's repositories (a folder of clones, [`clones`];
+//! a GitHub organisation, [`github`]) and keeps a row per repository in `repositories`: where it
 //! is, its default branch and last commit, its languages, the descriptors
 //! it has — imported as locations that stay refreshed — and, for one
 //! without a descriptor, a likely owner with the evidence for it: the
@@ -11,6 +11,7 @@
 
 pub mod clones;
 pub mod codeowners;
+pub mod github;
 pub mod languages;
 pub mod owners;
 pub mod store;
@@ -23,6 +24,7 @@ use sqlx::PgPool;
 
 use crate::catalog::loader::LoadOptions;
 use crate::catalog::source::Source;
+use crate::config::DiscoveryConfig;
 use owners::LikelyOwner;
 
 /// What a scan read about one repository.
@@ -30,14 +32,22 @@ use owners::LikelyOwner;
 pub struct Scanned {
     /// The name within its source (`payments-api`, `acme/payments-api`).
     pub name: String,
+    /// The host's id for it (GitHub's node id), so a rename is the same row.
+    pub remote_id: Option<String>,
     /// Where it lives, without credentials.
     pub url: String,
+    /// Its files on the default branch as web links
+    /// (`https://github.com/acme/x/blob/main`), for importing descriptors.
+    pub blob_base: Option<String>,
     pub default_branch: Option<String>,
     /// The default branch's commit that was read.
     pub head: Option<String>,
     /// When the default branch last changed.
     pub pushed_at: Option<DateTime<Utc>>,
     pub archived: bool,
+    pub fork: bool,
+    /// public, private or internal, where the host says.
+    pub visibility: Option<String>,
     pub languages: Vec<String>,
     pub topics: Vec<String>,
     /// Descriptor files at its root (`catalog-info.yaml`).
@@ -102,14 +112,7 @@ pub async fn scan_folder(
         "path:{}",
         dir.canonicalize().unwrap_or(dir.to_path_buf()).display()
     );
-    let known: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-        "SELECT name, head FROM repositories WHERE source = $1 AND head IS NOT NULL",
-    )
-    .bind(&source)
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
+    let known = known_heads(pool, &source).await?;
     let mut scanned = Vec::new();
     let mut unreadable = Vec::new();
     for (name, path) in &found {
@@ -118,36 +121,91 @@ pub async fn scan_folder(
             Err(why) => unreadable.push((name.clone(), why)),
         }
     }
-    let mut summary = record(pool, &source, &scanned, dry_run).await?;
+    let mut summary = finish(pool, &source, &scanned, options, actor, dry_run).await?;
     summary.unreadable = unreadable;
+    Ok(summary)
+}
+
+/// What a GitHub organisation's scan cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiCost {
+    pub calls: usize,
+    pub points: i64,
+    pub remaining: Option<i64>,
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// Scans a `[[discovery]]` GitHub organisation and records what it found,
+/// its descriptors imported as URL locations (refreshed with conditional
+/// requests, like any URL location).
+pub async fn scan_github(
+    pool: &PgPool,
+    entry: &DiscoveryConfig,
+    token: &str,
+    options: &LoadOptions,
+    actor: &str,
+    dry_run: bool,
+) -> Result<(ScanSummary, ApiCost), ScanError> {
+    let source = entry.source();
+    let known = known_heads(pool, &source).await?;
+    let org = github::scan(entry, token, &known)
+        .await
+        .map_err(|e| ScanError::Source(e.to_string()))?;
+    let cost = ApiCost {
+        calls: org.calls,
+        points: org.points,
+        remaining: org.remaining,
+        resets_at: org.resets_at,
+    };
+    let summary = finish(pool, &source, &org.repositories, options, actor, dry_run).await?;
+    Ok((summary, cost))
+}
+
+/// The head commit each repository had at the last scan, by name and by
+/// the host's id (a renamed repository is found by its id).
+async fn known_heads(pool: &PgPool, source: &str) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>, String)> = sqlx::query_as(
+        "SELECT name, remote_id, head FROM repositories WHERE source = $1 AND head IS NOT NULL",
+    )
+    .bind(source)
+    .fetch_all(pool)
+    .await?;
+    let mut known = HashMap::new();
+    for (name, remote_id, head) in rows {
+        if let Some(id) = remote_id {
+            known.insert(id, head.clone());
+        }
+        known.insert(name, head);
+    }
+    Ok(known)
+}
+
+/// Records a scan, then imports the descriptors of the repositories that
+/// moved: from the checkout, or as a URL on the host.
+async fn finish(
+    pool: &PgPool,
+    source: &str,
+    scanned: &[Scanned],
+    options: &LoadOptions,
+    actor: &str,
+    dry_run: bool,
+) -> Result<ScanSummary, ScanError> {
+    let mut summary = record(pool, source, scanned, dry_run).await?;
     for repo in scanned.iter().filter(|r| !r.unchanged) {
         for descriptor in &repo.descriptors {
-            let Some(checkout) = &repo.checkout else {
-                summary.not_imported.push((
-                    format!("{}/{descriptor}", repo.name),
-                    "a bare repository has no checkout to import from; clone it with a working tree"
-                        .into(),
-                ));
-                continue;
+            let location = match descriptor_location(repo, descriptor) {
+                Ok(location) => location,
+                Err(why) => {
+                    summary
+                        .not_imported
+                        .push((format!("{}/{descriptor}", repo.name), why));
+                    continue;
+                }
             };
-            let file = checkout.join(descriptor);
-            if !file.is_file() {
-                summary.not_imported.push((
-                    format!("{}/{descriptor}", repo.name),
-                    format!(
-                        "it is on {} but not in the checkout; check out the default branch",
-                        repo.default_branch
-                            .as_deref()
-                            .unwrap_or("the default branch")
-                    ),
-                ));
-                continue;
-            }
             if dry_run {
-                summary.imported.push((file.display().to_string(), 0, 0));
+                summary.imported.push((location.location_key(), 0, 0));
                 continue;
             }
-            let location = Source::File(file);
             let location_id = crate::catalog::refresh::remember(
                 pool,
                 &location,
@@ -156,7 +214,7 @@ pub async fn scan_folder(
             )
             .await?;
             sqlx::query("UPDATE repositories SET location_id = $3 WHERE source = $1 AND name = $2")
-                .bind(&source)
+                .bind(source)
                 .bind(&repo.name)
                 .bind(location_id)
                 .execute(pool)
@@ -177,6 +235,30 @@ pub async fn scan_folder(
         }
     }
     Ok(summary)
+}
+
+/// Where a repository's descriptor is imported from: its checkout, or its
+/// web link on the host; or why it can't be.
+fn descriptor_location(repo: &Scanned, descriptor: &str) -> Result<Source, String> {
+    if let Some(checkout) = &repo.checkout {
+        let file = checkout.join(descriptor);
+        return if file.is_file() {
+            Ok(Source::File(file))
+        } else {
+            Err(format!(
+                "it is on {} but not in the checkout; check out the default branch",
+                repo.default_branch
+                    .as_deref()
+                    .unwrap_or("the default branch")
+            ))
+        };
+    }
+    match &repo.blob_base {
+        Some(base) => Ok(Source::Url(format!("{base}/{descriptor}"))),
+        None => Err(
+            "a bare repository has no checkout to import from; clone it with a working tree".into(),
+        ),
+    }
 }
 
 /// Why a scan could not run.
@@ -202,6 +284,18 @@ async fn record(
         ..ScanSummary::default()
     };
     for repo in scanned {
+        if let Some(id) = &repo.remote_id {
+            // Renamed on the host: the same repository, under its new name.
+            sqlx::query(
+                "UPDATE repositories SET name = $3
+                 WHERE source = $1 AND remote_id = $2 AND name <> $3",
+            )
+            .bind(source)
+            .bind(id)
+            .bind(&repo.name)
+            .execute(&mut *tx)
+            .await?;
+        }
         if repo.unchanged {
             sqlx::query(
                 "UPDATE repositories SET scanned_at = now(), gone_at = NULL WHERE source = $1 AND name = $2",
@@ -226,9 +320,11 @@ async fn record(
         };
         sqlx::query(
             "INSERT INTO repositories (source, name, url, default_branch, head, pushed_at, archived,
-                 languages, topics, descriptors, owner_ref, owner_evidence, scanned_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now())
+                 languages, topics, descriptors, owner_ref, owner_evidence, remote_id, fork, visibility,
+                 scanned_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
              ON CONFLICT (source, name) DO UPDATE SET url = EXCLUDED.url,
+                 remote_id = EXCLUDED.remote_id, fork = EXCLUDED.fork, visibility = EXCLUDED.visibility,
                  default_branch = EXCLUDED.default_branch, head = EXCLUDED.head,
                  pushed_at = EXCLUDED.pushed_at, archived = EXCLUDED.archived,
                  languages = EXCLUDED.languages, topics = EXCLUDED.topics,
@@ -247,6 +343,9 @@ async fn record(
         .bind(&repo.descriptors)
         .bind(owner.as_ref().map(|o| o.team.clone()))
         .bind(owner.as_ref().map(|o| o.evidence.clone()).or(why_none))
+        .bind(&repo.remote_id)
+        .bind(repo.fork)
+        .bind(&repo.visibility)
         .execute(&mut *tx)
         .await?;
     }

@@ -370,3 +370,40 @@ async fn github_pull_requests_and_files_answer_as_github_documents() {
     let refs = &spec["paths./repos/{owner}/{repo}/git/refs.post.requestBody"];
     assert_eq!(names(&refs["required"]), ["ref", "sha"]);
 }
+
+/// The query discovery sends GitHub, validated against GitHub's published
+/// GraphQL schema (octokit/graphql-schema): every field, argument, enum
+/// value, fragment type condition and variable type as GitHub defines
+/// them. The fake answers that query, so it stands or falls with it.
+#[test]
+fn the_github_graphql_query_is_valid_against_githubs_schema() {
+    use apollo_compiler::validation::Valid;
+    use apollo_compiler::{ExecutableDocument, Schema};
+    let path = repo().join("tests/fixtures/vendor-api/github.graphql");
+    // GitHub's own schema defines one field twice
+    // (`EnterpriseOwnerInfo.repositoryDeployKeySetting`), which a strict
+    // build reports; the rest of it is whole, and that is what the query
+    // is checked against.
+    let schema = match Schema::parse(std::fs::read_to_string(&path).unwrap(), &path) {
+        Ok(schema) => schema,
+        Err(built) => {
+            let text = built.errors.to_string();
+            assert!(
+                text.matches("duplicate definitions").count() <= 2,
+                "GitHub's schema doesn't read: {text}"
+            );
+            built.partial
+        }
+    };
+    let schema = Valid::assume_valid(schema);
+    let query = usher::discovery::github::QUERY;
+    if let Err(e) = ExecutableDocument::parse_and_validate(&schema, query, "discovery.graphql") {
+        panic!(
+            "discovery's query is not valid against GitHub's schema:\n{}",
+            e.errors
+        );
+    }
+    // And a query GitHub would refuse is refused here (the check bites).
+    let wrong = query.replace("isArchived", "archived");
+    assert!(ExecutableDocument::parse_and_validate(&schema, wrong, "wrong.graphql").is_err());
+}

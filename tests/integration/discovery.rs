@@ -8,6 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use crate::fake_github::{FakeGithub, FakeRepo, GRAPHQL_TOKEN};
+use crate::fakes::{FakeGitHost, GITHUB_TOKEN};
 use crate::support::{TestDb, stdout, usher, usher_with_input};
 
 const ORG: &str = "apiVersion: backstage.io/v1alpha1
@@ -308,4 +310,190 @@ fn a_path_that_is_not_a_folder_is_refused_with_what_to_give() {
     let out = usher().arg("discover").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("usher discover --path DIR"), "{err}");
+}
+
+/// The organisation's repositories: 250, in three pages.
+fn organisation() -> Vec<FakeRepo> {
+    (0..250)
+        .map(|i| {
+            let name = format!("svc-{i:03}");
+            FakeRepo {
+                id: format!("R_kgDO{i:06}"),
+                descriptor: i % 25 == 0,
+                archived: i == 7,
+                fork: i == 8,
+                oid: format!("{:040x}", i + 1),
+                topics: if i % 2 == 0 {
+                    vec!["backend".into()]
+                } else {
+                    vec![]
+                },
+                languages: vec![
+                    ("Go".into(), 9_000),
+                    ("Shell".into(), 300),
+                    ("Dockerfile".into(), 20),
+                ],
+                codeowners: match i % 3 {
+                    0 => Some((
+                        ".github/CODEOWNERS".into(),
+                        "* @acme/payments-team\n".into(),
+                    )),
+                    1 => Some(("docs/CODEOWNERS".into(), "*.md @acme/docs\n".into())),
+                    _ => None,
+                },
+                name,
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
+    let db = TestDb::new().await;
+    let org = tempfile::tempdir().unwrap();
+    fs::write(org.path().join("org.yaml"), ORG).unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import"])
+        .arg(org.path().join("org.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    // Descriptors are read through the host's REST API, like any URL location.
+    let host = FakeGitHost::start().await;
+    let github = FakeGithub::start("acme", &host.base()).await;
+    github.set_repos(organisation());
+    for i in (0..250).step_by(25) {
+        host.put(
+            &format!("acme/svc-{i:03}/main/catalog-info.yaml"),
+            &DESCRIPTOR.replace("payments-api", &format!("svc-{i:03}")),
+        );
+    }
+    let config = org.path().join("usher.toml");
+    fs::write(
+        &config,
+        format!(
+            "{}\n[[discovery]]\ntype = \"github\"\norg = \"acme\"\ngraphql_url = \"{}\"\ntoken_env = \"FAKE_GQL_TOKEN\"\n",
+            host.hosts_toml(),
+            github.graphql_url()
+        ),
+    )
+    .unwrap();
+    let discover = |extra: &'static [&'static str]| {
+        let mut cmd = usher();
+        cmd.env("DATABASE_URL", db.url())
+            .env("USHER_CONFIG", &config)
+            .env("FAKE_GQL_TOKEN", GRAPHQL_TOKEN)
+            .env("FAKE_GH_TOKEN", GITHUB_TOKEN)
+            .arg("discover")
+            .args(extra);
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    // A 502 on the second page and a secondary limit on the third: both
+    // waited out, the scan resumes where it was.
+    github.fail_call(2, 502);
+    github.fail_call(4, 403);
+    let out = discover(&[]).await;
+    let text = stdout(&out);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("github:acme: 250 repositories (250 read, 0 unchanged"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "10 described, 239 without a descriptor (80 with a likely owner), 1 archived"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("GitHub GraphQL: 5 calls, 3 points (4997 left until 12:00 UTC)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("imported http://127.0.0.1:")
+            && text.contains("/acme/svc-000/blob/main/catalog-info.yaml: 1 entities"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(GRAPHQL_TOKEN) && !text.contains(GITHUB_TOKEN),
+        "{text}"
+    );
+    // Every page asked for 100 with the previous page's cursor.
+    let bodies = github.bodies();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies
+            .iter()
+            .all(|b| b["variables"]["first"] == 100 && b["variables"]["org"] == "acme")
+    );
+    assert!(bodies[0]["variables"]["cursor"].is_null());
+    assert_eq!(bodies[1]["variables"]["cursor"], "Y3Vyc29yOnYyOpHO00000099");
+
+    let (languages, topics, owner, visibility): (Vec<String>, Vec<String>, Option<String>, Option<String>) =
+        sqlx::query_as(
+            "SELECT languages, topics, owner_ref, visibility FROM repositories WHERE name = 'acme/svc-003'",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(languages, ["go", "shell"]);
+    assert!(topics.is_empty());
+    assert_eq!(owner.as_deref(), Some("group:default/payments"));
+    assert_eq!(visibility.as_deref(), Some("private"));
+    let service: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM entities WHERE ref = 'component:default/svc-025'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(service, 1);
+
+    // Renamed on GitHub, nothing pushed: the same row under its new name,
+    // nothing read again, nothing gone.
+    github.rename("svc-004", "ledger-worker");
+    let out = discover(&[]).await;
+    let text = stdout(&out);
+    assert!(
+        text.contains("250 repositories (0 read, 250 unchanged since the last scan)"),
+        "{text}"
+    );
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM repositories WHERE remote_id = 'R_kgDO000004'")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(names, ["acme/ledger-worker"]);
+
+    // An organisation the token can't see: GitHub's NOT_FOUND, said plainly.
+    let wrong = org.path().join("wrong.toml");
+    fs::write(
+        &wrong,
+        format!(
+            "[[discovery]]\ntype = \"github\"\norg = \"acme-typo\"\ngraphql_url = \"{}\"\ntoken_env = \"FAKE_GQL_TOKEN\"\n",
+            github.graphql_url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = usher();
+    cmd.env("DATABASE_URL", db.url())
+        .env("USHER_CONFIG", &wrong)
+        .env("FAKE_GQL_TOKEN", GRAPHQL_TOKEN)
+        .arg("discover");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GitHub has no organisation acme-typo that this token can see"),
+        "{err}"
+    );
 }

@@ -13,6 +13,7 @@ mod deploy;
 mod discord;
 mod discovery;
 mod fake_discord;
+mod fake_github;
 mod fake_slack;
 mod fakes;
 mod first_hour;

@@ -1,0 +1,240 @@
+//! A fake of GitHub's GraphQL API as GitHub Enterprise serves it
+//! (`POST /api/graphql`, a bearer token): an organisation's repositories a
+//! page at a time in `orderBy: NAME` order with opaque cursors, the
+//! `rateLimit` object and the `x-ratelimit-*` headers, GitHub's error
+//! shape for an unknown organisation, and — on demand — a 502 or a
+//! secondary rate limit (403 with `Retry-After`) on a given call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+pub const GRAPHQL_TOKEN: &str = "ghp-graphql-secret-789";
+
+/// One repository as the fake's organisation has it.
+#[derive(Debug, Clone)]
+pub struct FakeRepo {
+    pub id: String,
+    pub name: String,
+    pub archived: bool,
+    pub fork: bool,
+    pub oid: String,
+    pub topics: Vec<String>,
+    pub languages: Vec<(String, i64)>,
+    pub descriptor: bool,
+    /// (path, text) of a CODEOWNERS file.
+    pub codeowners: Option<(String, String)>,
+}
+
+#[derive(Default)]
+struct Inner {
+    org: String,
+    /// Repository links are `{web_base}/{org}/{name}`.
+    web_base: String,
+    repos: Vec<FakeRepo>,
+    /// Call number (1-based) → the status to answer instead.
+    failures: HashMap<usize, u16>,
+    calls: usize,
+    bodies: Vec<Value>,
+    remaining: i64,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeGithub {
+    inner: Arc<Mutex<Inner>>,
+    pub port: u16,
+}
+
+impl FakeGithub {
+    pub async fn start(org: &str, web_base: &str) -> FakeGithub {
+        let mut fake = FakeGithub::default();
+        {
+            let mut inner = fake.inner.lock().unwrap();
+            inner.org = org.to_string();
+            inner.web_base = web_base.to_string();
+            inner.remaining = 5000;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        fake.port = listener.local_addr().unwrap().port();
+        let app = Router::new().fallback(handle).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    pub fn graphql_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/graphql", self.port)
+    }
+
+    pub fn set_repos(&self, repos: Vec<FakeRepo>) {
+        self.inner.lock().unwrap().repos = repos;
+    }
+
+    pub fn rename(&self, from: &str, to: &str) {
+        let mut inner = self.inner.lock().unwrap();
+        let repo = inner.repos.iter_mut().find(|r| r.name == from).unwrap();
+        repo.name = to.to_string();
+    }
+
+    /// Answers call number `call` (counting from now) with `status`.
+    pub fn fail_call(&self, call: usize, status: u16) {
+        let mut inner = self.inner.lock().unwrap();
+        let at = inner.calls + call;
+        inner.failures.insert(at, status);
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().bodies.clone()
+    }
+}
+
+fn node(repo: &FakeRepo, org: &str, web_base: &str) -> Value {
+    let blob = |path: &str| match &repo.codeowners {
+        Some((p, text)) if p == path => json!({ "text": text, "byteSize": text.len() }),
+        _ => Value::Null,
+    };
+    let total: i64 = repo.languages.iter().map(|l| l.1).sum();
+    json!({
+        "id": repo.id,
+        "nameWithOwner": format!("{org}/{}", repo.name),
+        "url": format!("{web_base}/{org}/{}", repo.name),
+        "isArchived": repo.archived,
+        "isFork": repo.fork,
+        "visibility": "PRIVATE",
+        "pushedAt": "2026-11-30T09:00:00Z",
+        "defaultBranchRef": { "name": "main", "target": { "oid": repo.oid } },
+        "repositoryTopics": { "nodes": repo.topics.iter().map(|t| json!({ "topic": { "name": t } })).collect::<Vec<_>>() },
+        "languages": {
+            "totalSize": total,
+            "edges": repo.languages.iter().map(|(name, size)| json!({ "size": size, "node": { "name": name } })).collect::<Vec<_>>(),
+        },
+        "descriptor": if repo.descriptor { json!({ "byteSize": 120 }) } else { Value::Null },
+        "ownersGithub": blob(".github/CODEOWNERS"),
+        "ownersRoot": blob("CODEOWNERS"),
+        "ownersDocs": blob("docs/CODEOWNERS"),
+    })
+}
+
+fn cursor(index: usize) -> String {
+    format!("Y3Vyc29yOnYyOpHO{index:08}")
+}
+
+fn index_of(cursor: &str) -> Option<usize> {
+    cursor.strip_prefix("Y3Vyc29yOnYyOpHO")?.parse().ok()
+}
+
+async fn handle(State(fake): State<FakeGithub>, request: Request) -> Response {
+    let authorised = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {GRAPHQL_TOKEN}"));
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let body = to_bytes(request.into_body(), 1 << 20).await.unwrap();
+    let mut inner = fake.inner.lock().unwrap();
+    inner.calls += 1;
+    let call = inner.calls;
+    let respond = |status: u16, headers: &[(&str, String)], body: Value| {
+        let mut builder = Response::builder()
+            .status(status)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        builder.body(Body::from(body.to_string())).unwrap()
+    };
+    if path != "/api/graphql" || method != "POST" {
+        return respond(404, &[], json!({ "message": "Not Found" }));
+    }
+    if !authorised {
+        return respond(401, &[], json!({ "message": "Bad credentials" }));
+    }
+    match inner.failures.remove(&call) {
+        Some(502) => {
+            return Response::builder()
+                .status(502)
+                .body(Body::from("<html>502 Bad Gateway</html>"))
+                .unwrap();
+        }
+        Some(403) => {
+            return respond(
+                403,
+                &[("retry-after", "1".to_string())],
+                json!({ "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again." }),
+            );
+        }
+        Some(other) => return respond(other, &[], json!({ "message": "error" })),
+        None => {}
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap();
+    inner.bodies.push(request.clone());
+    let query = request["query"].as_str().unwrap_or_default();
+    let variables = &request["variables"];
+    // What a real server would refuse: the fake holds usher to the query
+    // shape it was written against.
+    let first = variables["first"].as_u64().unwrap_or(0) as usize;
+    let known_shape = query.contains("organization(login: $org)")
+        && query.contains("repositories(first: $first, after: $cursor")
+        && (1..=100).contains(&first);
+    if !known_shape {
+        // GitHub answers a query it can't run with 200 and `errors`.
+        return respond(
+            200,
+            &[],
+            json!({ "errors": [{ "message": format!("the fake doesn't know this query (first = {first}): {query}") }] }),
+        );
+    }
+    inner.remaining -= 1;
+    let rate =
+        json!({ "cost": 1, "remaining": inner.remaining, "resetAt": "2026-12-02T12:00:00Z" });
+    let headers = [
+        ("x-ratelimit-limit", "5000".to_string()),
+        ("x-ratelimit-remaining", inner.remaining.to_string()),
+        ("x-ratelimit-used", (5000 - inner.remaining).to_string()),
+        ("x-ratelimit-resource", "graphql".to_string()),
+    ];
+    let org = variables["org"].as_str().unwrap_or_default();
+    if !org.eq_ignore_ascii_case(&inner.org) {
+        return respond(
+            200,
+            &headers,
+            json!({
+                "data": { "rateLimit": rate, "organization": null },
+                "errors": [{ "type": "NOT_FOUND", "path": ["organization"],
+                             "message": format!("Could not resolve to an Organization with the login of '{org}'.") }],
+            }),
+        );
+    }
+    let mut repos = inner.repos.clone();
+    repos.sort_by_key(|r| r.name.to_lowercase());
+    let start = variables["cursor"]
+        .as_str()
+        .and_then(index_of)
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let page: Vec<Value> = repos
+        .iter()
+        .skip(start)
+        .take(first)
+        .map(|r| node(r, &inner.org, &inner.web_base))
+        .collect();
+    let end = start + page.len();
+    respond(
+        200,
+        &headers,
+        json!({
+            "data": {
+                "rateLimit": rate,
+                "organization": { "repositories": {
+                    "pageInfo": { "hasNextPage": end < repos.len(), "endCursor": if page.is_empty() { Value::Null } else { json!(cursor(end - 1)) } },
+                    "nodes": page,
+                }},
+            }
+        }),
+    )
+}
