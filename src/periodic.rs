@@ -75,7 +75,7 @@ pub async fn last_outcome(pool: &PgPool, name: &str) -> Result<Option<Value>, sq
 /// run) runs at once.
 pub async fn run<F, Fut>(
     pool: PgPool,
-    name: &'static str,
+    name: impl Into<String>,
     schedule: Schedule,
     mut stop: watch::Receiver<bool>,
     task: F,
@@ -83,6 +83,8 @@ pub async fn run<F, Fut>(
     F: Fn() -> Fut,
     Fut: Future<Output = Value>,
 {
+    let name: String = name.into();
+    let name = name.as_str();
     let owner = format!("{}:{}", hostname(), std::process::id());
     let lease = Duration::from_secs(15 * 60);
     loop {

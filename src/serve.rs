@@ -161,6 +161,7 @@ impl Server {
             core.clock.clone(),
             stop_rx.clone(),
         ));
+        let discovery_tasks = crate::discovery::scheduled(&self.db.pool, &self.config, &stop_rx);
         let refresh_task = {
             let (pool, config, stop) = (self.db.pool.clone(), self.config.clone(), stop_rx.clone());
             tokio::spawn(async move {
@@ -223,6 +224,9 @@ impl Server {
             let _ = refresh_task.await;
             let _ = snapshot_task.await;
             let _ = hygiene_task.await;
+            for task in discovery_tasks {
+                let _ = task.await;
+            }
             for task in platform_tasks {
                 let _ = task.await;
             }

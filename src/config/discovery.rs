@@ -1,6 +1,7 @@
 //! `[[discovery]]`: the sources whose repositories usher accounts for —
 //! for now GitHub organisations (github.com or Enterprise) through the
-//! GraphQL API. `usher discover` scans them once.
+//! GraphQL API. `usher discover` scans them once; `usher serve` on their
+//! schedule, once across replicas.
 
 use super::*;
 
@@ -21,6 +22,13 @@ pub struct DiscoveryConfig {
     /// organisation's repositories.
     #[serde(default = "default_token_env")]
     pub token_env: String,
+    /// When `usher serve` scans it (crontab, UTC); daily at 04:00 by default.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+}
+
+fn default_schedule() -> String {
+    "0 4 * * *".into()
 }
 
 fn default_graphql_url() -> String {
@@ -59,6 +67,8 @@ pub(super) fn check_discovery(entries: &[DiscoveryConfig]) -> Result<(), String>
                 entry.org
             ));
         }
+        crate::schedule::Schedule::parse(&entry.schedule, "")
+            .map_err(|why| format!("discovery[{i}].schedule: {why}"))?;
         if reqwest::Url::parse(&entry.graphql_url).is_err() {
             return Err(format!(
                 "discovery[{i}].graphql_url: '{}' is not a URL",

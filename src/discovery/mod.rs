@@ -383,3 +383,59 @@ async fn record(
     }
     Ok(summary)
 }
+
+/// The `[[discovery]]` sources `usher serve` scans on their schedules, each
+/// a periodic task (`discovery:<source>`) run once across replicas. A
+/// source whose token isn't set is left out, with a warning.
+pub fn scheduled(
+    pool: &PgPool,
+    config: &std::sync::Arc<crate::config::Config>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for entry in &config.discovery {
+        let Some(token) = std::env::var(&entry.token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
+        else {
+            tracing::warn!(source = %entry.source(), token_env = %entry.token_env,
+                "discovery: the token isn't set, so this source isn't scanned");
+            continue;
+        };
+        let Ok(schedule) = crate::schedule::Schedule::parse(&entry.schedule, "") else {
+            continue; // checked when the configuration was read
+        };
+        let (pool, config, entry) = (pool.clone(), config.clone(), entry.clone());
+        let name = format!("discovery:{}", entry.source());
+        tasks.push(tokio::spawn(crate::periodic::run(
+            pool.clone(),
+            name,
+            schedule,
+            stop.clone(),
+            move || {
+                let (pool, config, entry, token) =
+                    (pool.clone(), config.clone(), entry.clone(), token.clone());
+                async move {
+                    let options = LoadOptions::from_config_with(&config, Some(pool.clone()));
+                    match scan_github(&pool, &entry, &token, &options, "discovery", false).await {
+                        Ok((summary, cost)) => serde_json::json!({
+                            "repositories": summary.repositories,
+                            "described": summary.described,
+                            "undescribed": summary.undescribed,
+                            "with_likely_owner": summary.with_likely_owner,
+                            "read": summary.read,
+                            "gone": summary.gone,
+                            "calls": cost.calls,
+                            "points": cost.points,
+                        }),
+                        Err(e) => {
+                            tracing::warn!(source = %entry.source(), error = %e, "discovery scan failed");
+                            serde_json::json!({ "error": e.to_string() })
+                        }
+                    }
+                }
+            },
+        )));
+    }
+    tasks
+}

@@ -497,3 +497,79 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
         "{err}"
     );
 }
+
+/// Kills the `usher serve` processes when the test ends, however it ends.
+struct Processes(Vec<std::process::Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serve_processes_scan_a_scheduled_source_once() {
+    let db = TestDb::new().await;
+    let host = FakeGitHost::start().await;
+    let github = FakeGithub::start("acme", &host.base()).await;
+    github.set_repos(organisation());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("usher.toml");
+    fs::write(
+        &config,
+        format!(
+            "[hygiene]\nenabled = false\n\n[[discovery]]\ntype = \"github\"\norg = \"acme\"\ngraphql_url = \"{}\"\ntoken_env = \"FAKE_GQL_TOKEN\"\nschedule = \"0 4 * * *\"\n",
+            github.graphql_url()
+        ),
+    )
+    .unwrap();
+    let mut processes = Processes(Vec::new());
+    for _ in 0..2 {
+        processes.0.push(
+            usher()
+                .env("DATABASE_URL", db.url())
+                .env("USHER_CONFIG", &config)
+                .env(
+                    "USHER_LISTEN",
+                    format!("127.0.0.1:{}", crate::support::free_port()),
+                )
+                .env("FAKE_GQL_TOKEN", GRAPHQL_TOKEN)
+                .arg("serve")
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    // Never run before, so due at once: one of the two runs it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let outcome = loop {
+        let outcome: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT last_outcome FROM periodic_tasks WHERE name = 'discovery:github:acme'",
+        )
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap()
+        .flatten();
+        if let Some(outcome) = outcome {
+            break outcome;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scan within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(outcome["repositories"], 250, "{outcome}");
+    assert_eq!(outcome["calls"], 3, "{outcome}");
+    // Both processes have been up past their first claim: still one scan.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(github.bodies().len(), 3, "one scan across both processes");
+    let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
+        "SELECT next_run_at FROM periodic_tasks WHERE name = 'discovery:github:acme'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(next.format("%H:%M").to_string(), "04:00");
+    drop(processes);
+}
