@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use sqlx::PgPool;
 
 use crate::catalog::loader::LoadOptions;
@@ -191,50 +192,68 @@ async fn finish(
     dry_run: bool,
 ) -> Result<ScanSummary, ScanError> {
     let mut summary = record(pool, source, scanned, dry_run).await?;
+    let mut imports = Vec::new();
     for repo in scanned.iter().filter(|r| !r.unchanged) {
         for descriptor in &repo.descriptors {
-            let location = match descriptor_location(repo, descriptor) {
-                Ok(location) => location,
-                Err(why) => {
-                    summary
-                        .not_imported
-                        .push((format!("{}/{descriptor}", repo.name), why));
-                    continue;
-                }
-            };
-            if dry_run {
-                summary.imported.push((location.location_key(), 0, 0));
-                continue;
+            match descriptor_location(repo, descriptor) {
+                Ok(location) if dry_run => summary.imported.push((location.location_key(), 0, 0)),
+                Ok(location) => imports.push((repo.name.clone(), location)),
+                Err(why) => summary
+                    .not_imported
+                    .push((format!("{}/{descriptor}", repo.name), why)),
             }
-            let location_id = crate::catalog::refresh::remember(
-                pool,
-                &location,
-                None,
-                &format!("discovery:{source}"),
-            )
-            .await?;
-            sqlx::query("UPDATE repositories SET location_id = $3 WHERE source = $1 AND name = $2")
-                .bind(source)
-                .bind(&repo.name)
-                .bind(location_id)
-                .execute(pool)
-                .await?;
-            let done = crate::catalog::import_one(
-                pool,
-                &location,
-                crate::catalog::refresh::kind_of(&location),
-                options,
-                actor,
-                false,
-            )
-            .await?;
-            let errors = done.loaded.problems.iter().filter(|p| p.is_error()).count();
-            summary
-                .imported
-                .push((done.target, done.loaded.entity_count, errors));
         }
     }
+    // Each location is its own transaction, as refreshes are: a few at
+    // once keep the database and the host busy without crowding either.
+    let done: Vec<Result<(String, usize, usize), sqlx::Error>> =
+        futures_util::stream::iter(imports)
+            .map(|(name, location)| async move {
+                import_descriptor(pool, source, &name, location, options, actor).await
+            })
+            .buffer_unordered(IMPORTS_AT_ONCE)
+            .collect()
+            .await;
+    for result in done {
+        summary.imported.push(result?);
+    }
+    summary.imported.sort();
     Ok(summary)
+}
+
+/// Descriptor locations imported at once.
+const IMPORTS_AT_ONCE: usize = 4;
+
+/// Remembers a repository's descriptor as a location, links it to the
+/// repository and imports it: (location, entities, errors).
+async fn import_descriptor(
+    pool: &PgPool,
+    source: &str,
+    name: &str,
+    location: Source,
+    options: &LoadOptions,
+    actor: &str,
+) -> Result<(String, usize, usize), sqlx::Error> {
+    let location_id =
+        crate::catalog::refresh::remember(pool, &location, None, &format!("discovery:{source}"))
+            .await?;
+    sqlx::query("UPDATE repositories SET location_id = $3 WHERE source = $1 AND name = $2")
+        .bind(source)
+        .bind(name)
+        .bind(location_id)
+        .execute(pool)
+        .await?;
+    let done = crate::catalog::import_one(
+        pool,
+        &location,
+        crate::catalog::refresh::kind_of(&location),
+        options,
+        actor,
+        false,
+    )
+    .await?;
+    let errors = done.loaded.problems.iter().filter(|p| p.is_error()).count();
+    Ok((done.target, done.loaded.entity_count, errors))
 }
 
 /// Where a repository's descriptor is imported from: its checkout, or its
