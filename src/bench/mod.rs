@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod commands;
 pub mod discord;
+pub mod discovery;
 pub mod generate;
 pub mod slack;
 pub mod slack_counter;

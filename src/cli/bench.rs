@@ -105,6 +105,15 @@ pub(crate) async fn bench(
             result?;
             Ok(ExitCode::SUCCESS)
         }
+        BenchCommand::Discovery { repositories } => {
+            let scratch =
+                usher::db::Scratch::create(&usher::db::DbSettings::from_env(env), "usher_bench")
+                    .await?;
+            let result = usher::bench::discovery::run(&scratch.db.pool, config, repositories).await;
+            scratch.drop_now().await?;
+            println!("{}", result.map_err(|e| anyhow::anyhow!(e))?);
+            Ok(ExitCode::SUCCESS)
+        }
         BenchCommand::Soak {
             minutes,
             services,

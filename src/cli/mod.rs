@@ -187,6 +187,14 @@ enum BenchCommand {
     /// Send Ed25519-signed Discord interactions (`/usher owner`, and
     /// autocomplete) to usher serve and print rate, latency and errors.
     Discord(SlackBenchArgs),
+    /// Scan a fake GitHub organisation (GraphQL and REST shapes, local)
+    /// into a scratch database: the first scan with every descriptor
+    /// imported, then a re-scan with nothing pushed; wall time, GraphQL
+    /// calls, rate-limit points and peak RSS.
+    Discovery {
+        #[arg(long, default_value_t = 6_000)]
+        repositories: usize,
+    },
 }
 
 /// `usher bench slack` and `usher bench discord` options (for Discord,

@@ -302,29 +302,37 @@ async fn record(
         source: source.to_string(),
         ..ScanSummary::default()
     };
-    for repo in scanned {
-        if let Some(id) = &repo.remote_id {
-            // Renamed on the host: the same repository, under its new name.
-            sqlx::query(
-                "UPDATE repositories SET name = $3
-                 WHERE source = $1 AND remote_id = $2 AND name <> $3",
-            )
-            .bind(source)
-            .bind(id)
-            .bind(&repo.name)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if repo.unchanged {
-            sqlx::query(
-                "UPDATE repositories SET scanned_at = now(), gone_at = NULL WHERE source = $1 AND name = $2",
-            )
-            .bind(source)
-            .bind(&repo.name)
-            .execute(&mut *tx)
-            .await?;
-            continue;
-        }
+    // Renamed on the host: the same repository under its new name. Then
+    // the ones that didn't move are only marked seen — two statements
+    // whatever the size of the source.
+    let (ids, names): (Vec<&str>, Vec<&str>) = scanned
+        .iter()
+        .filter_map(|r| Some((r.remote_id.as_deref()?, r.name.as_str())))
+        .unzip();
+    sqlx::query(
+        "UPDATE repositories r SET name = u.name
+         FROM UNNEST($2::text[], $3::text[]) AS u(remote_id, name)
+         WHERE r.source = $1 AND r.remote_id = u.remote_id AND r.name <> u.name",
+    )
+    .bind(source)
+    .bind(&ids)
+    .bind(&names)
+    .execute(&mut *tx)
+    .await?;
+    let unchanged: Vec<&str> = scanned
+        .iter()
+        .filter(|r| r.unchanged)
+        .map(|r| r.name.as_str())
+        .collect();
+    sqlx::query(
+        "UPDATE repositories SET scanned_at = now(), gone_at = NULL
+         WHERE source = $1 AND name = ANY($2)",
+    )
+    .bind(source)
+    .bind(&unchanged)
+    .execute(&mut *tx)
+    .await?;
+    for repo in scanned.iter().filter(|r| !r.unchanged) {
         summary.read += 1;
         let (owner, why_none) = if repo.descriptors.is_empty() {
             let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
