@@ -106,6 +106,24 @@ pub(crate) fn config_check(config: &Config) -> ExitCode {
     })
     .collect();
     verdict.push(("integrations", integrations.join(", ")));
+    if !config.discovery.is_empty() {
+        let sources: Vec<String> = config
+            .discovery
+            .iter()
+            .map(|d| match var(&d.token_env) {
+                Some(_) => format!("{} ({}, {} set)", d.source(), d.schedule, d.token_env),
+                None => {
+                    problems.push(format!(
+                        "discovery {}: {} is not set, so the organisation isn't scanned; give it a token that can read its repositories",
+                        d.source(),
+                        d.token_env
+                    ));
+                    format!("{} off ({} unset)", d.source(), d.token_env)
+                }
+            })
+            .collect();
+        verdict.push(("discovery", sources.join(", ")));
+    }
     verdict.push((
         "admins",
         if config.admins.people.is_empty() {
@@ -194,6 +212,7 @@ pub(crate) fn config_check(config: &Config) -> ExitCode {
             .into_iter()
             .filter_map(|h| h.token_env),
     );
+    token_vars.extend(config.discovery.iter().map(|d| d.token_env.clone()));
     token_vars.sort();
     token_vars.dedup();
     for name in token_vars {

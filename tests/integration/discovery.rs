@@ -456,6 +456,22 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
             .unwrap();
     assert_eq!(service, 1);
 
+    // `config check` names the source and whether its token is set, never
+    // the token.
+    let mut cmd = usher();
+    cmd.env("USHER_CONFIG", &config)
+        .env("FAKE_GQL_TOKEN", GRAPHQL_TOKEN)
+        .args(["config", "check"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("github:acme (0 4 * * *, FAKE_GQL_TOKEN set)"),
+        "{text}"
+    );
+    assert!(!text.contains(GRAPHQL_TOKEN), "{text}");
+
     // Renamed on GitHub, nothing pushed: the same row under its new name,
     // nothing read again, nothing gone.
     github.rename("svc-004", "ledger-worker");
