@@ -1,7 +1,9 @@
 //! A GitHub organisation through the GraphQL API: 100 repositories a page,
 //! each with — in the same query — its default branch and head commit,
 //! archived/fork/visibility, last push, topics, languages by size, whether
-//! `catalog-info.yaml` is there, and the CODEOWNERS files' text. A first
+//! `catalog-info.yaml` is there, and the CODEOWNERS files' text; then the
+//! teams and their permissions (a team with admin access is the owner's
+//! evidence when CODEOWNERS names none). A first
 //! scan of 6,000 repositories is 60 calls and a few points a page of the
 //! 5,000 an hour; the points each call cost are counted and printed.
 //!
@@ -47,6 +49,38 @@ pub const QUERY: &str = r#"query($org: String!, $first: Int!, $cursor: String) {
   }
 }"#;
 
+/// The organisation's teams, ten a page, each with its first 100
+/// repositories and the permission it has on each (admin or maintain makes
+/// a team a likely owner when CODEOWNERS names none).
+pub const TEAMS_QUERY: &str = r#"query($org: String!, $cursor: String) {
+  rateLimit { cost remaining resetAt }
+  organization(login: $org) {
+    teams(first: 10, after: $cursor) {
+      pageInfo { hasNextPage endCursor }
+      nodes {
+        slug
+        repositories(first: 100) {
+          pageInfo { hasNextPage endCursor }
+          edges { permission node { id } }
+        }
+      }
+    }
+  }
+}"#;
+
+/// The rest of one team's repositories, 100 a page.
+pub const TEAM_REPOSITORIES_QUERY: &str = r#"query($org: String!, $slug: String!, $cursor: String) {
+  rateLimit { cost remaining resetAt }
+  organization(login: $org) {
+    team(slug: $slug) {
+      repositories(first: 100, after: $cursor) {
+        pageInfo { hasNextPage endCursor }
+        edges { permission node { id } }
+      }
+    }
+  }
+}"#;
+
 /// Repositories a page (GitHub's maximum).
 const PAGE: u32 = 100;
 /// Attempts at one page through 5xx answers and dropped connections.
@@ -82,10 +116,57 @@ pub enum GithubError {
 }
 
 #[derive(Deserialize)]
-struct Answer {
-    data: Option<Data>,
+struct Answer<T> {
+    data: Option<T>,
     #[serde(default)]
     errors: Vec<GraphqlError>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TeamsData {
+    rate_limit: Option<RateLimit>,
+    organization: Option<TeamsOrganization>,
+}
+
+#[derive(Deserialize)]
+struct TeamsOrganization {
+    #[serde(default)]
+    teams: Option<TeamConnection>,
+    #[serde(default)]
+    team: Option<TeamNode>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TeamConnection {
+    page_info: PageInfo,
+    nodes: Vec<Option<TeamNode>>,
+}
+
+#[derive(Deserialize)]
+struct TeamNode {
+    #[serde(default)]
+    slug: String,
+    repositories: TeamRepositories,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TeamRepositories {
+    page_info: PageInfo,
+    edges: Vec<Option<TeamRepositoryEdge>>,
+}
+
+#[derive(Deserialize)]
+struct TeamRepositoryEdge {
+    permission: String,
+    node: NodeId,
+}
+
+#[derive(Deserialize)]
+struct NodeId {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -220,7 +301,7 @@ pub async fn scan(
             "query": QUERY,
             "variables": { "org": entry.org, "first": PAGE, "cursor": cursor },
         });
-        let answer = page(&client, entry, token, &body, &mut scan).await?;
+        let answer: Answer<Data> = page(&client, entry, token, &body, &mut scan).await?;
         if let Some(limit) = answer.data.as_ref().and_then(|d| d.rate_limit.as_ref()) {
             scan.points += limit.cost;
             scan.remaining = Some(limit.remaining);
@@ -253,17 +334,109 @@ pub async fn scan(
             _ => break,
         }
     }
+    let admins = admin_teams(&client, entry, token, &mut scan).await?;
+    for repo in &mut scan.repositories {
+        if let Some(teams) = repo.remote_id.as_ref().and_then(|id| admins.get(id)) {
+            repo.admin_teams = teams.clone();
+        }
+    }
     Ok(scan)
 }
 
+/// The teams with admin or maintain access to each repository (by node
+/// id), as `org/slug`, admins first.
+async fn admin_teams(
+    client: &reqwest::Client,
+    entry: &DiscoveryConfig,
+    token: &str,
+    scan: &mut OrgScan,
+) -> Result<std::collections::HashMap<String, Vec<String>>, GithubError> {
+    let mut found: std::collections::HashMap<String, Vec<(u8, String)>> = Default::default();
+    let mut record = |slug: &str, edges: Vec<Option<TeamRepositoryEdge>>| {
+        for edge in edges.into_iter().flatten() {
+            let rank = match edge.permission.as_str() {
+                "ADMIN" => 0,
+                "MAINTAIN" => 1,
+                _ => continue,
+            };
+            found
+                .entry(edge.node.id)
+                .or_default()
+                .push((rank, format!("{}/{slug}", entry.org)));
+        }
+    };
+    let mut cursor: Option<String> = None;
+    loop {
+        let body =
+            json!({ "query": TEAMS_QUERY, "variables": { "org": entry.org, "cursor": cursor } });
+        let answer: Answer<TeamsData> = page(client, entry, token, &body, scan).await?;
+        let data = answer.data.ok_or_else(|| refused(&answer.errors))?;
+        count(scan, data.rate_limit.as_ref());
+        let Some(teams) = data.organization.and_then(|o| o.teams) else {
+            return Err(refused(&answer.errors));
+        };
+        for team in teams.nodes.into_iter().flatten() {
+            let mut more = team.repositories.page_info.has_next_page;
+            let mut after = team.repositories.page_info.end_cursor;
+            record(&team.slug, team.repositories.edges);
+            while more {
+                let body = json!({ "query": TEAM_REPOSITORIES_QUERY,
+                    "variables": { "org": entry.org, "slug": team.slug, "cursor": after } });
+                let answer: Answer<TeamsData> = page(client, entry, token, &body, scan).await?;
+                let data = answer.data.ok_or_else(|| refused(&answer.errors))?;
+                count(scan, data.rate_limit.as_ref());
+                let Some(repositories) = data
+                    .organization
+                    .and_then(|o| o.team)
+                    .map(|t| t.repositories)
+                else {
+                    break; // the team went away mid-scan
+                };
+                more = repositories.page_info.has_next_page
+                    && repositories.page_info.end_cursor.is_some()
+                    && repositories.page_info.end_cursor != after;
+                after = repositories.page_info.end_cursor;
+                record(&team.slug, repositories.edges);
+            }
+        }
+        match (teams.page_info.has_next_page, teams.page_info.end_cursor) {
+            (true, Some(next)) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+            _ => break,
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(id, mut teams)| {
+            teams.sort();
+            teams.dedup();
+            (id, teams.into_iter().map(|(_, t)| t).collect())
+        })
+        .collect())
+}
+
+fn count(scan: &mut OrgScan, limit: Option<&RateLimit>) {
+    if let Some(limit) = limit {
+        scan.points += limit.cost;
+        scan.remaining = Some(limit.remaining);
+        scan.resets_at = limit.reset_at;
+    }
+}
+
+fn refused(errors: &[GraphqlError]) -> GithubError {
+    GithubError::Refused(match errors.first() {
+        Some(e) => format!("GitHub refused the teams query: {}", e.message),
+        None => "GitHub's answer to the teams query had no data".into(),
+    })
+}
+
 /// One page, through limits and transient failures.
-async fn page(
+async fn page<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     entry: &DiscoveryConfig,
     token: &str,
     body: &Value,
     scan: &mut OrgScan,
-) -> Result<Answer, GithubError> {
+) -> Result<Answer<T>, GithubError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -436,6 +609,7 @@ fn scanned(node: Node, known: &std::collections::HashMap<String, String>) -> Sca
             Vec::new()
         },
         codeowners,
+        admin_teams: Vec::new(),
         checkout: None,
         unchanged,
     }

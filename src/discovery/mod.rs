@@ -55,6 +55,9 @@ pub struct Scanned {
     pub descriptors: Vec<String>,
     /// The CODEOWNERS file read (its path) and its rules.
     pub codeowners: Option<(String, Vec<codeowners::Rule>)>,
+    /// Teams with admin (then maintain) access, as `org/slug` — the
+    /// evidence when CODEOWNERS names no owner.
+    pub admin_teams: Vec<String>,
     /// The checkout's folder (`None` for a bare repository).
     pub checkout: Option<PathBuf>,
     /// The default branch is where the last scan left it: nothing was read.

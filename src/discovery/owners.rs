@@ -2,7 +2,8 @@
 //! for it: the CODEOWNERS default rule's first owner that is a catalog
 //! team — `@org/team` by a Group's `github.com/team-slug` or
 //! `gitlab.com/group` annotation, else by a Group of that name — or a
-//! person (by email, `github.com/user-login` or name) in exactly one team.
+//! person (by email, `github.com/user-login` or name) in exactly one team;
+//! failing that, a team with admin (then maintain) access on GitHub.
 
 use sqlx::PgConnection;
 
@@ -18,55 +19,82 @@ pub struct LikelyOwner {
     pub evidence: String,
 }
 
-/// The likely owner, or why there is none.
+/// The likely owner, or why there is none: CODEOWNERS's default rule
+/// first, then a team with admin (or maintain) access on the host.
 pub async fn likely_owner(
     conn: &mut PgConnection,
     repo: &Scanned,
 ) -> Result<(Option<LikelyOwner>, Option<String>), sqlx::Error> {
-    let Some((path, rules)) = &repo.codeowners else {
-        return Ok((None, Some("no CODEOWNERS file".into())));
+    let mut why = match from_codeowners(conn, repo).await? {
+        Ok(owner) => return Ok((Some(owner), None)),
+        Err(why) => why,
     };
-    let Some(rule) = super::codeowners::default_rule(rules) else {
-        return Ok((
-            None,
-            Some(format!("{path} has no rule for every file (`* @team`)")),
-        ));
-    };
-    for owner in &rule.owners {
-        if let Some((team, how)) = team_for(conn, owner).await? {
-            let written = if owner.contains('@') {
-                owner.clone()
-            } else {
-                format!("@{owner}")
-            };
+    for team in &repo.admin_teams {
+        if let Some((found, how)) = team_for(conn, team).await? {
             return Ok((
                 Some(LikelyOwner {
-                    team,
-                    evidence: format!(
-                        "{path}:{} \"{} {written}\" → {how}",
-                        rule.line, rule.pattern
-                    ),
+                    team: found,
+                    evidence: format!("@{team} has admin access on GitHub → {how}"),
                 }),
                 None,
             ));
         }
     }
-    Ok((
-        None,
-        Some(format!(
-            "{path}:{} names {}, which no catalog team matches (add a github.com/team-slug annotation to the team)",
-            rule.line,
-            rule.owners
+    if !repo.admin_teams.is_empty() {
+        why.push_str(&format!(
+            "; the teams with admin access ({}) match no catalog team",
+            repo.admin_teams
                 .iter()
-                .map(|o| if o.contains('@') {
-                    o.clone()
-                } else {
-                    format!("@{o}")
-                })
+                .map(|t| format!("@{t}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )),
-    ))
+        ));
+    }
+    Ok((None, Some(why)))
+}
+
+/// The owner the CODEOWNERS default rule names, or why it names none.
+async fn from_codeowners(
+    conn: &mut PgConnection,
+    repo: &Scanned,
+) -> Result<Result<LikelyOwner, String>, sqlx::Error> {
+    let Some((path, rules)) = &repo.codeowners else {
+        return Ok(Err("no CODEOWNERS file".into()));
+    };
+    let Some(rule) = super::codeowners::default_rule(rules) else {
+        return Ok(Err(format!(
+            "{path} has no rule for every file (`* @team`)"
+        )));
+    };
+    let written = |o: &String| {
+        if o.contains('@') {
+            o.clone()
+        } else {
+            format!("@{o}")
+        }
+    };
+    for owner in &rule.owners {
+        if let Some((team, how)) = team_for(conn, owner).await? {
+            return Ok(Ok(LikelyOwner {
+                team,
+                evidence: format!(
+                    "{path}:{} \"{} {}\" → {how}",
+                    rule.line,
+                    rule.pattern,
+                    written(owner)
+                ),
+            }));
+        }
+    }
+    Ok(Err(format!(
+        "{path}:{} names {}, which no catalog team matches (add a github.com/team-slug annotation to the team)",
+        rule.line,
+        rule.owners
+            .iter()
+            .map(written)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
 }
 
 /// The catalog team an owner names, and how it was matched.

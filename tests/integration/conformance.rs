@@ -396,13 +396,21 @@ fn the_github_graphql_query_is_valid_against_githubs_schema() {
         }
     };
     let schema = Valid::assume_valid(schema);
-    let query = usher::discovery::github::QUERY;
-    if let Err(e) = ExecutableDocument::parse_and_validate(&schema, query, "discovery.graphql") {
-        panic!(
-            "discovery's query is not valid against GitHub's schema:\n{}",
-            e.errors
-        );
+    use usher::discovery::github::{QUERY, TEAM_REPOSITORIES_QUERY, TEAMS_QUERY};
+    for (name, query) in [
+        ("repositories", QUERY),
+        ("teams", TEAMS_QUERY),
+        ("a team's repositories", TEAM_REPOSITORIES_QUERY),
+    ] {
+        if let Err(e) = ExecutableDocument::parse_and_validate(&schema, query, "discovery.graphql")
+        {
+            panic!(
+                "discovery's {name} query is not valid against GitHub's schema:\n{}",
+                e.errors
+            );
+        }
     }
+    let query = QUERY;
     // And a query GitHub would refuse is refused here (the check bites).
     let wrong = query.replace("isArchived", "archived");
     assert!(ExecutableDocument::parse_and_validate(&schema, wrong, "wrong.graphql").is_err());

@@ -363,6 +363,17 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
     let host = FakeGitHost::start().await;
     let github = FakeGithub::start("acme", &host.base()).await;
     github.set_repos(organisation());
+    // One team on every repository, with admin access on a third of them
+    // (250 edges: three pages of the team's repositories).
+    github.set_teams(vec![(
+        "payments-team".into(),
+        (0..250)
+            .map(|i| {
+                let permission = if i % 3 == 2 { "ADMIN" } else { "READ" };
+                (format!("R_kgDO{i:06}"), permission.to_string())
+            })
+            .collect(),
+    )]);
     for i in (0..250).step_by(25) {
         host.put(
             &format!("acme/svc-{i:03}/main/catalog-info.yaml"),
@@ -410,12 +421,12 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
     );
     assert!(
         text.contains(
-            "10 described, 239 without a descriptor (80 with a likely owner), 1 archived"
+            "10 described, 239 without a descriptor (160 with a likely owner), 1 archived"
         ),
         "{text}"
     );
     assert!(
-        text.contains("GitHub GraphQL: 5 calls, 3 points (4997 left until 12:00 UTC)"),
+        text.contains("GitHub GraphQL: 8 calls, 6 points (4994 left until 12:00 UTC)"),
         "{text}"
     );
     assert!(
@@ -428,8 +439,34 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
         "{text}"
     );
     // Every page asked for 100 with the previous page's cursor.
-    let bodies = github.bodies();
+    let bodies: Vec<serde_json::Value> = github
+        .bodies()
+        .into_iter()
+        .filter(|b| {
+            b["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("repositories(first: $first"))
+        })
+        .collect();
     assert_eq!(bodies.len(), 3);
+    // Then the team's repositories: its first 100 with the teams, two more pages.
+    let team_pages = github
+        .bodies()
+        .iter()
+        .filter(|b| b["variables"]["slug"] == "payments-team")
+        .count();
+    assert_eq!(team_pages, 2);
+    let evidence: Option<String> =
+        sqlx::query_scalar("SELECT owner_evidence FROM repositories WHERE name = 'acme/svc-002'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        evidence.as_deref(),
+        Some(
+            "@acme/payments-team has admin access on GitHub → group:default/payments (github.com/team-slug)"
+        )
+    );
     assert!(
         bodies
             .iter()
@@ -576,10 +613,11 @@ async fn two_serve_processes_scan_a_scheduled_source_once() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     assert_eq!(outcome["repositories"], 250, "{outcome}");
-    assert_eq!(outcome["calls"], 3, "{outcome}");
+    // Three pages of repositories and one of (no) teams.
+    assert_eq!(outcome["calls"], 4, "{outcome}");
     // Both processes have been up past their first claim: still one scan.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_eq!(github.bodies().len(), 3, "one scan across both processes");
+    assert_eq!(github.bodies().len(), 4, "one scan across both processes");
     let next: chrono::DateTime<chrono::Utc> = sqlx::query_scalar(
         "SELECT next_run_at FROM periodic_tasks WHERE name = 'discovery:github:acme'",
     )

@@ -2,7 +2,9 @@
 //! (`POST /api/graphql`, a bearer token): an organisation's repositories a
 //! page at a time in `orderBy: NAME` order with opaque cursors, the
 //! `rateLimit` object and the `x-ratelimit-*` headers, GitHub's error
-//! shape for an unknown organisation, and — on demand — a 502 or a
+//! shape for an unknown organisation, the teams with their repository
+//! permissions (ten teams a page, 100 repositories a team a page), and — on
+//! demand — a 502 or a
 //! secondary rate limit (403 with `Retry-After`) on a given call.
 
 use std::collections::HashMap;
@@ -39,6 +41,8 @@ struct Inner {
     repos: Vec<FakeRepo>,
     /// Call number (1-based) → the status to answer instead.
     failures: HashMap<usize, u16>,
+    /// Teams: slug → (repository id, permission), in order.
+    teams: Vec<(String, Vec<(String, String)>)>,
     calls: usize,
     bodies: Vec<Value>,
     remaining: i64,
@@ -72,6 +76,10 @@ impl FakeGithub {
 
     pub fn set_repos(&self, repos: Vec<FakeRepo>) {
         self.inner.lock().unwrap().repos = repos;
+    }
+
+    pub fn set_teams(&self, teams: Vec<(String, Vec<(String, String)>)>) {
+        self.inner.lock().unwrap().teams = teams;
     }
 
     pub fn rename(&self, from: &str, to: &str) {
@@ -177,6 +185,66 @@ async fn handle(State(fake): State<FakeGithub>, request: Request) -> Response {
     let variables = &request["variables"];
     // What a real server would refuse: the fake holds usher to the query
     // shape it was written against.
+    if query.contains("teams(first: 10, after: $cursor)") || query.contains("team(slug: $slug)") {
+        inner.remaining -= 1;
+        let rate =
+            json!({ "cost": 1, "remaining": inner.remaining, "resetAt": "2026-12-02T12:00:00Z" });
+        let edges = |repos: &[(String, String)], from: usize| {
+            let page: Vec<Value> = repos
+                .iter()
+                .skip(from)
+                .take(100)
+                .map(|(id, permission)| json!({ "permission": permission, "node": { "id": id } }))
+                .collect();
+            let end = from + page.len();
+            json!({
+                "pageInfo": { "hasNextPage": end < repos.len(), "endCursor": if page.is_empty() { Value::Null } else { json!(format!("t{}", end - 1)) } },
+                "edges": page,
+            })
+        };
+        let after = |name: &str| {
+            variables[name]
+                .as_str()
+                .and_then(|c| c.trim_start_matches(['t', 'T']).parse::<usize>().ok())
+                .map(|i| i + 1)
+                .unwrap_or(0)
+        };
+        if let Some(slug) = variables["slug"].as_str() {
+            let repos = inner
+                .teams
+                .iter()
+                .find(|t| t.0 == slug)
+                .map(|t| t.1.clone());
+            let team = repos.map(|r| json!({ "repositories": edges(&r, after("cursor")) }));
+            return respond(
+                200,
+                &[],
+                json!({ "data": { "rateLimit": rate, "organization": { "team": team } } }),
+            );
+        }
+        let from = variables["cursor"]
+            .as_str()
+            .and_then(|c| c.strip_prefix("T"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        let nodes: Vec<Value> = inner
+            .teams
+            .iter()
+            .skip(from)
+            .take(10)
+            .map(|(slug, repos)| json!({ "slug": slug, "repositories": edges(repos, 0) }))
+            .collect();
+        let end = from + nodes.len();
+        return respond(
+            200,
+            &[],
+            json!({ "data": { "rateLimit": rate, "organization": { "teams": {
+                "pageInfo": { "hasNextPage": end < inner.teams.len(), "endCursor": if nodes.is_empty() { Value::Null } else { json!(format!("T{}", end - 1)) } },
+                "nodes": nodes,
+            }}}}),
+        );
+    }
     let first = variables["first"].as_u64().unwrap_or(0) as usize;
     let known_shape = query.contains("organization(login: $org)")
         && query.contains("repositories(first: $first, after: $cursor")
