@@ -117,12 +117,21 @@ pub async fn scan_folder(
         dir.canonicalize().unwrap_or(dir.to_path_buf()).display()
     );
     let known = known_heads(pool, &source).await?;
+    // A few repositories at once: each is a handful of git processes.
+    let results: Vec<(String, Result<Scanned, String>)> = futures_util::stream::iter(&found)
+        .map(|(name, path)| {
+            let known = known.get(name).map(String::as_str);
+            async move { (name.clone(), clones::scan(name, path, known).await) }
+        })
+        .buffered(CLONES_AT_ONCE)
+        .collect()
+        .await;
     let mut scanned = Vec::new();
     let mut unreadable = Vec::new();
-    for (name, path) in &found {
-        match clones::scan(name, path, known.get(name).map(String::as_str)).await {
+    for (name, result) in results {
+        match result {
             Ok(repo) => scanned.push(repo),
-            Err(why) => unreadable.push((name.clone(), why)),
+            Err(why) => unreadable.push((name, why)),
         }
     }
     let mut summary = finish(pool, &source, &scanned, options, actor, dry_run).await?;
@@ -223,6 +232,9 @@ async fn finish(
     summary.imported.sort();
     Ok(summary)
 }
+
+/// Clones read at once.
+const CLONES_AT_ONCE: usize = 4;
 
 /// Descriptor locations imported at once.
 const IMPORTS_AT_ONCE: usize = 4;
