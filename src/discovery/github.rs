@@ -344,13 +344,13 @@ pub async fn scan(
 }
 
 /// The teams with admin or maintain access to each repository (by node
-/// id), as `org/slug`, admins first.
+/// id): (`org/slug`, `admin` or `maintain`), admins first.
 async fn admin_teams(
     client: &reqwest::Client,
     entry: &DiscoveryConfig,
     token: &str,
     scan: &mut OrgScan,
-) -> Result<std::collections::HashMap<String, Vec<String>>, GithubError> {
+) -> Result<std::collections::HashMap<String, Vec<(String, String)>>, GithubError> {
     let mut found: std::collections::HashMap<String, Vec<(u8, String)>> = Default::default();
     let mut record = |slug: &str, edges: Vec<Option<TeamRepositoryEdge>>| {
         for edge in edges.into_iter().flatten() {
@@ -409,7 +409,16 @@ async fn admin_teams(
         .map(|(id, mut teams)| {
             teams.sort();
             teams.dedup();
-            (id, teams.into_iter().map(|(_, t)| t).collect())
+            let teams = teams
+                .into_iter()
+                .map(|(rank, team)| {
+                    (
+                        team,
+                        if rank == 0 { "admin" } else { "maintain" }.to_string(),
+                    )
+                })
+                .collect();
+            (id, teams)
         })
         .collect())
 }

@@ -55,9 +55,9 @@ pub struct Scanned {
     pub descriptors: Vec<String>,
     /// The CODEOWNERS file read (its path) and its rules.
     pub codeowners: Option<(String, Vec<codeowners::Rule>)>,
-    /// Teams with admin (then maintain) access, as `org/slug` — the
-    /// evidence when CODEOWNERS names no owner.
-    pub admin_teams: Vec<String>,
+    /// Teams with admin (then maintain) access: (`org/slug`, `admin` or
+    /// `maintain`) — the evidence when CODEOWNERS names no owner.
+    pub admin_teams: Vec<(String, String)>,
     /// The checkout's folder (`None` for a bare repository).
     pub checkout: Option<PathBuf>,
     /// The default branch is where the last scan left it: nothing was read.
@@ -347,6 +347,29 @@ async fn record(
     .bind(&unchanged)
     .execute(&mut *tx)
     .await?;
+    // An unchanged repository keeps its row, but its likely owner is mapped
+    // again where the scan carries the evidence (GitHub sends CODEOWNERS
+    // and the teams every time): a team given its github.com/team-slug
+    // since the last scan is found now. Clones that didn't move weren't
+    // read, so theirs stays.
+    for repo in scanned.iter().filter(|r| {
+        r.unchanged
+            && r.descriptors.is_empty()
+            && (r.codeowners.is_some() || !r.admin_teams.is_empty())
+    }) {
+        let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
+        sqlx::query(
+            "UPDATE repositories SET owner_ref = $3, owner_evidence = $4
+             WHERE source = $1 AND name = $2
+               AND (owner_ref IS DISTINCT FROM $3 OR owner_evidence IS DISTINCT FROM $4)",
+        )
+        .bind(source)
+        .bind(&repo.name)
+        .bind(owner.as_ref().map(|o| o.team.clone()))
+        .bind(owner.map(|o| o.evidence).or(why))
+        .execute(&mut *tx)
+        .await?;
+    }
     for repo in scanned.iter().filter(|r| !r.unchanged) {
         summary.read += 1;
         let (owner, why_none) = if repo.descriptors.is_empty() {

@@ -29,12 +29,12 @@ pub async fn likely_owner(
         Ok(owner) => return Ok((Some(owner), None)),
         Err(why) => why,
     };
-    for team in &repo.admin_teams {
+    for (team, access) in &repo.admin_teams {
         if let Some((found, how)) = team_for(conn, team).await? {
             return Ok((
                 Some(LikelyOwner {
                     team: found,
-                    evidence: format!("@{team} has admin access on GitHub → {how}"),
+                    evidence: format!("@{team} has {access} access on GitHub → {how}"),
                 }),
                 None,
             ));
@@ -45,7 +45,7 @@ pub async fn likely_owner(
             "; the teams with admin access ({}) match no catalog team",
             repo.admin_teams
                 .iter()
-                .map(|t| format!("@{t}"))
+                .map(|(t, _)| format!("@{t}"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));

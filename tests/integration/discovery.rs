@@ -509,6 +509,36 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
     );
     assert!(!text.contains(GRAPHQL_TOKEN), "{text}");
 
+    // A team gets admin access to an unowned repository and joins the
+    // catalog: the next scan maps it, though nothing was pushed.
+    github.set_teams(vec![
+        (
+            "payments-team".into(),
+            (0..250)
+                .map(|i| {
+                    let permission = if i % 3 == 2 { "ADMIN" } else { "READ" };
+                    (format!("R_kgDO{i:06}"), permission.to_string())
+                })
+                .collect(),
+        ),
+        (
+            "docs-team".into(),
+            vec![("R_kgDO000001".into(), "MAINTAIN".into())],
+        ),
+    ]);
+    fs::write(
+        org.path().join("docs.yaml"),
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: docs-team\nspec:\n  type: team\n  children: []\n",
+    )
+    .unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import"])
+        .arg(org.path().join("docs.yaml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+
     // Renamed on GitHub, nothing pushed: the same row under its new name,
     // nothing read again, nothing gone.
     github.rename("svc-004", "ledger-worker");
@@ -524,6 +554,19 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
             .await
             .unwrap();
     assert_eq!(names, ["acme/ledger-worker"]);
+    let (owner, evidence): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT owner_ref, owner_evidence FROM repositories WHERE name = 'acme/svc-001'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(owner.as_deref(), Some("group:default/docs-team"));
+    assert_eq!(
+        evidence.as_deref(),
+        Some(
+            "@acme/docs-team has maintain access on GitHub → group:default/docs-team (a team of that name)"
+        )
+    );
 
     // An organisation the token can't see: GitHub's NOT_FOUND, said plainly.
     let wrong = org.path().join("wrong.toml");
