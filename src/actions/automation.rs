@@ -133,13 +133,7 @@ pub struct AutomationSender {
 
 impl AutomationSender {
     pub fn new(config: Arc<Config>, pool: PgPool, annotations: Arc<dyn Annotations>) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30))
-            .redirect(super::same_host_redirects())
-            .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
+        let client = super::token_client(Duration::from_secs(10), Duration::from_secs(30));
         AutomationSender {
             config,
             pool,

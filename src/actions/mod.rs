@@ -4,6 +4,21 @@ pub mod automation;
 pub mod jobs;
 pub mod outbox;
 
+use std::time::Duration;
+
+/// The HTTP client for a service usher sends a token to (automation,
+/// on-call providers, discovery): time-boxed, redirects only within the
+/// host ([`same_host_redirects`]), naming itself.
+pub fn token_client(connect: Duration, total: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(connect)
+        .timeout(total)
+        .redirect(same_host_redirects())
+        .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
 /// The redirect rule for every client that carries a token: a redirect on
 /// the same host (scheme, host and port) is followed, up to five; one to
 /// another host is an error, so the token never travels to a host it

@@ -51,10 +51,7 @@ async fn scan_sources(env: &Env, config: &Config, dry_run: bool) -> anyhow::Resu
     let options = loader::LoadOptions::from_config_with(config, Some(db.pool.clone()));
     let mut failed = false;
     for entry in &config.discovery {
-        let Some(token) = std::env::var(&entry.token_env)
-            .ok()
-            .filter(|t| !t.is_empty())
-        else {
+        let Some(token) = entry.token() else {
             eprintln!(
                 "usher: {}: {} is not set; give it a token that can read {}'s repositories",
                 entry.source(),

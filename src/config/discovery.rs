@@ -40,6 +40,13 @@ fn default_token_env() -> String {
 }
 
 impl DiscoveryConfig {
+    /// The token from the environment (`token_env`), when it is set.
+    pub fn token(&self) -> Option<String> {
+        std::env::var(&self.token_env)
+            .ok()
+            .filter(|t| !t.is_empty())
+    }
+
     /// The source's name in `repositories` and in what usher prints.
     pub fn source(&self) -> String {
         format!("{}:{}", self.kind, self.org.to_lowercase())

@@ -287,13 +287,7 @@ pub async fn scan(
     token: &str,
     known: &std::collections::HashMap<String, String>,
 ) -> Result<OrgScan, GithubError> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .redirect(crate::actions::same_host_redirects())
-        .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| GithubError::Unavailable(e.to_string()))?;
+    let client = crate::actions::token_client(Duration::from_secs(10), Duration::from_secs(60));
     let mut scan = OrgScan::default();
     let mut cursor: Option<String> = None;
     loop {
@@ -302,11 +296,10 @@ pub async fn scan(
             "variables": { "org": entry.org, "first": PAGE, "cursor": cursor },
         });
         let answer: Answer<Data> = page(&client, entry, token, &body, &mut scan).await?;
-        if let Some(limit) = answer.data.as_ref().and_then(|d| d.rate_limit.as_ref()) {
-            scan.points += limit.cost;
-            scan.remaining = Some(limit.remaining);
-            scan.resets_at = limit.reset_at;
-        }
+        count(
+            &mut scan,
+            answer.data.as_ref().and_then(|d| d.rate_limit.as_ref()),
+        );
         if let Some(error) = answer.errors.first() {
             return Err(GithubError::Refused(match error.kind.as_deref() {
                 Some("NOT_FOUND") => format!(
@@ -555,24 +548,15 @@ fn scanned(node: Node, known: &std::collections::HashMap<String, String>) -> Sca
         .and_then(|t| t.oid.clone());
     let default_branch = node.default_branch_ref.as_ref().map(|b| b.name.clone());
     let unchanged = head.is_some() && known.get(&node.id) == head.as_ref();
-    let mut languages: Vec<(i64, String)> = node
-        .languages
-        .map(|l| {
-            l.edges
-                .into_iter()
-                .flatten()
-                .map(|e| (e.size, e.node.name))
-                .collect()
-        })
-        .unwrap_or_default();
-    languages.sort_by_key(|l| std::cmp::Reverse(l.0));
-    let total: i64 = languages.iter().map(|l| l.0).sum();
-    let languages = languages
-        .into_iter()
-        .filter(|(size, _)| total > 0 && size * 100 >= total)
-        .take(5)
-        .map(|(_, name)| crate::catalog::entity::normalise_language(&name))
-        .collect();
+    let languages = super::languages::top(
+        node.languages
+            .into_iter()
+            .flat_map(|l| l.edges.into_iter().flatten())
+            .map(|e| {
+                let name = crate::catalog::entity::normalise_language(&e.node.name);
+                (name, e.size.max(0) as u64)
+            }),
+    );
     let topics = node
         .repository_topics
         .map(|t| {

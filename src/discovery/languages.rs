@@ -61,28 +61,33 @@ pub fn of(path: &str) -> Option<&'static str> {
 /// The languages of these files (path, bytes), the largest first; a
 /// language under 1% of the code is left out.
 pub fn rank<'a>(files: impl Iterator<Item = (&'a str, u64)>) -> Vec<String> {
-    let mut bytes: HashMap<&'static str, u64> = HashMap::new();
-    for (path, size) in files {
-        if SKIPPED
-            .iter()
-            .any(|s| path.starts_with(s) || path.contains(&format!("/{s}")))
-        {
-            continue;
-        }
-        if let Some(language) = of(path) {
-            *bytes.entry(language).or_default() += size;
-        }
+    top(files
+        .filter(|(path, _)| {
+            !SKIPPED
+                .iter()
+                .any(|s| path.starts_with(s) || path.contains(&format!("/{s}")))
+        })
+        .filter_map(|(path, size)| Some((of(path)?.to_string(), size))))
+}
+
+/// The largest languages of (language, bytes) pairs — a language may come
+/// more than once — leaving out any under 1% of the whole: from a
+/// repository's files, or as a host counts them (GitHub's languages).
+pub fn top(sizes: impl IntoIterator<Item = (String, u64)>) -> Vec<String> {
+    let mut bytes: HashMap<String, u64> = HashMap::new();
+    for (language, size) in sizes {
+        *bytes.entry(language).or_default() += size;
     }
     let total: u64 = bytes.values().sum();
-    let mut ranked: Vec<(&str, u64)> = bytes
+    let mut ranked: Vec<(String, u64)> = bytes
         .into_iter()
         .filter(|(_, b)| total > 0 && *b * 100 >= total)
         .collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked
         .into_iter()
         .take(MAX_LANGUAGES)
-        .map(|(l, _)| l.to_string())
+        .map(|(l, _)| l)
         .collect()
 }
 

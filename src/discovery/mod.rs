@@ -459,10 +459,7 @@ pub fn scheduled(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for entry in &config.discovery {
-        let Some(token) = std::env::var(&entry.token_env)
-            .ok()
-            .filter(|t| !t.is_empty())
-        else {
+        let Some(token) = entry.token() else {
             tracing::warn!(source = %entry.source(), token_env = %entry.token_env,
                 "discovery: the token isn't set, so this source isn't scanned");
             continue;

@@ -254,13 +254,7 @@ impl OnCallService {
         pagerduty_token: Option<String>,
         opsgenie_key: Option<String>,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .redirect(crate::actions::same_host_redirects())
-            .user_agent(concat!("usher/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
+        let client = crate::actions::token_client(Duration::from_secs(5), Duration::from_secs(10));
         OnCallService {
             pagerduty: pagerduty::PagerDuty::new(
                 client.clone(),

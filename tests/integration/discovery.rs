@@ -83,6 +83,18 @@ fn repository(dir: &Path, files: &[(&str, &str)]) {
     git(dir, &["commit", "-q", "-m", "first"]);
 }
 
+/// Writes `yaml` to `dir/name` and imports it with the CLI.
+fn import(db: &TestDb, dir: &Path, name: &str, yaml: &str) {
+    fs::write(dir.join(name), yaml).unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .args(["catalog", "import"])
+        .arg(dir.join(name))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
 fn discover(db: &TestDb, dir: &Path, extra: &[&str]) -> String {
     let out = usher()
         .env("DATABASE_URL", db.url())
@@ -105,14 +117,7 @@ fn discover(db: &TestDb, dir: &Path, extra: &[&str]) -> String {
 async fn a_folder_of_clones_is_accounted_for_with_likely_owners() {
     let db = TestDb::new().await;
     let org = tempfile::tempdir().unwrap();
-    fs::write(org.path().join("org.yaml"), ORG).unwrap();
-    let out = usher()
-        .env("DATABASE_URL", db.url())
-        .args(["catalog", "import"])
-        .arg(org.path().join("org.yaml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stdout(&out));
+    import(&db, org.path(), "org.yaml", ORG);
 
     let clones = tempfile::tempdir().unwrap();
     let root = clones.path();
@@ -351,14 +356,7 @@ fn organisation() -> Vec<FakeRepo> {
 async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
     let db = TestDb::new().await;
     let org = tempfile::tempdir().unwrap();
-    fs::write(org.path().join("org.yaml"), ORG).unwrap();
-    let out = usher()
-        .env("DATABASE_URL", db.url())
-        .args(["catalog", "import"])
-        .arg(org.path().join("org.yaml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stdout(&out));
+    import(&db, org.path(), "org.yaml", ORG);
     // Descriptors are read through the host's REST API, like any URL location.
     let host = FakeGitHost::start().await;
     let github = FakeGithub::start("acme", &host.base()).await;
@@ -526,18 +524,12 @@ async fn a_github_organisation_through_graphql_pages_limits_and_renames() {
             vec![("R_kgDO000001".into(), "MAINTAIN".into())],
         ),
     ]);
-    fs::write(
-        org.path().join("docs.yaml"),
+    import(
+        &db,
+        org.path(),
+        "docs.yaml",
         "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: docs-team\nspec:\n  type: team\n  children: []\n",
-    )
-    .unwrap();
-    let out = usher()
-        .env("DATABASE_URL", db.url())
-        .args(["catalog", "import"])
-        .arg(org.path().join("docs.yaml"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stdout(&out));
+    );
 
     // Renamed on GitHub, nothing pushed: the same row under its new name,
     // nothing read again, nothing gone.
