@@ -3,7 +3,8 @@
 //! SBOM or a platform's payload says — up to 64 KB — parsing it ends with
 //! an answer: no panic, no stack overflow, no quadratic blow-up (the case
 //! counts are small so CI stays fast; each input is large). A CODEOWNERS
-//! file from a scanned repository is outside text too.
+//! file, a manifest or a lockfile from a scanned repository is outside
+//! text too.
 //!
 //! The YAML loader's own properties live beside it (`catalog::yaml`).
 
@@ -172,5 +173,36 @@ proptest! {
         ]);
         let _ = index.complete(&text, &[Kind::Component], 10);
         let _ = index.similar(&text, &[Kind::Component], 0.3, 5);
+    }
+}
+
+proptest! {
+    // Fourteen parsers, seven shapes each: fewer cases, as much text.
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    #[test]
+    fn manifests_and_lockfiles(text in any_input()) {
+        use crate::discovery::manifests::Manifest;
+        const KINDS: &[&str] = &["pom.xml", "gradle/libs.versions.toml", "gradle.lockfile",
+            "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock", "go.mod", "go.sum",
+            "requirements.txt", "poetry.lock", "Pipfile.lock", "Gemfile.lock", "composer.lock"];
+        let escaped = text.replace('&', "&amp;").replace('<', "&lt;");
+        let shaped = [
+            text.clone(),
+            format!("<project><properties><v>${{v}}{escaped}</v></properties><dependencies><dependency><groupId>{escaped}</groupId><artifactId>a</artifactId><version>${{v}}</version></dependency></dependencies></project>"),
+            serde_json::json!({"lockfileVersion": 1, "dependencies": {text.clone(): {"version": text.clone(), "dependencies": {text.clone(): {"version": "1.0.0"}}}}}).to_string(),
+            serde_json::json!({"packages": {format!("node_modules/{text}"): {"version": text.clone()}}, "_meta": {}}).to_string(),
+            format!("{text}:\n  version \"{text}\"\n"),
+            format!("require (\n{text} v1.0.0\n)\n"),
+            format!("GEM\n  specs:\n    {text} ({text})\n"),
+        ];
+        for kind in KINDS {
+            let manifest = Manifest::of(kind).expect("a manifest name");
+            for input in &shaped {
+                if let Ok(packages) = manifest.parse(input) {
+                    prop_assert!(packages.iter().all(|p| !p.name.is_empty() && !p.version.is_empty()));
+                }
+            }
+        }
     }
 }

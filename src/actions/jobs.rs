@@ -134,6 +134,21 @@ pub struct Notice {
     pub package: String,
     pub requested_by: String,
     pub services: Vec<NoticedService>,
+    /// Repositories that look like the team's and aren't catalogued.
+    #[serde(default)]
+    pub repositories: Vec<NoticedRepository>,
+}
+
+/// An uncatalogued repository a notice names, with why it is the team's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NoticedRepository {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub evidence: Option<String>,
+    /// "log4j-core 2.14.1 (pom.xml)".
+    #[serde(default)]
+    pub versions: Vec<String>,
 }
 
 /// One of the team's services a notice names.

@@ -1,7 +1,8 @@
 //! `usher bench discovery`: a GitHub organisation of N repositories served
 //! by a local fake speaking GitHub's GraphQL and REST shapes — two thirds
 //! with a `catalog-info.yaml`, the rest with CODEOWNERS on half, one in 50
-//! archived — scanned twice: the first scan (every descriptor imported)
+//! archived, each with realistic manifests (a pom.xml or go.mod, some a
+//! package-lock.json of 300 packages) — scanned twice: the first scan (every descriptor imported)
 //! and a re-scan with nothing pushed (nothing read again). Prints wall
 //! time, GraphQL calls, rate-limit points and peak RSS; asserts nothing.
 
@@ -47,7 +48,7 @@ impl Org {
             let text = format!("* @{ORG}/team-{}\n/docs/ @{ORG}/writers\n", i % self.teams);
             json!({ "text": text, "byteSize": text.len() })
         });
-        json!({
+        let mut node = json!({
             "id": format!("R_bench{i:07}"),
             "nameWithOwner": format!("{ORG}/{name}"),
             "url": format!("{}/{ORG}/{name}", self.base),
@@ -66,7 +67,65 @@ impl Org {
             "ownersGithub": codeowners.unwrap_or(Value::Null),
             "ownersRoot": Value::Null,
             "ownersDocs": Value::Null,
-        })
+        });
+        for (alias, _) in crate::discovery::github::MANIFESTS {
+            node[*alias] = Value::Null;
+        }
+        for (alias, text) in Org::manifests(i) {
+            node[alias] = json!({ "text": text, "byteSize": text.len(), "isTruncated": false });
+        }
+        node
+    }
+
+    /// Realistic manifests: a Java repository's pom.xml (40 dependencies,
+    /// versions in properties, one of them log4j-core), a Go repository's
+    /// go.mod (30 modules); every fifth with a package-lock.json of 300
+    /// packages, every seventh with a requirements.txt.
+    fn manifests(i: usize) -> Vec<(&'static str, String)> {
+        let mut files = Vec::new();
+        if i.is_multiple_of(4) {
+            let mut pom = String::from(
+                "<?xml version=\"1.0\"?>\n<project xmlns=\"http://maven.apache.org/POM/4.0.0\">\n  <groupId>com.bench</groupId><artifactId>svc</artifactId><version>1.0.0</version>\n  <properties>\n",
+            );
+            let log4j = if i.is_multiple_of(8) {
+                "2.14.1"
+            } else {
+                "2.17.2"
+            };
+            pom.push_str(&format!(
+                "    <log4j.version>{log4j}</log4j.version>\n  </properties>\n  <dependencies>\n"
+            ));
+            pom.push_str("    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>${log4j.version}</version></dependency>\n");
+            for d in 0..39 {
+                pom.push_str(&format!("    <dependency><groupId>org.bench.lib{d}</groupId><artifactId>lib-{d}</artifactId><version>1.{d}.{}</version></dependency>\n", i % 10));
+            }
+            pom.push_str("  </dependencies>\n</project>\n");
+            files.push(("pomXml", pom));
+        } else {
+            let mut go = String::from("module example.com/bench/svc\n\ngo 1.22\n\nrequire (\n");
+            for d in 0..30 {
+                go.push_str(&format!("\tgithub.com/bench/mod{d} v1.{d}.{}\n", i % 10));
+            }
+            go.push_str(")\n");
+            files.push(("goMod", go));
+        }
+        if i.is_multiple_of(5) {
+            let mut lock = String::from(
+                "{\"name\":\"web\",\"lockfileVersion\":3,\"packages\":{\"\":{\"name\":\"web\"}",
+            );
+            for d in 0..300 {
+                lock.push_str(&format!(",\"node_modules/pkg-{d}\":{{\"version\":\"{}.{d}.0\",\"resolved\":\"https://registry.npmjs.org/pkg-{d}/-/pkg-{d}-1.0.0.tgz\",\"integrity\":\"sha512-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}", i % 7));
+            }
+            lock.push_str("}}");
+            files.push(("packageLock", lock));
+        }
+        if i.is_multiple_of(7) {
+            let text: String = (0..20)
+                .map(|d| format!("package{d}==2.{d}.{}\n", i % 5))
+                .collect();
+            files.push(("requirements", text));
+        }
+        files
     }
 }
 

@@ -118,7 +118,7 @@ pub fn parse(text: &str) -> Result<(Format, Vec<Package>), String> {
     )
 }
 
-fn dedup(mut packages: Vec<Package>) -> Vec<Package> {
+pub(crate) fn dedup(mut packages: Vec<Package>) -> Vec<Package> {
     packages.sort_by(|a, b| {
         (&a.ecosystem, &a.namespace, &a.name, &a.version).cmp(&(
             &b.ecosystem,

@@ -19,6 +19,7 @@ pub enum Ecosystem {
     Golang,
     Nuget,
     Gem,
+    Composer,
     Other,
 }
 
@@ -32,6 +33,7 @@ impl Ecosystem {
             "golang" | "go" => Ecosystem::Golang,
             "nuget" => Ecosystem::Nuget,
             "gem" => Ecosystem::Gem,
+            "composer" => Ecosystem::Composer,
             _ => Ecosystem::Other,
         }
     }
@@ -45,6 +47,7 @@ impl Ecosystem {
             Ecosystem::Golang => "golang",
             Ecosystem::Nuget => "nuget",
             Ecosystem::Gem => "gem",
+            Ecosystem::Composer => "composer",
             Ecosystem::Other => "other",
         }
     }
@@ -69,7 +72,7 @@ impl Ecosystem {
                 "comparisons (<2.17.1, >=2.0,<2.17.1) or Maven ranges ([2.0,2.17.1), (,2.17.1))"
             }
             Ecosystem::Gem => "comparisons: <2.1, >=1.0,<2.0, ~> 2.1",
-            Ecosystem::Nuget | Ecosystem::Other => {
+            Ecosystem::Nuget | Ecosystem::Composer | Ecosystem::Other => {
                 "comparisons: <2.1, >=1.0,<2.0, or ranges [1.0,2.0)"
             }
         }

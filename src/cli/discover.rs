@@ -138,8 +138,17 @@ fn report(s: &usher::discovery::ScanSummary, dry_run: bool) -> String {
     for (descriptor, why) in &s.not_imported {
         out.push_str(&format!("  not imported {descriptor}: {why}\n"));
     }
+    if s.manifests > 0 || !s.unreadable_manifests.is_empty() {
+        out.push_str(&format!(
+            "  dependencies: {} packages from {} manifests and lockfiles read this time\n",
+            s.packages, s.manifests
+        ));
+    }
     for (name, why) in &s.unreadable {
         out.push_str(&format!("  could not read {name}: {why}\n"));
+    }
+    for (name, note) in s.unreadable_manifests.iter().take(LISTED) {
+        out.push_str(&format!("  dependencies not read in {name}: {note}\n"));
     }
     if !s.undescribed_list.is_empty() {
         out.push_str("without a descriptor (read this time):\n");

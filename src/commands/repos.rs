@@ -264,6 +264,12 @@ async fn card(core: &Core, name: &str) -> CommandResult {
             value: Text::plain(repo.languages.join(", ")),
         });
     }
+    if let Some(value) = dependencies_field(core, repo).await? {
+        fields.push(Field {
+            label: "Dependencies".into(),
+            value: Text::plain(value),
+        });
+    }
     fields.push(Field {
         label: "Last commit".into(),
         value: Text::plain(match (repo.pushed_at, &repo.default_branch) {
@@ -287,6 +293,31 @@ async fn card(core: &Core, name: &str) -> CommandResult {
             source_label(repo),
             repo.scanned_at.format("%Y-%m-%d %H:%M UTC")
         ))))
+}
+
+/// "412 npm (package-lock.json), 38 maven (pom.xml)", and the first
+/// manifest that couldn't be read; `None` when nothing was found.
+async fn dependencies_field(
+    core: &Core,
+    repo: &RepositoryRow,
+) -> Result<Option<String>, sqlx::Error> {
+    let by_ecosystem = store::dependencies_of(&core.pool, repo.id).await?;
+    let mut parts: Vec<String> = by_ecosystem
+        .iter()
+        .take(4)
+        .map(|(ecosystem, files, count)| {
+            let files = match files.as_slice() {
+                [one] => one.clone(),
+                [first, rest @ ..] => format!("{first} and {} more", rest.len()),
+                [] => String::new(),
+            };
+            format!("{count} {ecosystem} ({files})")
+        })
+        .collect();
+    if let Some(note) = repo.dependency_notes.first() {
+        parts.push(format!("not read: {note}"));
+    }
+    Ok((!parts.is_empty()).then(|| parts.join(", ")))
 }
 
 fn source_label(repo: &RepositoryRow) -> String {

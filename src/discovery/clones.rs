@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Scanned, codeowners, languages};
+use super::{Scanned, codeowners, languages, manifests};
 
 /// Descriptor files looked for at a repository's root.
 pub const DESCRIPTOR_NAMES: [&str; 2] = ["catalog-info.yaml", "catalog-info.yml"];
@@ -248,6 +248,21 @@ pub async fn scan(name: &str, repo: &Path, known_head: Option<&str>) -> Result<S
         && let Some(text) = read_blob(repo, &rev, path).await
     {
         scanned.codeowners = Some((path.to_string(), codeowners::parse(&text)));
+    }
+    for (path, kind) in manifests::select(files.iter().map(|f| f.path.as_str())) {
+        let size = by_path.get(path).copied().unwrap_or(0);
+        if size > manifests::MAX_BYTES {
+            let why = format!(
+                "is too large to read ({size} bytes; the limit is {} MiB)",
+                manifests::MAX_BYTES >> 20
+            );
+            scanned.dependencies.note(path, &why);
+            continue;
+        }
+        match read_blob(repo, &rev, path).await {
+            Some(text) => scanned.dependencies.read(path, kind, &text),
+            None => scanned.dependencies.note(path, "couldn't be read from git"),
+        }
     }
     Ok(scanned)
 }

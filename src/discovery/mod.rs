@@ -13,7 +13,9 @@ pub mod clones;
 pub mod codeowners;
 pub mod github;
 pub mod languages;
+pub mod manifests;
 pub mod owners;
+mod packages;
 pub mod store;
 
 use std::collections::HashMap;
@@ -58,6 +60,8 @@ pub struct Scanned {
     /// Teams with admin (then maintain) access: (`org/slug`, `admin` or
     /// `maintain`) — the evidence when CODEOWNERS names no owner.
     pub admin_teams: Vec<(String, String)>,
+    /// The packages its manifests and lockfiles pin (read when it moved).
+    pub dependencies: manifests::Found,
     /// The checkout's folder (`None` for a bare repository).
     pub checkout: Option<PathBuf>,
     /// The default branch is where the last scan left it: nothing was read.
@@ -94,6 +98,11 @@ pub struct ScanSummary {
     pub unreadable: Vec<(String, String)>,
     /// Descriptors found but not imported, and why.
     pub not_imported: Vec<(String, String)>,
+    /// Packages read from manifests this time, and from how many files.
+    pub packages: usize,
+    pub manifests: usize,
+    /// Manifests that couldn't be read: (repository, "file why").
+    pub unreadable_manifests: Vec<(String, String)>,
 }
 
 /// Scans a folder of clones and records what it found (nothing is
@@ -370,8 +379,18 @@ async fn record(
         .execute(&mut *tx)
         .await?;
     }
+    // The repositories that moved, with what their manifests pin now.
+    let mut moved = Vec::new();
     for repo in scanned.iter().filter(|r| !r.unchanged) {
         summary.read += 1;
+        let found = &repo.dependencies;
+        summary.packages += found.packages.len();
+        let files: std::collections::HashSet<&str> =
+            found.packages.iter().map(|(f, _)| f.as_str()).collect();
+        summary.manifests += files.len();
+        summary
+            .unreadable_manifests
+            .extend(found.notes.iter().map(|n| (repo.name.clone(), n.clone())));
         let (owner, why_none) = if repo.descriptors.is_empty() {
             let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
             summary.undescribed_list.push(Undescribed {
@@ -383,18 +402,20 @@ async fn record(
         } else {
             (None, None)
         };
-        sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO repositories (source, name, url, default_branch, head, pushed_at, archived,
                  languages, topics, descriptors, owner_ref, owner_evidence, remote_id, fork, visibility,
-                 scanned_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, now())
+                 dependency_notes, scanned_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now())
              ON CONFLICT (source, name) DO UPDATE SET url = EXCLUDED.url,
                  remote_id = EXCLUDED.remote_id, fork = EXCLUDED.fork, visibility = EXCLUDED.visibility,
                  default_branch = EXCLUDED.default_branch, head = EXCLUDED.head,
                  pushed_at = EXCLUDED.pushed_at, archived = EXCLUDED.archived,
                  languages = EXCLUDED.languages, topics = EXCLUDED.topics,
                  descriptors = EXCLUDED.descriptors, owner_ref = EXCLUDED.owner_ref,
-                 owner_evidence = EXCLUDED.owner_evidence, scanned_at = now(), gone_at = NULL",
+                 owner_evidence = EXCLUDED.owner_evidence, dependency_notes = EXCLUDED.dependency_notes,
+                 scanned_at = now(), gone_at = NULL
+             RETURNING id",
         )
         .bind(source)
         .bind(&repo.name)
@@ -411,9 +432,12 @@ async fn record(
         .bind(&repo.remote_id)
         .bind(repo.fork)
         .bind(&repo.visibility)
-        .execute(&mut *tx)
+        .bind(&repo.dependencies.notes)
+        .fetch_one(&mut *tx)
         .await?;
+        moved.push((id, &repo.dependencies));
     }
+    packages::replace(&mut tx, &moved).await?;
     let names: Vec<&str> = scanned.iter().map(|r| r.name.as_str()).collect();
     summary.gone = sqlx::query(
         "UPDATE repositories SET gone_at = now()

@@ -7,6 +7,7 @@ use sqlx::{FromRow, PgPool};
 /// One repository as the chat shows it.
 #[derive(Debug, Clone, FromRow)]
 pub struct RepositoryRow {
+    pub id: i64,
     pub source: String,
     pub name: String,
     pub url: String,
@@ -21,11 +22,13 @@ pub struct RepositoryRow {
     pub owner_evidence: Option<String>,
     pub scanned_at: DateTime<Utc>,
     pub location_id: Option<i64>,
+    /// Manifests that couldn't be read, and why.
+    pub dependency_notes: Vec<String>,
 }
 
 const COLUMNS: &str =
-    "source, name, url, default_branch, pushed_at, archived, languages, descriptors,
-     owner_ref, owner_evidence, scanned_at, location_id";
+    "id, source, name, url, default_branch, pushed_at, archived, languages, descriptors,
+     owner_ref, owner_evidence, scanned_at, location_id, dependency_notes";
 
 /// The counts `repos` and `stats coverage` start with.
 #[derive(Debug, Clone, Default, FromRow)]
@@ -135,6 +138,22 @@ pub async fn entities_of(
         "SELECT ref, name FROM entities WHERE location_id = $1 ORDER BY kind <> 'component', name LIMIT 10",
     )
     .bind(location_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// What a repository depends on, by ecosystem: (ecosystem, the files it
+/// was read from, how many packages), the most first.
+pub async fn dependencies_of(
+    pool: &PgPool,
+    repository_id: i64,
+) -> Result<Vec<(String, Vec<String>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ecosystem, array_agg(DISTINCT file ORDER BY file), count(*)
+         FROM repository_packages WHERE repository_id = $1
+         GROUP BY ecosystem ORDER BY count(*) DESC, ecosystem",
+    )
+    .bind(repository_id)
     .fetch_all(pool)
     .await
 }

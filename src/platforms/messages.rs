@@ -18,11 +18,31 @@ pub fn notice_reply(notice: &Notice) -> Reply {
     if notice.services.len() > 20 {
         lines = lines.add_plain(format!("\n… and {} more", notice.services.len() - 20));
     }
-    Reply::new()
-        .header(format!("Security: {} in your services", notice.package))
-        .section(lines)
+    let mut reply = Reply::new().header(format!("Security: {} in your services", notice.package));
+    if !notice.services.is_empty() {
+        reply = reply.section(lines);
+    }
+    if !notice.repositories.is_empty() {
+        let mut repos = Text::plain("Repositories that look like yours, not in the catalog:");
+        for r in notice.repositories.iter().take(20) {
+            repos = repos
+                .add_plain("\n• ")
+                .add_link(r.name.clone(), r.url.clone());
+            if !r.versions.is_empty() {
+                repos = repos.add_plain(format!(" uses {}", r.versions.join(", ")));
+            }
+            if let Some(why) = &r.evidence {
+                repos = repos.add_plain(format!(" — {why}"));
+            }
+        }
+        if notice.repositories.len() > 20 {
+            repos = repos.add_plain(format!("\n… and {} more", notice.repositories.len() - 20));
+        }
+        reply = reply.section(repos);
+    }
+    reply
         .context(Text::plain(format!(
-            "Sent by {} via usher (`search {}`). Please upgrade and update the SBOM.",
+            "Sent by {} via usher (`search {}`). Please upgrade and update the SBOM; a repository that isn't yours: say so with `repo NAME`.",
             notice.requested_by, notice.query
         )))
         .public()

@@ -12,7 +12,7 @@ use crate::fake_github::{FakeGithub, FakeRepo, GRAPHQL_TOKEN};
 use crate::fakes::{FakeGitHost, GITHUB_TOKEN};
 use crate::support::{TestDb, stdout, usher, usher_with_input};
 
-const ORG: &str = "apiVersion: backstage.io/v1alpha1
+pub(crate) const ORG: &str = "apiVersion: backstage.io/v1alpha1
 kind: Group
 metadata:
   name: payments
@@ -40,7 +40,7 @@ spec:
   memberOf: [web]
 ";
 
-const DESCRIPTOR: &str = "apiVersion: backstage.io/v1alpha1
+pub(crate) const DESCRIPTOR: &str = "apiVersion: backstage.io/v1alpha1
 kind: Component
 metadata:
   name: payments-api
@@ -50,7 +50,7 @@ spec:
   owner: payments
 ";
 
-fn git(dir: &Path, args: &[&str]) {
+pub(crate) fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -71,7 +71,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A repository at `dir` with `files` committed on `main`.
-fn repository(dir: &Path, files: &[(&str, &str)]) {
+pub(crate) fn repository(dir: &Path, files: &[(&str, &str)]) {
     fs::create_dir_all(dir).unwrap();
     git(dir, &["init", "-q", "-b", "main"]);
     for (path, text) in files {
@@ -84,7 +84,7 @@ fn repository(dir: &Path, files: &[(&str, &str)]) {
 }
 
 /// Writes `yaml` to `dir/name` and imports it with the CLI.
-fn import(db: &TestDb, dir: &Path, name: &str, yaml: &str) {
+pub(crate) fn import(db: &TestDb, dir: &Path, name: &str, yaml: &str) {
     fs::write(dir.join(name), yaml).unwrap();
     let out = usher()
         .env("DATABASE_URL", db.url())
@@ -95,7 +95,7 @@ fn import(db: &TestDb, dir: &Path, name: &str, yaml: &str) {
     assert!(out.status.success(), "{}", stdout(&out));
 }
 
-fn discover(db: &TestDb, dir: &Path, extra: &[&str]) -> String {
+pub(crate) fn discover(db: &TestDb, dir: &Path, extra: &[&str]) -> String {
     let out = usher()
         .env("DATABASE_URL", db.url())
         .arg("discover")
@@ -347,6 +347,7 @@ fn organisation() -> Vec<FakeRepo> {
                     _ => None,
                 },
                 name,
+                ..FakeRepo::default()
             }
         })
         .collect()

@@ -5,7 +5,9 @@
 //! shape for an unknown organisation, the teams with their repository
 //! permissions (ten teams a page, 100 repositories a team a page), and — on
 //! demand — a 502 or a
-//! secondary rate limit (403 with `Retry-After`) on a given call.
+//! secondary rate limit (403 with `Retry-After`) on a given call. Files
+//! (manifests) are served to whatever `object(expression:)` aliases the
+//! query asks for, as GitHub's `Blob`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,7 @@ use serde_json::{Value, json};
 pub const GRAPHQL_TOKEN: &str = "ghp-graphql-secret-789";
 
 /// One repository as the fake's organisation has it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct FakeRepo {
     pub id: String,
     pub name: String,
@@ -31,6 +33,9 @@ pub struct FakeRepo {
     pub descriptor: bool,
     /// (path, text) of a CODEOWNERS file.
     pub codeowners: Option<(String, String)>,
+    /// Other files at the default branch's head: (path, text), served to
+    /// any `alias: object(expression: "HEAD:path")` the query asks for.
+    pub files: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -100,13 +105,27 @@ impl FakeGithub {
     }
 }
 
-fn node(repo: &FakeRepo, org: &str, web_base: &str) -> Value {
+/// The `alias: object(expression: "HEAD:path")` pairs a query asks for.
+fn objects_asked(query: &str) -> Vec<(String, String)> {
+    let mut asked = Vec::new();
+    for line in query.lines() {
+        let Some((alias, rest)) = line.trim().split_once(": object(expression: \"HEAD:") else {
+            continue;
+        };
+        if let Some((path, _)) = rest.split_once('"') {
+            asked.push((alias.to_string(), path.to_string()));
+        }
+    }
+    asked
+}
+
+fn node(repo: &FakeRepo, org: &str, web_base: &str, asked: &[(String, String)]) -> Value {
     let blob = |path: &str| match &repo.codeowners {
         Some((p, text)) if p == path => json!({ "text": text, "byteSize": text.len() }),
         _ => Value::Null,
     };
     let total: i64 = repo.languages.iter().map(|l| l.1).sum();
-    json!({
+    let mut node = json!({
         "id": repo.id,
         "nameWithOwner": format!("{org}/{}", repo.name),
         "url": format!("{web_base}/{org}/{}", repo.name),
@@ -124,7 +143,22 @@ fn node(repo: &FakeRepo, org: &str, web_base: &str) -> Value {
         "ownersGithub": blob(".github/CODEOWNERS"),
         "ownersRoot": blob("CODEOWNERS"),
         "ownersDocs": blob("docs/CODEOWNERS"),
-    })
+    });
+    for (alias, path) in asked {
+        if node.get(alias).is_some() {
+            continue;
+        }
+        // GitHub's Blob: text (null for a binary file), byteSize, and
+        // isTruncated for a text too large to send whole.
+        let blob = match repo.files.iter().find(|(p, _)| p == path) {
+            Some((_, text)) => {
+                json!({ "text": text, "byteSize": text.len(), "isTruncated": false })
+            }
+            None => Value::Null,
+        };
+        node[alias] = blob;
+    }
+    node
 }
 
 fn cursor(index: usize) -> String {
@@ -278,6 +312,7 @@ async fn handle(State(fake): State<FakeGithub>, request: Request) -> Response {
             }),
         );
     }
+    let asked = objects_asked(query);
     let mut repos = inner.repos.clone();
     repos.sort_by_key(|r| r.name.to_lowercase());
     let start = variables["cursor"]
@@ -289,7 +324,7 @@ async fn handle(State(fake): State<FakeGithub>, request: Request) -> Response {
         .iter()
         .skip(start)
         .take(first)
-        .map(|r| node(r, &inner.org, &inner.web_base))
+        .map(|r| node(r, &inner.org, &inner.web_base, &asked))
         .collect();
     let end = start + page.len();
     respond(

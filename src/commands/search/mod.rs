@@ -3,6 +3,7 @@
 //! that notifies every owning team once.
 
 pub mod query;
+pub mod repositories;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::actions::jobs::{Notice, NoticedService};
+use crate::actions::jobs::{Notice, NoticedRepository, NoticedService};
 use crate::actions::outbox::{self, NewJob};
 use crate::catalog::model::{EntityRef, Kind};
 use crate::catalog::store::{self, EntityRow};
@@ -19,7 +20,8 @@ use crate::chat::{Action, ButtonStyle, Element, Reply, Request, Text};
 
 use super::parse::Args;
 use super::{CommandResult, Core};
-use query::{Filter, Query};
+use query::{DepFilter, Filter, Query};
+use repositories::RepoMatch;
 
 pub const OPTIONS: &[&str] = &["query", "page", "notify"];
 
@@ -53,7 +55,22 @@ pub async fn run(core: &Core, request: &Request, args: &Args) -> CommandResult {
         Err(why) => return Ok(Reply::text(why)),
     };
     let (rows, total) = find(core, &query, &filter, matches.as_ref(), Some(page)).await?;
-    Ok(render(text, &query, page, &rows, total, matches.as_ref()))
+    let repos = match repositories::dep_matches(&core.pool, &query, filter.owner.as_deref()).await?
+    {
+        Ok(r) => r,
+        Err(why) => return Ok(Reply::text(format!("Search: {why}."))),
+    };
+    Ok(render(
+        text,
+        &query,
+        page,
+        Found {
+            rows: &rows,
+            total,
+            matches: matches.as_ref(),
+            repos: &repos,
+        },
+    ))
 }
 
 /// Filters that need the catalog to mean something (a team, a system).
@@ -138,33 +155,38 @@ async fn dep_matches(
     let Some(dep) = query.dep() else {
         return Ok(Ok(None));
     };
-    let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
-        "SELECT entity_id, ecosystem, namespace, name, version FROM packages
+    // From SBOMs, and from the manifests of the repository a component's
+    // descriptor was discovered in.
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT entity_id, ecosystem, name, version FROM packages
          WHERE lower(name) = lower($1) AND ($2::text IS NULL OR ecosystem = $2)
-           AND ($3::text IS NULL OR lower(namespace) = lower($3))",
+           AND ($3::text IS NULL OR lower(namespace) = lower($3))
+         UNION ALL
+         SELECT e.id, p.ecosystem, p.name, p.version
+         FROM repository_packages p
+         JOIN repositories r ON r.id = p.repository_id AND r.gone_at IS NULL
+         JOIN entities e ON e.location_id = r.location_id AND e.kind = 'component'
+         WHERE r.location_id IS NOT NULL AND lower(p.name) = lower($1)
+           AND ($2::text IS NULL OR p.ecosystem = $2)
+           AND ($3::text IS NULL OR lower(p.namespace) = lower($3))",
     )
     .bind(&dep.name)
     .bind(dep.ecosystem.map(|e| e.as_str()))
     .bind(&dep.namespace)
     .fetch_all(&core.pool)
     .await?;
-    let mut ranges: HashMap<Ecosystem, Range> = HashMap::new();
+    let mut in_range = InRange::new(dep);
     let mut found: HashMap<i64, Vec<String>> = HashMap::new();
     let mut seen: std::collections::HashSet<(i64, String)> = std::collections::HashSet::new();
-    for (entity, ecosystem, _, name, version) in rows {
-        let eco = Ecosystem::parse(&ecosystem);
-        let range = match ranges.get(&eco) {
-            Some(r) => r,
-            None => match Range::parse(eco, dep.range.as_deref().unwrap_or_default()) {
-                Ok(r) => ranges.entry(eco).or_insert(r),
-                Err(why) => return Ok(Err(why)),
-            },
-        };
-        if range.matches(eco, &version) == Some(true) {
-            let label = format!("{name} {version}");
-            if seen.insert((entity, label.clone())) {
-                found.entry(entity).or_default().push(label);
-            }
+    for (entity, ecosystem, name, version) in rows {
+        match in_range.holds(&ecosystem, &version) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(why) => return Ok(Err(why)),
+        }
+        let label = format!("{name} {version}");
+        if seen.insert((entity, label.clone())) {
+            found.entry(entity).or_default().push(label);
         }
     }
     // Check the range's syntax even when nothing uses the package.
@@ -174,6 +196,38 @@ async fn dep_matches(
         return Ok(Err(why));
     }
     Ok(Ok(Some(found)))
+}
+
+/// Whether versions are in a `dep:` filter's range, each ecosystem's
+/// range parsed once (the same text means different things in npm and
+/// Maven).
+pub(crate) struct InRange<'a> {
+    dep: &'a DepFilter,
+    ranges: HashMap<Ecosystem, Range>,
+}
+
+impl<'a> InRange<'a> {
+    pub(crate) fn new(dep: &'a DepFilter) -> Self {
+        InRange {
+            dep,
+            ranges: HashMap::new(),
+        }
+    }
+
+    /// Whether `version` (of a package in `ecosystem`) is in the range;
+    /// `Err` when the range doesn't parse in that ecosystem. A version
+    /// that can't be read is not in it.
+    pub(crate) fn holds(&mut self, ecosystem: &str, version: &str) -> Result<bool, String> {
+        let eco = Ecosystem::parse(ecosystem);
+        let range = match self.ranges.entry(eco) {
+            std::collections::hash_map::Entry::Occupied(r) => r.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Range::parse(
+                eco,
+                self.dep.range.as_deref().unwrap_or_default(),
+            )?),
+        };
+        Ok(range.matches(eco, version) == Some(true))
+    }
 }
 
 fn like_pattern(word: &str) -> String {
@@ -285,18 +339,30 @@ fn owner_short(row: &EntityRow) -> String {
         .unwrap_or_else(|| "no owner".into())
 }
 
-fn render(
-    text: &str,
-    query: &Query,
-    page: i64,
-    rows: &[EntityRow],
+/// What a search found: a page of catalogued rows with the total, the
+/// versions each uses (for `dep:`), and the uncatalogued repositories.
+struct Found<'a> {
+    rows: &'a [EntityRow],
     total: i64,
-    matches: Option<&HashMap<i64, Vec<String>>>,
-) -> Reply {
+    matches: Option<&'a HashMap<i64, Vec<String>>>,
+    repos: &'a [RepoMatch],
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn render(text: &str, query: &Query, page: i64, found: Found<'_>) -> Reply {
     let shown = text.chars().take(80).collect::<String>();
-    if total == 0 {
+    let Found {
+        rows,
+        total,
+        matches,
+        repos,
+    } = found;
+    if total == 0 && repos.is_empty() {
         let hint = if query.dep().is_some() {
-            "No service in the catalog uses that (as far as the SBOMs imported say — `usher catalog import-sbom` adds them)."
+            "No service in the catalog uses that, nor any repository discovery read (as far as SBOMs and manifests say — `usher catalog import-sbom` adds SBOMs, `usher discover` reads repositories)."
         } else {
             "Try fewer words, or a filter like lang:java or owner:TEAM."
         };
@@ -306,45 +372,39 @@ fn render(
                 .add_plain(format!(". {hint}")),
         );
     }
-    let pages = (total + PAGE - 1) / PAGE;
-    if rows.is_empty() {
+    let repo_pages = (repos.len() as i64 + PAGE - 1) / PAGE;
+    let pages = ((total + PAGE - 1) / PAGE).max(repo_pages);
+    let repo_page: Vec<&RepoMatch> = repos
+        .iter()
+        .skip(((page - 1) * PAGE) as usize)
+        .take(PAGE as usize)
+        .collect();
+    if rows.is_empty() && repo_page.is_empty() {
         return Reply::text(format!(
             "There are only {pages} pages of results for that search."
         ));
     }
-    let mut lines = Text::new();
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            lines = lines.add_plain("\n");
-        }
-        lines = lines
-            .add_bold(row.short())
-            .add_plain(format!(" — {}", owner_short(row)));
-        let mut details = Vec::new();
-        if let Some(versions) = matches.and_then(|m| m.get(&row.id)) {
-            details.push(versions.join(", "));
-        }
-        if let Some(t) = &row.tier {
-            details.push(format!("tier {t}"));
-        }
-        if let Some(l) = &row.lifecycle
-            && l != "production"
-        {
-            details.push(l.clone());
-        }
-        if !details.is_empty() {
-            lines = lines.add_plain(format!(" · {}", details.join(" · ")));
-        }
+    let mut summary = Text::plain(format!("{total} found for ")).add_code(shown.clone());
+    if !repos.is_empty() {
+        summary = summary.add_plain(format!(
+            ", and {} not in the catalog",
+            plural(repos.len(), "repository", "repositories")
+        ));
     }
-    let first = (page - 1) * PAGE + 1;
-    let last = first + rows.len() as i64 - 1;
-    let mut reply = Reply::new()
-        .section(
-            Text::plain(format!("{total} found for "))
-                .add_code(shown.clone())
-                .add_plain(format!(" (showing {first}–{last}):")),
-        )
-        .section(lines);
+    if !rows.is_empty() {
+        let first = (page - 1) * PAGE + 1;
+        let last = first + rows.len() as i64 - 1;
+        summary = summary.add_plain(format!(" (showing {first}–{last}):"));
+    } else {
+        summary = summary.add_plain(":");
+    }
+    let mut reply = Reply::new().section(summary);
+    if !rows.is_empty() {
+        reply = reply.section(service_lines(rows, matches));
+    }
+    if !repo_page.is_empty() {
+        reply = reply.section(repo_lines(&repo_page));
+    }
     let mut actions = Vec::new();
     if page < pages {
         actions.push(Element::Button {
@@ -369,6 +429,52 @@ fn render(
     }
     reply = reply.actions(actions);
     reply.context(Text::plain(format!("Page {page} of {pages}.")))
+}
+
+/// A line per catalogued service: name, owner, the versions it uses.
+fn service_lines(rows: &[EntityRow], matches: Option<&HashMap<i64, Vec<String>>>) -> Text {
+    let mut lines = Text::new();
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            lines = lines.add_plain("\n");
+        }
+        lines = lines
+            .add_bold(row.short())
+            .add_plain(format!(" — {}", owner_short(row)));
+        let mut details = Vec::new();
+        if let Some(versions) = matches.and_then(|m| m.get(&row.id)) {
+            details.push(versions.join(", "));
+        }
+        if let Some(t) = &row.tier {
+            details.push(format!("tier {t}"));
+        }
+        if let Some(l) = &row.lifecycle
+            && l != "production"
+        {
+            details.push(l.clone());
+        }
+        if !details.is_empty() {
+            lines = lines.add_plain(format!(" · {}", details.join(" · ")));
+        }
+    }
+    lines
+}
+
+/// The uncatalogued repositories: name, likely owner, versions and files.
+fn repo_lines(repos: &[&RepoMatch]) -> Text {
+    let mut lines = Text::plain("Not in the catalog:");
+    for repo in repos {
+        lines = lines
+            .add_plain("\n")
+            .add_link(repo.name.clone(), repo.url.clone())
+            .add_plain(format!(" — {}", repo.owner_phrase()));
+        let mut details = vec![repo.versions.join(", ")];
+        if repo.archived {
+            details.push("archived".into());
+        }
+        lines = lines.add_plain(format!(" · {}", details.join(" · ")));
+    }
+    lines
 }
 
 /// Whether the actor may notify owners: admins and members of the
@@ -435,18 +541,30 @@ async fn notify(
         Err(why) => return Ok(Reply::text(why)),
     };
     let (rows, _) = find(core, query, &resolved, matches, None).await?;
-    let mut by_team: BTreeMap<String, Vec<&EntityRow>> = BTreeMap::new();
+    let repos =
+        match repositories::dep_matches(&core.pool, query, resolved.owner.as_deref()).await? {
+            Ok(r) => r,
+            Err(why) => return Ok(Reply::text(format!("Search: {why}."))),
+        };
+    let mut by_team: BTreeMap<String, (Vec<&EntityRow>, Vec<&RepoMatch>)> = BTreeMap::new();
     let mut unowned = Vec::new();
     for row in &rows {
         match &row.owner_ref {
-            Some(owner) => by_team.entry(owner.clone()).or_default().push(row),
-            None => unowned.push(row.short()),
+            Some(owner) => by_team.entry(owner.clone()).or_default().0.push(row),
+            None => unowned.push(row.short().to_string()),
+        }
+    }
+    // Archived repositories run nowhere: their owners aren't told.
+    for repo in repos.iter().filter(|r| !r.archived) {
+        match &repo.owner_ref {
+            Some(owner) => by_team.entry(owner.clone()).or_default().1.push(repo),
+            None => unowned.push(repo.name.clone()),
         }
     }
     let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut tx = core.pool.begin().await?;
     let (mut sent, mut already) = (0, 0);
-    for (team, services) in &by_team {
+    for (team, (services, repos)) in &by_team {
         let key = hex::encode(&Sha256::digest(format!("{normalized}\n{team}").as_bytes())[..12]);
         let notice = Notice {
             reason: "vulnerable-package".into(),
@@ -462,6 +580,15 @@ async fn notify(
                         .and_then(|m| m.get(&s.id))
                         .cloned()
                         .unwrap_or_default(),
+                })
+                .collect(),
+            repositories: repos
+                .iter()
+                .map(|r| NoticedRepository {
+                    name: r.name.clone(),
+                    url: r.url.clone(),
+                    evidence: r.evidence.clone(),
+                    versions: r.versions.clone(),
                 })
                 .collect(),
         };
@@ -480,10 +607,20 @@ async fn notify(
         .await?;
     tx.commit().await?;
     let mut reply = Reply::new().section(Text::plain(format!(
-        "Notified {sent} team{} about {} service{} using {}.",
-        if sent == 1 { "" } else { "s" },
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" },
+        "Notified {} about {}{} using {}.",
+        plural(sent, "team", "teams"),
+        plural(rows.len(), "service", "services"),
+        match repos
+            .iter()
+            .filter(|r| !r.archived && r.owner_ref.is_some())
+            .count()
+        {
+            0 => String::new(),
+            n => format!(
+                " and {} not in the catalog",
+                plural(n, "repository", "repositories")
+            ),
+        },
         dep.display()
     )));
     if already > 0 {
