@@ -304,6 +304,7 @@ pub async fn run(
     let entry = DiscoveryConfig {
         kind: "github".into(),
         org: ORG.into(),
+        group: String::new(),
         graphql_url: format!("http://127.0.0.1:{port}/api/graphql"),
         token_env: "USHER_BENCH_TOKEN".into(),
         schedule: "0 4 * * *".into(),
@@ -312,7 +313,7 @@ pub async fn run(
     super::reset_peak_memory();
     let started = Instant::now();
     let (summary, cost) =
-        crate::discovery::scan_github(pool, &entry, "bench-token", &options, "bench", false)
+        crate::discovery::scan_source(pool, &entry, "bench-token", &options, "bench", false)
             .await?;
     figures.first = started.elapsed();
     figures.first_calls = cost.calls;
@@ -327,7 +328,7 @@ pub async fn run(
     super::reset_peak_memory();
     let started = Instant::now();
     let (summary, cost) =
-        crate::discovery::scan_github(pool, &entry, "bench-token", &options, "bench", false)
+        crate::discovery::scan_source(pool, &entry, "bench-token", &options, "bench", false)
             .await?;
     figures.rescan = started.elapsed();
     figures.rescan_calls = cost.calls;

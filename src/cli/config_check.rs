@@ -114,7 +114,7 @@ pub(crate) fn config_check(config: &Config) -> ExitCode {
                 Some(_) => format!("{} ({}, {} set)", d.source(), d.schedule, d.token_env),
                 None => {
                     problems.push(format!(
-                        "discovery {}: {} is not set, so the organisation isn't scanned; give it a token that can read its repositories",
+                        "discovery {}: {} is not set, so this source isn't scanned; give it a token that can read its repositories",
                         d.source(),
                         d.token_env
                     ));

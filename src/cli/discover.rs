@@ -44,7 +44,7 @@ pub(crate) async fn discover(
 async fn scan_sources(env: &Env, config: &Config, dry_run: bool) -> anyhow::Result<ExitCode> {
     if config.discovery.is_empty() {
         bail!(
-            "usher.toml has no [[discovery]] sources: add a GitHub organisation (type = \"github\", org = \"acme\"), or scan a folder of clones with `usher discover --path DIR`"
+            "usher.toml has no [[discovery]] sources: add a GitHub organisation (type = \"github\", org = \"acme\") or a GitLab group (type = \"gitlab\", group = \"acme\"), or scan a folder of clones with `usher discover --path DIR`"
         );
     }
     let db = open(env).await?;
@@ -56,28 +56,18 @@ async fn scan_sources(env: &Env, config: &Config, dry_run: bool) -> anyhow::Resu
                 "usher: {}: {} is not set; give it a token that can read {}'s repositories",
                 entry.source(),
                 entry.token_env,
-                entry.org
+                entry.scope()
             );
             failed = true;
             continue;
         };
         let actor = format!("cli:{}", os_user());
-        match usher::discovery::scan_github(&db.pool, entry, &token, &options, &actor, dry_run)
+        match usher::discovery::scan_source(&db.pool, entry, &token, &options, &actor, dry_run)
             .await
         {
             Ok((summary, cost)) => {
                 print!("{}", report(&summary, dry_run));
-                println!(
-                    "  GitHub GraphQL: {} calls, {} points{}",
-                    cost.calls,
-                    cost.points,
-                    match (cost.remaining, cost.resets_at) {
-                        (Some(left), Some(at)) =>
-                            format!(" ({left} left until {})", at.format("%H:%M UTC")),
-                        (Some(left), None) => format!(" ({left} left this hour)"),
-                        _ => String::new(),
-                    }
-                );
+                println!("  {}", cost_line(&cost));
             }
             Err(e) => {
                 eprintln!("usher: {}: {e}", entry.source());
@@ -91,6 +81,28 @@ async fn scan_sources(env: &Env, config: &Config, dry_run: bool) -> anyhow::Resu
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the scan cost, as the host counts it: GitHub's rate-limit points
+/// (and what is left this hour), GitLab's complexity scores.
+fn cost_line(cost: &usher::discovery::ApiCost) -> String {
+    if let Some(limit) = cost.complexity_limit {
+        return format!(
+            "{} GraphQL: {} calls, complexity {} in all ({limit} at most a query)",
+            cost.host, cost.calls, cost.points
+        );
+    }
+    format!(
+        "{} GraphQL: {} calls, {} points{}",
+        cost.host,
+        cost.calls,
+        cost.points,
+        match (cost.remaining, cost.resets_at) {
+            (Some(left), Some(at)) => format!(" ({left} left until {})", at.format("%H:%M UTC")),
+            (Some(left), None) => format!(" ({left} left this hour)"),
+            _ => String::new(),
+        }
+    )
 }
 
 /// What `usher discover` prints.

@@ -1,6 +1,7 @@
 //! `[[discovery]]`: the sources whose repositories usher accounts for —
-//! for now GitHub organisations (github.com or Enterprise) through the
-//! GraphQL API. `usher discover` scans them once; `usher serve` on their
+//! GitHub organisations (github.com or Enterprise) and GitLab groups
+//! (gitlab.com or self-managed, subgroups included), through their GraphQL
+//! APIs. `usher discover` scans them once; `usher serve` on their
 //! schedule, once across replicas.
 
 use super::*;
@@ -9,18 +10,25 @@ use super::*;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DiscoveryConfig {
-    /// `github` (github.com or GitHub Enterprise).
+    /// `github` (github.com or GitHub Enterprise) or `gitlab` (gitlab.com
+    /// or self-managed).
     #[serde(rename = "type")]
     pub kind: String,
-    /// The organisation's login.
+    /// GitHub: the organisation's login.
+    #[serde(default)]
     pub org: String,
-    /// GitHub's GraphQL endpoint: `https://api.github.com/graphql`, or
-    /// `https://HOST/api/graphql` for Enterprise.
-    #[serde(default = "default_graphql_url")]
+    /// GitLab: the group's full path (`acme`, `acme/platform`).
+    #[serde(default)]
+    pub group: String,
+    /// The GraphQL endpoint: `https://api.github.com/graphql` (Enterprise:
+    /// `https://HOST/api/graphql`), `https://gitlab.com/api/graphql`
+    /// (self-managed: `https://HOST/api/graphql`). Empty in the file: the
+    /// host's public one.
+    #[serde(default)]
     pub graphql_url: String,
     /// The environment variable holding a token that can read the
-    /// organisation's repositories.
-    #[serde(default = "default_token_env")]
+    /// repositories (`GITHUB_TOKEN`, `GITLAB_TOKEN` by default).
+    #[serde(default)]
     pub token_env: String,
     /// When `usher serve` scans it (crontab, UTC); daily at 04:00 by default.
     #[serde(default = "default_schedule")]
@@ -31,15 +39,30 @@ fn default_schedule() -> String {
     "0 4 * * *".into()
 }
 
-fn default_graphql_url() -> String {
-    "https://api.github.com/graphql".into()
-}
-
-fn default_token_env() -> String {
-    "GITHUB_TOKEN".into()
-}
-
 impl DiscoveryConfig {
+    /// Fills what the file left out with the host's defaults.
+    pub(super) fn fill_defaults(&mut self) {
+        let (url, token_env) = match self.kind.as_str() {
+            "gitlab" => ("https://gitlab.com/api/graphql", "GITLAB_TOKEN"),
+            _ => ("https://api.github.com/graphql", "GITHUB_TOKEN"),
+        };
+        if self.graphql_url.is_empty() {
+            self.graphql_url = url.into();
+        }
+        if self.token_env.is_empty() {
+            self.token_env = token_env.into();
+        }
+    }
+
+    /// The organisation or group whose repositories these are.
+    pub fn scope(&self) -> &str {
+        if self.kind == "gitlab" {
+            &self.group
+        } else {
+            &self.org
+        }
+    }
+
     /// The token from the environment (`token_env`), when it is set.
     pub fn token(&self) -> Option<String> {
         std::env::var(&self.token_env)
@@ -49,30 +72,49 @@ impl DiscoveryConfig {
 
     /// The source's name in `repositories` and in what usher prints.
     pub fn source(&self) -> String {
-        format!("{}:{}", self.kind, self.org.to_lowercase())
+        format!("{}:{}", self.kind, self.scope().to_lowercase())
     }
 }
 
 /// Every `[[discovery]]` entry checked; the error names the entry and key.
 pub(super) fn check_discovery(entries: &[DiscoveryConfig]) -> Result<(), String> {
     for (i, entry) in entries.iter().enumerate() {
-        if entry.kind != "github" {
-            return Err(format!(
-                "discovery[{i}].type: '{}' is not a source usher scans yet; use github (GitLab groups are coming; a folder of clones is `usher discover --path DIR`)",
-                entry.kind
-            ));
-        }
-        let login_ok = !entry.org.is_empty()
-            && entry.org.len() <= 39
-            && entry
-                .org
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        if !login_ok {
-            return Err(format!(
-                "discovery[{i}].org: '{}' is not a GitHub organisation login (letters, digits and -)",
-                entry.org
-            ));
+        match entry.kind.as_str() {
+            "github" => {
+                let login_ok = !entry.org.is_empty()
+                    && entry.org.len() <= 39
+                    && entry
+                        .org
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-');
+                if !login_ok {
+                    return Err(format!(
+                        "discovery[{i}].org: '{}' is not a GitHub organisation login (letters, digits and -)",
+                        entry.org
+                    ));
+                }
+            }
+            "gitlab" => {
+                let path_ok = !entry.group.is_empty()
+                    && entry.group.len() <= 255
+                    && entry.group.split('/').all(|part| {
+                        !part.is_empty()
+                            && part
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    });
+                if !path_ok {
+                    return Err(format!(
+                        "discovery[{i}].group: '{}' is not a GitLab group's full path (acme, or acme/platform)",
+                        entry.group
+                    ));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "discovery[{i}].type: '{other}' is not a source usher scans; use github or gitlab (a folder of clones is `usher discover --path DIR`)"
+                ));
+            }
         }
         crate::schedule::Schedule::parse(&entry.schedule, "")
             .map_err(|why| format!("discovery[{i}].schedule: {why}"))?;

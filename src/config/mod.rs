@@ -202,7 +202,7 @@ impl Config {
 
     /// Parses and validates TOML text; the error names the key.
     pub fn from_toml(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
@@ -212,6 +212,9 @@ impl Config {
                 None => message,
             }
         })?;
+        for entry in &mut config.discovery {
+            entry.fill_defaults();
+        }
         config.validate()?;
         Ok(config)
     }

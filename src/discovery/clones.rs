@@ -22,7 +22,6 @@ use super::{Scanned, codeowners, languages, manifests};
 /// Descriptor files looked for at a repository's root.
 pub const DESCRIPTOR_NAMES: [&str; 2] = ["catalog-info.yaml", "catalog-info.yml"];
 /// A CODEOWNERS file larger than this is not read.
-const MAX_CODEOWNERS: u64 = 512 * 1024;
 /// One git call may take this long.
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -242,10 +241,11 @@ pub async fn scan(name: &str, repo: &Path, known_head: Option<&str>) -> Result<S
         .filter(|n| by_path.contains_key(*n))
         .map(|n| n.to_string())
         .collect();
-    if let Some(path) = codeowners::PATHS
-        .iter()
-        .find(|p| by_path.get(*p).is_some_and(|size| *size <= MAX_CODEOWNERS))
-        && let Some(text) = read_blob(repo, &rev, path).await
+    if let Some(path) = codeowners::PATHS.iter().find(|p| {
+        by_path
+            .get(*p)
+            .is_some_and(|size| *size <= super::MAX_CODEOWNERS)
+    }) && let Some(text) = read_blob(repo, &rev, path).await
     {
         scanned.codeowners = Some((path.to_string(), codeowners::parse(&text)));
     }

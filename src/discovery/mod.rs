@@ -1,7 +1,7 @@
 //! Discovery: every repository the organisation has, catalogued or not.
 //!
 //! A scan reads a source's repositories (a folder of clones, [`clones`];
-//! a GitHub organisation, [`github`]) and keeps a row per repository in `repositories`: where it
+//! a GitHub organisation, [`github`]; a GitLab group, [`gitlab`]) and keeps a row per repository in `repositories`: where it
 //! is, its default branch and last commit, its languages, the descriptors
 //! it has — imported as locations that stay refreshed — and, for one
 //! without a descriptor, a likely owner with the evidence for it: the
@@ -12,6 +12,8 @@
 pub mod clones;
 pub mod codeowners;
 pub mod github;
+pub mod gitlab;
+pub mod graphql;
 pub mod languages;
 pub mod manifests;
 pub mod owners;
@@ -57,9 +59,10 @@ pub struct Scanned {
     pub descriptors: Vec<String>,
     /// The CODEOWNERS file read (its path) and its rules.
     pub codeowners: Option<(String, Vec<codeowners::Rule>)>,
-    /// Teams with admin (then maintain) access: (`org/slug`, `admin` or
-    /// `maintain`) — the evidence when CODEOWNERS names no owner.
-    pub admin_teams: Vec<(String, String)>,
+    /// Teams the host says hold it, strongest first: (`org/slug`, how —
+    /// "has admin access on GitHub", "is the GitLab group it lives in") —
+    /// the evidence when CODEOWNERS names no owner.
+    pub host_teams: Vec<(String, String)>,
     /// The packages its manifests and lockfiles pin (read when it moved).
     pub dependencies: manifests::Found,
     /// The checkout's folder (`None` for a bare repository).
@@ -148,19 +151,24 @@ pub async fn scan_folder(
     Ok(summary)
 }
 
-/// What a GitHub organisation's scan cost.
+/// What a host's scan cost.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiCost {
+    /// "GitHub", "GitLab".
+    pub host: &'static str,
     pub calls: usize,
+    /// GitHub's rate-limit points; GitLab's complexity scores.
     pub points: i64,
     pub remaining: Option<i64>,
     pub resets_at: Option<DateTime<Utc>>,
+    /// GitLab: the most complexity one query may have.
+    pub complexity_limit: Option<i64>,
 }
 
-/// Scans a `[[discovery]]` GitHub organisation and records what it found,
-/// its descriptors imported as URL locations (refreshed with conditional
-/// requests, like any URL location).
-pub async fn scan_github(
+/// Scans a `[[discovery]]` source — a GitHub organisation or a GitLab
+/// group — and records what it found, its descriptors imported as URL
+/// locations (refreshed with conditional requests, like any URL location).
+pub async fn scan_source(
     pool: &PgPool,
     entry: &DiscoveryConfig,
     token: &str,
@@ -170,14 +178,18 @@ pub async fn scan_github(
 ) -> Result<(ScanSummary, ApiCost), ScanError> {
     let source = entry.source();
     let known = known_heads(pool, &source).await?;
-    let org = github::scan(entry, token, &known)
-        .await
-        .map_err(|e| ScanError::Source(e.to_string()))?;
+    let (host, scanned) = match entry.kind.as_str() {
+        "gitlab" => ("GitLab", gitlab::scan(entry, token, &known).await),
+        _ => ("GitHub", github::scan(entry, token, &known).await),
+    };
+    let org = scanned.map_err(|e| ScanError::Source(e.to_string()))?;
     let cost = ApiCost {
+        host,
         calls: org.calls,
         points: org.points,
         remaining: org.remaining,
         resets_at: org.resets_at,
+        complexity_limit: org.complexity_limit,
     };
     let summary = finish(pool, &source, &org.repositories, options, actor, dry_run).await?;
     Ok((summary, cost))
@@ -241,6 +253,9 @@ async fn finish(
     summary.imported.sort();
     Ok(summary)
 }
+
+/// A CODEOWNERS text larger than this is not read.
+pub(crate) const MAX_CODEOWNERS: u64 = 512 * 1024;
 
 /// Clones read at once.
 const CLONES_AT_ONCE: usize = 4;
@@ -364,7 +379,7 @@ async fn record(
     for repo in scanned.iter().filter(|r| {
         r.unchanged
             && r.descriptors.is_empty()
-            && (r.codeowners.is_some() || !r.admin_teams.is_empty())
+            && (r.codeowners.is_some() || !r.host_teams.is_empty())
     }) {
         let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
         sqlx::query(
@@ -503,7 +518,7 @@ pub fn scheduled(
                     (pool.clone(), config.clone(), entry.clone(), token.clone());
                 async move {
                     let options = LoadOptions::from_config_with(&config, Some(pool.clone()));
-                    match scan_github(&pool, &entry, &token, &options, "discovery", false).await {
+                    match scan_source(&pool, &entry, &token, &options, "discovery", false).await {
                         Ok((summary, cost)) => serde_json::json!({
                             "repositories": summary.repositories,
                             "described": summary.described,

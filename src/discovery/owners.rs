@@ -3,7 +3,8 @@
 //! team — `@org/team` by a Group's `github.com/team-slug` or
 //! `gitlab.com/group` annotation, else by a Group of that name — or a
 //! person (by email, `github.com/user-login` or name) in exactly one team;
-//! failing that, a team with admin (then maintain) access on GitHub.
+//! failing that, a team the host names: with admin (then maintain) access
+//! on GitHub, the group a project lives in on GitLab.
 
 use sqlx::PgConnection;
 
@@ -29,23 +30,23 @@ pub async fn likely_owner(
         Ok(owner) => return Ok((Some(owner), None)),
         Err(why) => why,
     };
-    for (team, access) in &repo.admin_teams {
+    for (team, relation) in &repo.host_teams {
         if let Some((found, how)) = team_for(conn, team).await? {
             return Ok((
                 Some(LikelyOwner {
                     team: found,
-                    evidence: format!("@{team} has {access} access on GitHub → {how}"),
+                    evidence: format!("@{team} {relation} → {how}"),
                 }),
                 None,
             ));
         }
     }
-    if !repo.admin_teams.is_empty() {
+    if !repo.host_teams.is_empty() {
         why.push_str(&format!(
-            "; the teams with admin access ({}) match no catalog team",
-            repo.admin_teams
+            "; {} match no catalog team",
+            repo.host_teams
                 .iter()
-                .map(|(t, _)| format!("@{t}"))
+                .map(|(t, relation)| format!("@{t} ({relation})"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));

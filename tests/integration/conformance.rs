@@ -415,3 +415,29 @@ fn the_github_graphql_query_is_valid_against_githubs_schema() {
     let wrong = query.replace("isArchived", "archived");
     assert!(ExecutableDocument::parse_and_validate(&schema, wrong, "wrong.graphql").is_err());
 }
+
+#[test]
+fn the_gitlab_graphql_query_is_valid_against_gitlabs_schema() {
+    use apollo_compiler::validation::Valid;
+    use apollo_compiler::{ExecutableDocument, Schema};
+    let path = repo().join("tests/fixtures/vendor-api/gitlab.graphql");
+    let schema = match Schema::parse(std::fs::read_to_string(&path).unwrap(), &path) {
+        Ok(schema) => schema,
+        Err(built) => panic!("GitLab's schema doesn't read: {}", built.errors),
+    };
+    let schema = Valid::assume_valid(schema);
+    let query = usher::discovery::gitlab::QUERY;
+    if let Err(e) = ExecutableDocument::parse_and_validate(&schema, query, "discovery.graphql") {
+        panic!(
+            "discovery's GitLab query is not valid against GitLab's schema:\n{}",
+            e.errors
+        );
+    }
+    // Fields GitLab doesn't have are refused (the check bites).
+    for wrong in [
+        query.replace("archived", "isArchived"),
+        query.replace("tree { lastCommit { sha } }", "lastCommit { sha }"),
+    ] {
+        assert!(ExecutableDocument::parse_and_validate(&schema, wrong, "wrong.graphql").is_err());
+    }
+}

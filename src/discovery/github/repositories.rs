@@ -69,9 +69,6 @@ pub const MANIFESTS: &[(&str, &str)] = &[
     ("composerLock", "composer.lock"),
 ];
 
-/// A CODEOWNERS text larger than this is not read.
-const MAX_CODEOWNERS: i64 = 512 * 1024;
-
 /// Reads every page of the organisation's repositories into `scan`. The
 /// page size starts at GitHub's maximum and stays smaller once a page had
 /// to be halved.
@@ -111,15 +108,8 @@ pub(super) async fn read(
         for node in connection.nodes.into_iter().flatten() {
             scan.repositories.push(scanned(node, known));
         }
-        let cursor = body.pointer("/variables/cursor").and_then(Value::as_str);
-        match (
-            connection.page_info.has_next_page,
-            connection.page_info.end_cursor,
-        ) {
-            (true, Some(next)) if Some(next.as_str()) != cursor => {
-                body["variables"]["cursor"] = Value::from(next);
-            }
-            _ => return Ok(()),
+        if !crate::discovery::graphql::next_page(&mut body, connection.page_info) {
+            return Ok(());
         }
     }
 }
@@ -254,7 +244,7 @@ fn scanned(mut node: Node, known: &HashMap<String, String>) -> Scanned {
     .find_map(|(path, blob)| {
         let blob = blob?;
         let text = blob.text?;
-        (blob.byte_size.unwrap_or(0) <= MAX_CODEOWNERS)
+        (blob.byte_size.unwrap_or(0).max(0) as u64 <= crate::discovery::MAX_CODEOWNERS)
             .then(|| (path.to_string(), codeowners::parse(&text)))
     });
     let dependencies = if unchanged {
@@ -284,7 +274,7 @@ fn scanned(mut node: Node, known: &HashMap<String, String>) -> Scanned {
             Vec::new()
         },
         codeowners,
-        admin_teams: Vec::new(),
+        host_teams: Vec::new(),
         dependencies,
         checkout: None,
         unchanged,
@@ -317,4 +307,21 @@ fn dependencies(files: &mut HashMap<String, Value>) -> manifests::Found {
         found.read(path, kind, &text);
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_asks_for_every_root_manifest_by_its_alias() {
+        let paths: Vec<&str> = MANIFESTS.iter().map(|(_, p)| *p).collect();
+        assert_eq!(paths, manifests::AT_ROOT);
+        for (alias, path) in MANIFESTS {
+            assert!(
+                QUERY.contains(&format!("{alias}: object(expression: \"HEAD:{path}\")")),
+                "{alias}"
+            );
+        }
+    }
 }

@@ -157,10 +157,8 @@ pub(super) async fn admin_teams(
             let teams = teams
                 .into_iter()
                 .map(|(rank, team)| {
-                    (
-                        team,
-                        if rank == 0 { "admin" } else { "maintain" }.to_string(),
-                    )
+                    let access = if rank == 0 { "admin" } else { "maintain" };
+                    (team, format!("has {access} access on GitHub"))
                 })
                 .collect();
             (id, teams)

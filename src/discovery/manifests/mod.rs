@@ -22,6 +22,24 @@ pub use crate::catalog::sbom::Package;
 /// few megabytes).
 pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
 
+/// The manifests a code host's API is asked for at a repository's root
+/// (one query can't list a tree; a clone's whole tree is read instead).
+pub const AT_ROOT: &[&str] = &[
+    "pom.xml",
+    "gradle/libs.versions.toml",
+    "gradle.lockfile",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "Cargo.lock",
+    "go.mod",
+    "requirements.txt",
+    "poetry.lock",
+    "Pipfile.lock",
+    "Gemfile.lock",
+    "composer.lock",
+];
+
 /// Manifests read from one repository at most (a monorepo has many).
 pub const MAX_FILES: usize = 100;
 
