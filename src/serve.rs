@@ -280,13 +280,13 @@ pub fn action_senders(
     for kind in crate::actions::automation::KINDS {
         senders = senders.with(kind, automation.clone());
     }
-    senders.with(
-        jobs::HYGIENE_PROPOSAL,
-        Arc::new(crate::hygiene::proposal::ProposalSender::new(
-            pool.clone(),
-            config.clone(),
-        )),
-    )
+    let proposals = Arc::new(crate::hygiene::proposal::ProposalSender::new(
+        pool.clone(),
+        config.clone(),
+    ));
+    senders
+        .with(jobs::HYGIENE_PROPOSAL, proposals.clone())
+        .with(jobs::DESCRIPTOR_PROPOSAL, proposals)
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

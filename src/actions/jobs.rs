@@ -44,6 +44,9 @@ pub const DISCORD_FOLLOWUP: &str = "discord.followup";
 
 /// A pull or merge request with a service's catalog fix.
 pub const HYGIENE_PROPOSAL: &str = "hygiene.proposal";
+/// A pull or merge request adding a catalog-info.yaml to a repository
+/// discovery found without one ("Describe it").
+pub const DESCRIPTOR_PROPOSAL: &str = "hygiene.describe";
 
 /// The automation steps of a new service. The Slack and Discord channel
 /// steps run in their adapters (they need the platform's client); the
@@ -289,6 +292,27 @@ pub struct HygieneProposal {
     pub value: Option<String>,
 }
 
+/// A new catalog-info.yaml for a repository discovery found without one,
+/// as a pull or merge request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DescriptorProposal {
+    /// The repository, as `repositories` keys it.
+    pub source: String,
+    pub repository: String,
+    /// The component the file describes (for the branch and the wording).
+    pub component: String,
+    /// Where the file goes: its web address on the host
+    /// (`…/blob/<branch>/catalog-info.yaml`).
+    pub file_url: String,
+    /// The file's whole text.
+    pub text: String,
+    pub requested_by: String,
+}
+
+impl Payload for DescriptorProposal {
+    const KIND: &'static str = DESCRIPTOR_PROPOSAL;
+}
+
 /// One field a proposal sets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FieldChange {
@@ -371,6 +395,7 @@ mod tests {
             SLACK_MENTION,
             DISCORD_FOLLOWUP,
             HYGIENE_PROPOSAL,
+            DESCRIPTOR_PROPOSAL,
             ACTION_WEBHOOK,
             ACTION_GITHUB_REPO,
             ACTION_GITLAB_PROJECT,

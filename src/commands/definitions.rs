@@ -85,6 +85,11 @@ pub struct SubcommandDef {
     pub examples: Vec<String>,
     #[serde(default)]
     pub options: Vec<OptionDef>,
+    /// Pressed more than typed (a digest's or a card's buttons): left out
+    /// of the platforms' command lists — Discord takes 25 subcommands in
+    /// all — but still in help and still typed anywhere.
+    #[serde(default)]
+    pub buttons_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

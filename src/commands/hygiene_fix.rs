@@ -304,16 +304,7 @@ async fn apply(
 }
 
 async fn may_fix(core: &Core, request: &Request, service: &EntityRow) -> Result<bool, sqlx::Error> {
-    if core.is_admin(request) {
-        return Ok(true);
-    }
-    let Some(owner) = &service.owner_ref else {
-        return Ok(false);
-    };
-    match crate::catalog::store::find_by_ref(&core.pool, owner).await? {
-        Some(team) => super::oncall::may_manage(core, request, &team).await,
-        None => Ok(false),
-    }
+    super::oncall::may_act_for(core, request, service.owner_ref.as_deref()).await
 }
 
 /// Asks for the value: choices as buttons, free text as a form.

@@ -21,6 +21,7 @@ pub mod page;
 pub mod parse;
 pub mod registry;
 pub mod render;
+pub mod repo_actions;
 pub mod repos;
 pub mod resolve;
 pub mod search;

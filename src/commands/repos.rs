@@ -5,20 +5,42 @@
 
 use crate::catalog::model::Kind;
 use crate::chat::{Action, ButtonStyle, Element, Field, Reply, Request, Text};
+use crate::discovery::asks;
 use crate::discovery::store::{self, RepositoryRow};
 
 use super::parse::Args;
 use super::resolve::{self, Resolved};
 use super::{CommandResult, Core};
 
-pub const OPTIONS: &[&str] = &["name", "team", "unowned"];
+pub const OPTIONS: &[&str] = &[
+    "name",
+    "team",
+    "unowned",
+    // The subcommands' (`repo describe`, `not-ours`, `not-a-service`).
+    "component",
+    "owner",
+    "type",
+    "lifecycle",
+    "description",
+    "unknown",
+    "kind",
+];
 
 /// `repos`, registered with the router (see [`crate::commands::registry`]).
 /// Kept: a scan notifies like a catalog change, which ends kept answers.
 pub const COMMAND: crate::commands::registry::Registered =
     crate::commands::registry::register!("repos", OPTIONS, Kept, |core, request, parsed| Box::pin(
-        run(core, request, &parsed.args)
+        route(core, request, parsed)
     ));
+
+/// The listing and cards, or what people say about a repository (never
+/// kept: a subcommand acts).
+async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) -> CommandResult {
+    match parsed.sub.map(|s| s.name.as_str()) {
+        Some(sub) => super::repo_actions::route(core, request, sub, &parsed.args).await,
+        None => run(core, request, &parsed.args).await,
+    }
+}
 
 /// Repositories listed before "and N more".
 const LISTED: i64 = 15;
@@ -69,8 +91,16 @@ async fn overview(core: &Core) -> CommandResult {
     let mut reply = Reply::new()
         .header(format!("Repositories — {}", totals.repositories))
         .section(Text::plain(format!(
-            "{} described, {} without a descriptor ({} with a likely owner), {} archived",
-            totals.described, totals.undescribed, totals.with_likely_owner, totals.archived
+            "{} described, {} without a descriptor ({} with a likely owner), {} archived{}",
+            totals.described,
+            totals.undescribed,
+            totals.with_likely_owner,
+            totals.archived,
+            if totals.dismissed > 0 {
+                format!(", {} set aside (not services)", totals.dismissed)
+            } else {
+                String::new()
+            }
         )));
     let by_owner = store::undescribed_by_owner(&core.pool, 6).await?;
     let mut actions = Vec::new();
@@ -157,7 +187,7 @@ async fn listing(core: &Core, team: Option<(&str, String)>) -> CommandResult {
 
 /// One repository's card, a choice when the name is in several sources,
 /// or "did you mean …?".
-async fn card(core: &Core, name: &str) -> CommandResult {
+pub(super) async fn card(core: &Core, name: &str) -> CommandResult {
     let found = store::named(&core.pool, name).await?;
     let repo = match found.as_slice() {
         [] => {
@@ -223,6 +253,13 @@ async fn card(core: &Core, name: &str) -> CommandResult {
         }
     } else if repo.archived {
         "Archived, without a descriptor: not nagged about".to_string()
+    } else if let Some(kind) = &repo.dismissed {
+        format!(
+            "Not a service ({kind}, said {}): not counted or asked about",
+            repo.dismissed_by.as_deref().unwrap_or("someone")
+        )
+    } else if let Some(url) = &repo.proposal_url {
+        format!("Not in the catalog yet: a catalog-info.yaml is proposed in {url}")
     } else {
         format!(
             "Not in the catalog: no catalog-info.yaml on {}",
@@ -278,21 +315,28 @@ async fn card(core: &Core, name: &str) -> CommandResult {
             (None, _) => "none (an empty repository)".to_string(),
         }),
     });
+    let undecided = repo.descriptors.is_empty() && !repo.archived && repo.dismissed.is_none();
+    if undecided {
+        actions.extend(asks::decision_buttons(&repo.name));
+    }
     if repo.url.starts_with("https://") {
         actions.push(Element::Link {
             label: "Open".into(),
             url: repo.url.trim_end_matches(".git").to_string(),
         });
     }
-    Ok(Reply::new()
+    let mut reply = Reply::new()
         .header(repo.name.clone())
         .fields(fields)
-        .actions(actions)
-        .context(Text::plain(format!(
-            "{} · scanned {}",
-            source_label(repo),
-            repo.scanned_at.format("%Y-%m-%d %H:%M UTC")
-        ))))
+        .actions(actions);
+    if undecided {
+        reply = reply.actions(vec![asks::not_a_service(&repo.name)]);
+    }
+    Ok(reply.context(Text::plain(format!(
+        "{} · scanned {}",
+        source_label(repo),
+        repo.scanned_at.format("%Y-%m-%d %H:%M UTC")
+    ))))
 }
 
 /// "412 npm (package-lock.json), 38 maven (pom.xml)", and the first

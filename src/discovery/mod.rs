@@ -9,6 +9,7 @@
 //! repository whose default branch hasn't moved since the last scan is not
 //! read again; one no longer in the source is marked gone, not deleted.
 
+pub mod asks;
 pub mod clones;
 pub mod codeowners;
 pub mod github;
@@ -384,7 +385,7 @@ async fn record(
         let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
         sqlx::query(
             "UPDATE repositories SET owner_ref = $3, owner_evidence = $4
-             WHERE source = $1 AND name = $2
+             WHERE source = $1 AND name = $2 AND owner_decided_by IS NULL
                AND (owner_ref IS DISTINCT FROM $3 OR owner_evidence IS DISTINCT FROM $4)",
         )
         .bind(source)
@@ -427,8 +428,12 @@ async fn record(
                  default_branch = EXCLUDED.default_branch, head = EXCLUDED.head,
                  pushed_at = EXCLUDED.pushed_at, archived = EXCLUDED.archived,
                  languages = EXCLUDED.languages, topics = EXCLUDED.topics,
-                 descriptors = EXCLUDED.descriptors, owner_ref = EXCLUDED.owner_ref,
-                 owner_evidence = EXCLUDED.owner_evidence, dependency_notes = EXCLUDED.dependency_notes,
+                 descriptors = EXCLUDED.descriptors,
+                 owner_ref = CASE WHEN repositories.owner_decided_by IS NULL
+                                  THEN EXCLUDED.owner_ref ELSE repositories.owner_ref END,
+                 owner_evidence = CASE WHEN repositories.owner_decided_by IS NULL
+                                  THEN EXCLUDED.owner_evidence ELSE repositories.owner_evidence END,
+                 dependency_notes = EXCLUDED.dependency_notes,
                  scanned_at = now(), gone_at = NULL
              RETURNING id",
         )
@@ -467,8 +472,9 @@ async fn record(
         sqlx::query_as(
             "SELECT count(*),
                     count(*) FILTER (WHERE cardinality(descriptors) > 0),
-                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived),
-                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived AND owner_ref IS NOT NULL),
+                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL),
+                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL
+                                       AND owner_ref IS NOT NULL),
                     count(*) FILTER (WHERE archived)
              FROM repositories WHERE source = $1 AND gone_at IS NULL",
         )

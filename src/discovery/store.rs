@@ -15,6 +15,7 @@ pub struct RepositoryRow {
     pub pushed_at: Option<DateTime<Utc>>,
     pub archived: bool,
     pub languages: Vec<String>,
+    pub topics: Vec<String>,
     pub descriptors: Vec<String>,
     /// The likely owner (a team's ref) of one without a descriptor.
     pub owner_ref: Option<String>,
@@ -24,21 +25,38 @@ pub struct RepositoryRow {
     pub location_id: Option<i64>,
     /// Manifests that couldn't be read, and why.
     pub dependency_notes: Vec<String>,
+    /// Who set (or refused) the likely owner, when a person did.
+    pub owner_decided_by: Option<String>,
+    /// Not a service: library, archive, experiment or other.
+    pub dismissed: Option<String>,
+    pub dismissed_by: Option<String>,
+    /// The pull/merge request adding its catalog-info.yaml.
+    pub proposal_url: Option<String>,
+}
+
+impl RepositoryRow {
+    /// Its topics and languages: what a type is guessed from.
+    pub fn topics_and_languages(&self) -> Vec<String> {
+        self.topics.iter().chain(&self.languages).cloned().collect()
+    }
 }
 
 const COLUMNS: &str =
-    "id, source, name, url, default_branch, pushed_at, archived, languages, descriptors,
-     owner_ref, owner_evidence, scanned_at, location_id, dependency_notes";
+    "id, source, name, url, default_branch, pushed_at, archived, languages, topics, descriptors,
+     owner_ref, owner_evidence, scanned_at, location_id, dependency_notes,
+     owner_decided_by, dismissed, dismissed_by, proposal_url";
 
 /// The counts `repos` and `stats coverage` start with.
 #[derive(Debug, Clone, Default, FromRow)]
 pub struct Totals {
     pub repositories: i64,
     pub described: i64,
-    /// Without a descriptor and not archived.
+    /// Without a descriptor, not archived, not set aside as no service.
     pub undescribed: i64,
     pub with_likely_owner: i64,
     pub archived: i64,
+    /// Set aside: not a service (a library, an archive, an experiment).
+    pub dismissed: i64,
     pub last_scan: Option<DateTime<Utc>>,
 }
 
@@ -46,10 +64,13 @@ pub async fn totals(pool: &PgPool) -> Result<Totals, sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*) AS repositories,
                 count(*) FILTER (WHERE cardinality(descriptors) > 0) AS described,
-                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived) AS undescribed,
                 count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
-                                   AND owner_ref IS NOT NULL) AS with_likely_owner,
+                                   AND dismissed IS NULL) AS undescribed,
+                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
+                                   AND dismissed IS NULL AND owner_ref IS NOT NULL) AS with_likely_owner,
                 count(*) FILTER (WHERE archived) AS archived,
+                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
+                                   AND dismissed IS NOT NULL) AS dismissed,
                 max(scanned_at) AS last_scan
          FROM repositories WHERE gone_at IS NULL",
     )
@@ -64,7 +85,7 @@ pub async fn undescribed_by_owner(
 ) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT owner_ref, count(*) FROM repositories
-         WHERE gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
+         WHERE gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL
          GROUP BY owner_ref ORDER BY count(*) DESC, owner_ref NULLS LAST LIMIT $1",
     )
     .bind(limit)
@@ -80,7 +101,7 @@ pub async fn undescribed_of(
     limit: i64,
 ) -> Result<(Vec<RepositoryRow>, i64), sqlx::Error> {
     let filter = "gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
-                  AND owner_ref IS NOT DISTINCT FROM $1";
+                  AND dismissed IS NULL AND owner_ref IS NOT DISTINCT FROM $1";
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM repositories WHERE {filter}
          ORDER BY pushed_at DESC NULLS LAST, name LIMIT $2"
@@ -140,6 +161,69 @@ pub async fn entities_of(
     .bind(location_id)
     .fetch_all(pool)
     .await
+}
+
+/// A repository that looks like a team's and has no descriptor, as its
+/// check-up digest asks about it.
+#[derive(Debug, Clone)]
+pub struct RepoAsk {
+    pub source: String,
+    pub name: String,
+    pub url: String,
+    pub languages: Vec<String>,
+    /// Why it looks like theirs.
+    pub evidence: Option<String>,
+    /// A catalog-info.yaml already proposed for it.
+    pub proposal_url: Option<String>,
+}
+
+/// A row of [`undescribed_for_digest`]: the owner, then the repository.
+type DigestRow = (
+    String,
+    String,
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The repositories a digest asks a team about: theirs by likely owner,
+/// without a descriptor, not archived, not set aside; every team's when
+/// `team` is `None`. Most recently pushed first.
+pub async fn undescribed_for_digest(
+    pool: &PgPool,
+    team: Option<&str>,
+) -> Result<Vec<(String, RepoAsk)>, sqlx::Error> {
+    let rows: Vec<DigestRow> = sqlx::query_as(
+        "SELECT owner_ref, source, name, url, languages, owner_evidence, proposal_url
+             FROM repositories
+             WHERE gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
+               AND dismissed IS NULL AND owner_ref IS NOT NULL
+               AND ($1::text IS NULL OR owner_ref = $1)
+             ORDER BY owner_ref, pushed_at DESC NULLS LAST, name",
+    )
+    .bind(team)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(owner, source, name, url, languages, evidence, proposal_url)| {
+                (
+                    owner,
+                    RepoAsk {
+                        source,
+                        name,
+                        url,
+                        languages,
+                        evidence,
+                        proposal_url,
+                    },
+                )
+            },
+        )
+        .collect())
 }
 
 /// What a repository depends on, by ecosystem: (ecosystem, the files it

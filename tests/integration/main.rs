@@ -21,6 +21,7 @@ mod fake_slack;
 mod fakes;
 mod first_hour;
 mod hygiene;
+mod hygiene_repositories;
 mod layers;
 mod load;
 mod local_postgres;

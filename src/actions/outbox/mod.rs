@@ -139,7 +139,11 @@ impl Priority {
             jobs::SLACK_MENTION,
             jobs::DISCORD_FOLLOWUP,
         ];
-        const BULK: &[&str] = &[jobs::NOTIFY, jobs::HYGIENE_PROPOSAL];
+        const BULK: &[&str] = &[
+            jobs::NOTIFY,
+            jobs::HYGIENE_PROPOSAL,
+            jobs::DESCRIPTOR_PROPOSAL,
+        ];
         if URGENT.contains(&job.kind.as_str()) || job.idempotency_key.starts_with("page:") {
             Priority::Urgent
         } else if BULK.contains(&job.kind.as_str())

@@ -31,6 +31,25 @@ pub(crate) async fn may_manage(
     Ok(members.iter().any(|m| m.key == person.key))
 }
 
+/// Whether the person may act for whatever `owner` (a team's ref) owns:
+/// an admin, or a member of that team.
+pub(crate) async fn may_act_for(
+    core: &Core,
+    request: &Request,
+    owner: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    if core.is_admin(request) {
+        return Ok(true);
+    }
+    let Some(owner) = owner else {
+        return Ok(false);
+    };
+    match store::find_by_ref(&core.pool, owner).await? {
+        Some(team) => may_manage(core, request, &team).await,
+        None => Ok(false),
+    }
+}
+
 async fn find_team(
     core: &Core,
     name: &str,

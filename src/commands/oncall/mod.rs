@@ -11,8 +11,8 @@ use crate::oncall::{self, Lookup, OnCall, Responder, Source};
 
 mod manage;
 
-pub(crate) use manage::may_manage;
 use manage::{add_override, set};
+pub(crate) use manage::{may_act_for, may_manage};
 
 use super::parse::Args;
 use super::resolve::{self, Resolved};

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use super::super::{Finding, UNOWNED, worst};
 use crate::chat::{Action, ButtonStyle, Element, Reply, SelectOption, Text};
+use crate::discovery::store::RepoAsk;
 
 /// What to type after `hygiene` for an owner's scorecard: its short name
 /// when that names only this owner in the catalog, else the full reference
@@ -29,9 +30,83 @@ pub async fn scorecard_name(pool: &PgPool, owner: &str) -> Result<String, sqlx::
     })
 }
 
+/// Repositories asked about in one digest before "and N more".
+const REPOSITORIES_ASKED: usize = 3;
+
+/// "These look like yours and aren't in the catalog": each with why, and
+/// buttons to describe it, say it's someone else's, or set it aside.
+fn ask_about_repositories(mut reply: Reply, repositories: &[RepoAsk]) -> Reply {
+    let mut text = Text::plain(format!(
+        "{} that look{} like yours {} no catalog-info.yaml, so nobody can ask usher about {}:",
+        if repositories.len() == 1 {
+            "1 repository".to_string()
+        } else {
+            format!("{} repositories", repositories.len())
+        },
+        if repositories.len() == 1 { "s" } else { "" },
+        if repositories.len() == 1 {
+            "has"
+        } else {
+            "have"
+        },
+        if repositories.len() == 1 {
+            "it"
+        } else {
+            "them"
+        },
+    ));
+    let asked = &repositories[..repositories.len().min(REPOSITORIES_ASKED)];
+    for r in asked {
+        text = text
+            .add_plain("\n• ")
+            .add_link(r.name.clone(), r.url.clone());
+        if let Some(lang) = r.languages.first() {
+            text = text.add_plain(format!(" ({lang})"));
+        }
+        if let Some(url) = &r.proposal_url {
+            text = text
+                .add_plain(" — a catalog-info.yaml is proposed: ")
+                .add_link("review it", url.clone());
+        } else if let Some(why) = &r.evidence {
+            text = text.add_plain(format!(" — {why}"));
+        }
+    }
+    if repositories.len() > asked.len() {
+        text = text.add_plain(format!(
+            "\n… and {} more — `repos --team` lists them",
+            repositories.len() - asked.len()
+        ));
+    }
+    reply = reply.section(text);
+    for r in asked.iter().filter(|r| r.proposal_url.is_none()) {
+        let mut row = crate::discovery::asks::decision_buttons(&r.name);
+        for b in &mut row {
+            if let Element::Button { label, .. } = b {
+                *label = format!("{label}: {}", short_name(&r.name));
+            }
+        }
+        reply = reply.actions(row);
+    }
+    if let Some(first) = asked.iter().find(|r| r.proposal_url.is_none()) {
+        reply = reply.actions(vec![crate::discovery::asks::not_a_service(&first.name)]);
+    }
+    reply
+}
+
+fn short_name(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
 /// The digest message; `typed` is what `hygiene` takes for the owner's
-/// scorecard ([`scorecard_name`]).
-pub fn render(typed: &str, team_name: &str, findings: &[Finding], max_services: usize) -> Reply {
+/// scorecard ([`scorecard_name`]); `repositories`: the team's repositories
+/// without a descriptor, asked about after the services.
+pub fn render(
+    typed: &str,
+    team_name: &str,
+    findings: &[Finding],
+    repositories: &[RepoAsk],
+    max_services: usize,
+) -> Reply {
     let mut by_service: BTreeMap<String, Vec<&Finding>> = BTreeMap::new();
     for f in findings {
         by_service.entry(f.service.clone()).or_default().push(f);
@@ -45,15 +120,16 @@ pub fn render(typed: &str, team_name: &str, findings: &[Finding], max_services: 
             .then(a.cmp(b))
     });
     let team_short = typed;
-    let mut reply = Reply::new()
-        .header(format!("Catalog check-up: {team_name}"))
-        .section(Text::plain(format!(
+    let mut reply = Reply::new().header(format!("Catalog check-up: {team_name}"));
+    if !findings.is_empty() {
+        reply = reply.section(Text::plain(format!(
             "{} thing{} to fix in {} service{}. Fixing them keeps `owner`, `oncall` and `docs` answers right for everyone who asks.",
             findings.len(),
             if findings.len() == 1 { "" } else { "s" },
             services.len(),
             if services.len() == 1 { "" } else { "s" },
         )));
+    }
     let mut buttons: Vec<Element> = Vec::new();
     let mut options: Vec<SelectOption> = Vec::new();
     for (service, mut list) in services.iter().take(max_services).cloned() {
@@ -146,6 +222,9 @@ pub fn render(typed: &str, team_name: &str, findings: &[Finding], max_services: 
             placeholder: "Snooze or set aside a finding…".into(),
             options,
         }]);
+    }
+    if !repositories.is_empty() {
+        reply = ask_about_repositories(reply, repositories);
     }
     if services.len() > max_services {
         reply = reply.context(Text::plain(format!(

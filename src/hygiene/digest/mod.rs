@@ -27,6 +27,7 @@ use crate::actions::jobs::{AdminReport, ChatMessage};
 use crate::actions::outbox::{self, NewJob};
 use crate::chat::{Action, ButtonStyle, Element, Reply, Text};
 use crate::config::Config;
+use crate::discovery::store::RepoAsk;
 
 /// The end of `usher nag --dry-run`: how many digests reach someone and
 /// how, and those that can't, grouped by why, with what to add.
@@ -81,8 +82,21 @@ pub struct TeamDigest {
     pub destination: Destination,
     pub reply: Reply,
     /// Every open finding of the team, (subject, rule), reported recently
-    /// or not: what isn't here was fixed or set aside.
+    /// or not: what isn't here was fixed or set aside. A repository without
+    /// a descriptor is one too (`repo:<source>/<name>`, [`UNDESCRIBED`]).
     pub open: Vec<(String, &'static str)>,
+    /// The repositories that look like the team's and have no descriptor,
+    /// asked about in this digest.
+    pub repositories: Vec<RepoAsk>,
+}
+
+/// The "rule" a repository without a descriptor breaks, for the record of
+/// what was reported when (it is asked about, never escalated).
+pub const UNDESCRIBED: &str = "undescribed-repository";
+
+/// A repository's subject in `hygiene_reported`.
+fn repo_subject(repo: &RepoAsk) -> String {
+    format!("repo:{}/{}", repo.source, repo.name)
 }
 
 impl TeamDigest {
@@ -92,6 +106,7 @@ impl TeamDigest {
             .findings
             .iter()
             .map(|f| format!("{}|{}", f.service, f.rule.id))
+            .chain(self.repositories.iter().map(repo_subject))
             .collect();
         keys.sort();
         hex::encode(Sha256::digest(keys.join("\n").as_bytes()))[..32].to_string()
@@ -153,6 +168,20 @@ pub async fn build(
             }
         }
     }
+    // The repositories that look like each team's, asked about beside its
+    // services (and, like findings, not again within `repeat_days`).
+    let mut repos_by_team: BTreeMap<String, Vec<RepoAsk>> = BTreeMap::new();
+    for (owner, repo) in crate::discovery::store::undescribed_for_digest(pool, team).await? {
+        let subject = repo_subject(&repo);
+        open.entry(owner.clone())
+            .or_default()
+            .push((subject.clone(), UNDESCRIBED));
+        if recent.contains(&(subject, UNDESCRIBED.to_string(), owner.clone())) {
+            continue;
+        }
+        by_team.entry(owner.clone()).or_default();
+        repos_by_team.entry(owner).or_default().push(repo);
+    }
     let mut out = Vec::new();
     for (team, findings) in by_team {
         let (team_name, destination) = if team == super::UNOWNED {
@@ -166,8 +195,16 @@ pub async fn build(
             destination(pool, config, &team).await?
         };
         let typed = scorecard_name(pool, &team).await?;
-        let reply = render(&typed, &team_name, &findings, config.hygiene.max_services);
+        let repositories = repos_by_team.remove(&team).unwrap_or_default();
+        let reply = render(
+            &typed,
+            &team_name,
+            &findings,
+            &repositories,
+            config.hygiene.max_services,
+        );
         out.push(TeamDigest {
+            repositories,
             open: open.remove(&team).unwrap_or_default(),
             typed,
             team,
@@ -270,11 +307,17 @@ pub async fn send_round(
             )
             .await?;
         }
-        let subjects: Vec<String> = digest.findings.iter().map(|f| f.service.clone()).collect();
+        let subjects: Vec<String> = digest
+            .findings
+            .iter()
+            .map(|f| f.service.clone())
+            .chain(digest.repositories.iter().map(repo_subject))
+            .collect();
         let rules: Vec<String> = digest
             .findings
             .iter()
             .map(|f| f.rule.id.to_string())
+            .chain(digest.repositories.iter().map(|_| UNDESCRIBED.to_string()))
             .collect();
         // Fixed or set aside since: counting starts again.
         let (open_subjects, open_rules): (Vec<&str>, Vec<&str>) =
@@ -319,7 +362,7 @@ async fn escalate(
 ) -> Result<(), sqlx::Error> {
     let ignored: Vec<(String, String, i32)> = sqlx::query_as(
         "UPDATE hygiene_reported SET escalated_at = now()
-         WHERE team_ref = $1 AND times >= $2 AND escalated_at IS NULL
+         WHERE team_ref = $1 AND times >= $2 AND escalated_at IS NULL AND rule <> 'undescribed-repository'
          RETURNING subject, rule, times",
     )
     .bind(&digest.team)

@@ -166,10 +166,9 @@ pub fn already_says(text: &str, doc_line: usize, field: &str, value: &str) -> bo
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine;
     use serde_json::json;
 
-    use super::super::changed_text;
+    use super::super::edited_text;
     use super::*;
     use crate::actions::jobs::HygieneProposal;
 
@@ -222,10 +221,9 @@ mod tests {
             { "field": "runbook", "value": "https://runbooks.example.com/ledger" },
         ] }))
         .unwrap();
-        let file = |text: &str| json!({ "content": base64::engine::general_purpose::STANDARD.encode(text) });
         // Both already made: nothing to commit; half made: only the rest.
-        assert_eq!(changed_text(&file(&linked), &payload).unwrap(), None);
-        let rest = changed_text(&file(&once), &payload).unwrap().unwrap();
+        assert_eq!(edited_text(&linked, &payload).unwrap(), None);
+        let rest = edited_text(&once, &payload).unwrap().unwrap();
         assert_eq!(rest.matches("usher.dev/tier").count(), 1);
         assert_eq!(rest.matches("runbooks.example.com/ledger").count(), 1);
     }

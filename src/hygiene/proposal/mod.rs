@@ -1,5 +1,6 @@
-//! "Fix now" for a service described by a catalog-info.yaml on GitHub: the
-//! exact change, opened as a pull request (through the outbox, so a crash
+//! "Fix now" for a service described by a catalog-info.yaml on GitHub or
+//! GitLab, and "Describe it" for a repository discovery found without one:
+//! the exact change (an edit, or a new file), opened as a pull request (through the outbox, so a crash
 //! means a retry; branch and pull request are found again rather than made
 //! twice). The next import of the merged file resolves the finding.
 //!
@@ -12,15 +13,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::actions::jobs::{FieldChange, HygieneProposal};
+use crate::actions::jobs::{DESCRIPTOR_PROPOSAL, DescriptorProposal, FieldChange, HygieneProposal};
 use crate::actions::outbox::{Job, SendError, SendFuture, Sender};
 use crate::catalog::fetch::{HostConfig, HostKind};
 use crate::config::Config;
 
 mod edit;
+mod forge;
 pub use edit::{already_says, edit};
 
 /// Where a descriptor lives on GitHub.
@@ -112,23 +114,52 @@ impl Wording {
             ),
         }
     }
+
+    fn describing(proposal: &DescriptorProposal) -> Wording {
+        let (component, by) = (&proposal.component, &proposal.requested_by);
+        Wording {
+            branch: format!("usher/{component}-catalog-info"),
+            commit: format!(
+                "Add catalog-info.yaml for {component} (from usher, requested by {by})"
+            ),
+            title: format!("Add {component} to the service catalog"),
+            body: format!(
+                "usher's discovery found {} without a catalog-info.yaml. {by} described it in chat; merging this adds {component} to the catalog at the next scan, with its owner, so questions about it get answers.",
+                proposal.repository
+            ),
+        }
+    }
 }
 
-/// The file's text (from a forge's base64 `content`) with the job's fields
-/// set; `None` when an earlier attempt already made the change.
-fn changed_text(file: &Value, proposal: &HygieneProposal) -> Result<Option<String>, SendError> {
-    let text = base64::engine::general_purpose::STANDARD
-        .decode(
-            file["content"]
-                .as_str()
-                .unwrap_or_default()
-                .replace('\n', ""),
-        )
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))?;
+/// What a proposal does to its file.
+enum Change<'a> {
+    /// Sets fields in an existing descriptor, its layout kept.
+    Edit(&'a HygieneProposal),
+    /// Adds a new file with this text.
+    Create(&'a str),
+}
+
+impl Change<'_> {
+    /// The file's new text, given what the branch holds now (`None`: no
+    /// such file); `Ok(None)` when there is nothing to write because an
+    /// earlier try already did.
+    fn apply(&self, current: Option<String>) -> Result<Option<String>, SendError> {
+        match (self, current) {
+            (Change::Edit(proposal), Some(text)) => edited_text(&text, proposal),
+            (Change::Edit(_), None) => Err(SendError::Permanent(
+                "the descriptor isn't on the branch any more".into(),
+            )),
+            (Change::Create(_), Some(_)) => Ok(None),
+            (Change::Create(text), None) => Ok(Some(text.to_string())),
+        }
+    }
+}
+
+/// The text with the proposal's fields set; `None` when an earlier attempt
+/// already made the change.
+fn edited_text(text: &str, proposal: &HygieneProposal) -> Result<Option<String>, SendError> {
     let line = proposal.source_line.unwrap_or(1).max(1) as usize;
-    let mut edited = text.clone();
+    let mut edited = text.to_string();
     for FieldChange { field, value } in proposal.changes() {
         // Already there (an earlier try got this far): not added twice.
         if already_says(&edited, line, &field, &value) {
@@ -137,6 +168,20 @@ fn changed_text(file: &Value, proposal: &HygieneProposal) -> Result<Option<Strin
         edited = edit(&edited, line, &field, &value).map_err(SendError::Permanent)?;
     }
     Ok((edited != text).then_some(edited))
+}
+
+/// A forge's file answer (`content`, base64) as text.
+fn decode_content(file: &Value) -> Result<String, SendError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(
+            file["content"]
+                .as_str()
+                .unwrap_or_default()
+                .replace('\n', ""),
+        )
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| SendError::Permanent("the file isn't UTF-8 text".into()))
 }
 
 /// Opens the pull requests.
@@ -168,49 +213,35 @@ impl ProposalSender {
         self
     }
 
-    async fn call(
-        &self,
-        auth: Auth<'_>,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), SendError> {
-        let mut request = self.http.request(method, url);
-        request = match auth.kind {
-            HostKind::Gitlab => request.header("private-token", auth.token),
-            HostKind::Github => request
-                .bearer_auth(auth.token)
-                .header("accept", "application/vnd.github+json")
-                .header("x-github-api-version", "2022-11-28"),
-        };
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.map_err(|e| {
-            if e.is_redirect() {
-                SendError::Permanent(format!("the git host's answer can't be followed: {e}"))
-            } else {
-                SendError::Retry(format!("the git host could not be reached: {e}"))
-            }
-        })?;
-        let status = response.status().as_u16();
-        let json = response.json().await.unwrap_or(Value::Null);
-        if status >= 500 || status == 429 {
-            return Err(SendError::Retry(format!("the git host answered {status}")));
-        }
-        if status == 401 || status == 403 {
-            return Err(SendError::Permanent(format!(
-                "the git host refused the token ({status}): {}",
-                json["message"].as_str().unwrap_or("")
-            )));
-        }
-        Ok((status, json))
-    }
-
     async fn run(&self, job: &Job) -> Result<(), SendError> {
+        if job.kind == DESCRIPTOR_PROPOSAL {
+            let p: DescriptorProposal = job.decode()?;
+            let url = self
+                .open(
+                    &p.file_url,
+                    Wording::describing(&p),
+                    Change::Create(&p.text),
+                )
+                .await?;
+            return self.record_described(&p, &url).await;
+        }
         let p: HygieneProposal = job.decode()?;
         let source_file = p.source_file.as_deref().unwrap_or_default();
-        let Some(target) = target(source_file, &self.config.catalog.all_hosts()) else {
+        let url = self
+            .open(source_file, Wording::of(&p), Change::Edit(&p))
+            .await?;
+        self.record(&p, &url).await
+    }
+
+    /// Makes the change on a branch of the file's repository and opens (or
+    /// finds) its pull or merge request: the request's address.
+    async fn open(
+        &self,
+        file_url: &str,
+        wording: Wording,
+        change: Change<'_>,
+    ) -> Result<String, SendError> {
+        let Some(target) = target(file_url, &self.config.catalog.all_hosts()) else {
             return Err(SendError::Permanent(
                 "the descriptor is not a GitHub or GitLab file usher knows".into(),
             ));
@@ -227,118 +258,14 @@ impl ProposalSender {
         }
         .filter(|t| !t.is_empty())
         .ok_or_else(|| SendError::Permanent(format!("{token_env} is not set")))?;
-        let token = Auth {
+        let auth = Auth {
             kind: target.kind,
             token: &token,
         };
-        if target.kind == HostKind::Gitlab {
-            let url = self.gitlab(&target, token, &p).await?;
-            return self.record(&p, &url).await;
+        match target.kind {
+            HostKind::Gitlab => self.gitlab(&target, auth, &wording, &change).await,
+            HostKind::Github => self.github(&target, auth, &wording, &change).await,
         }
-        let repo = format!("{}/repos/{}/{}", target.api, target.owner, target.repo);
-        let Wording {
-            branch,
-            commit,
-            title,
-            body,
-        } = Wording::of(&p);
-        let get = reqwest::Method::GET;
-        // The branch: made from the base, or already there from an earlier try.
-        let (status, base) = self
-            .call(
-                token,
-                get.clone(),
-                &format!("{repo}/git/ref/heads/{}", target.branch),
-                None,
-            )
-            .await?;
-        if status != 200 {
-            return Err(SendError::Permanent(format!(
-                "the branch {} wasn't found",
-                target.branch
-            )));
-        }
-        let (status, _) = self
-            .call(
-                token,
-                reqwest::Method::POST,
-                &format!("{repo}/git/refs"),
-                Some(
-                    &json!({ "ref": format!("refs/heads/{branch}"), "sha": base["object"]["sha"] }),
-                ),
-            )
-            .await?;
-        if status != 201 && status != 422 {
-            return Err(SendError::Permanent(format!(
-                "making the branch failed ({status})"
-            )));
-        }
-        let (status, file) = self
-            .call(
-                token,
-                get.clone(),
-                &format!("{repo}/contents/{}?ref={branch}", target.path),
-                None,
-            )
-            .await?;
-        if status != 200 {
-            return Err(SendError::Permanent(format!(
-                "{} wasn't found ({status})",
-                target.path
-            )));
-        }
-        if let Some(changed) = changed_text(&file, &p)? {
-            let (status, _) = self
-                .call(
-                    token,
-                    reqwest::Method::PUT,
-                    &format!("{repo}/contents/{}", target.path),
-                    Some(&json!({
-                        "message": commit,
-                        "content": base64::engine::general_purpose::STANDARD.encode(changed),
-                        "sha": file["sha"],
-                        "branch": branch,
-                    })),
-                )
-                .await?;
-            if !(200..300).contains(&status) {
-                return Err(SendError::Permanent(format!(
-                    "committing failed ({status})"
-                )));
-            }
-        }
-        let (status, pr) = self
-            .call(
-                token,
-                reqwest::Method::POST,
-                &format!("{repo}/pulls"),
-                Some(&json!({
-                    "title": title,
-                    "head": branch,
-                    "base": target.branch,
-                    "body": body,
-                })),
-            )
-            .await?;
-        let url = if status == 201 {
-            pr["html_url"].as_str().unwrap_or_default().to_string()
-        } else {
-            let (_, open) = self
-                .call(
-                    token,
-                    get,
-                    &format!("{repo}/pulls?head={}:{branch}&state=open", target.owner),
-                    None,
-                )
-                .await?;
-            open[0]["html_url"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    SendError::Permanent(format!("opening the pull request failed ({status})"))
-                })?
-        };
-        self.record(&p, &url).await
     }
 
     /// Remembers the proposal for the scorecard.
@@ -358,105 +285,21 @@ impl ProposalSender {
         Ok(())
     }
 
-    /// The GitLab way: branch, commit, merge request (found again on retry).
-    async fn gitlab(
+    /// Remembers the request on the repository (its card and the digest
+    /// show it until the merge is scanned).
+    async fn record_described(
         &self,
-        target: &Target,
-        token: Auth<'_>,
-        p: &HygieneProposal,
-    ) -> Result<String, SendError> {
-        let enc = crate::percent::encode_segment;
-        let project = format!("{}/projects/{}", target.api, enc(&target.owner));
-        let file_url = format!("{project}/repository/files/{}", enc(&target.path));
-        let Wording {
-            branch,
-            commit,
-            title,
-            body,
-        } = Wording::of(p);
-        let (status, _) = self
-            .call(
-                token,
-                reqwest::Method::POST,
-                &format!(
-                    "{project}/repository/branches?branch={}&ref={}",
-                    enc(&branch),
-                    enc(&target.branch)
-                ),
-                None,
-            )
-            .await?;
-        if status != 201 && status != 400 {
-            return Err(SendError::Permanent(format!(
-                "making the branch failed ({status})"
-            )));
-        }
-        let (status, file) = self
-            .call(
-                token,
-                reqwest::Method::GET,
-                &format!("{file_url}?ref={}", enc(&branch)),
-                None,
-            )
-            .await?;
-        if status != 200 {
-            return Err(SendError::Permanent(format!(
-                "{} wasn't found ({status})",
-                target.path
-            )));
-        }
-        if let Some(changed) = changed_text(&file, p)? {
-            let (status, _) = self
-                .call(
-                    token,
-                    reqwest::Method::PUT,
-                    &file_url,
-                    Some(&json!({
-                        "branch": branch,
-                        "content": changed,
-                        "commit_message": commit,
-                    })),
-                )
-                .await?;
-            if !(200..300).contains(&status) {
-                return Err(SendError::Permanent(format!(
-                    "committing failed ({status})"
-                )));
-            }
-        }
-        let (status, mr) = self
-            .call(
-                token,
-                reqwest::Method::POST,
-                &format!("{project}/merge_requests"),
-                Some(&json!({
-                    "source_branch": branch,
-                    "target_branch": target.branch,
-                    "title": title,
-                    "description": body,
-                })),
-            )
-            .await?;
-        if status == 201 {
-            return Ok(mr["web_url"].as_str().unwrap_or_default().to_string());
-        }
-        let (_, open) = self
-            .call(
-                token,
-                reqwest::Method::GET,
-                &format!(
-                    "{project}/merge_requests?source_branch={}&state=opened",
-                    enc(&branch)
-                ),
-                None,
-            )
-            .await?;
-        open[0]["web_url"]
-            .as_str()
-            .map(str::to_string)
-            .ok_or_else(|| {
-                SendError::Permanent(format!("opening the merge request failed ({status})"))
-            })
+        proposal: &DescriptorProposal,
+        url: &str,
+    ) -> Result<(), SendError> {
+        sqlx::query("UPDATE repositories SET proposal_url = $3 WHERE source = $1 AND name = $2")
+            .bind(&proposal.source)
+            .bind(&proposal.repository)
+            .bind(url)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| SendError::Retry(e.to_string()))?;
+        Ok(())
     }
 }
 
