@@ -4,6 +4,7 @@
 //! Architecture invariant: nothing here knows about chat. Commands read the
 //! catalog through [`store`]; imports go through [`import`].
 
+pub mod backstage;
 pub mod entity;
 pub mod export;
 pub mod fetch;

@@ -237,14 +237,23 @@ struct ConsoleArgs {
 
 #[derive(Subcommand, Debug)]
 enum CatalogCommand {
-    /// Import Backstage descriptors from files and folders (each argument is one location).
+    /// Import Backstage descriptors from files and folders (each argument is one location),
+    /// or a running Backstage's whole catalog (--from-backstage URL).
     Import {
         /// Files or folders of catalog-info.yaml descriptors.
-        #[arg(required = true, value_name = "PATH")]
+        #[arg(required_unless_present = "from_backstage", value_name = "PATH")]
         paths: Vec<String>,
         /// Read and check everything, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// A running Backstage's address: its catalog API is read page by
+        /// page and imported as the location backstage:URL, each entity
+        /// keeping its origin.
+        #[arg(long, value_name = "URL", conflicts_with = "paths")]
+        from_backstage: Option<String>,
+        /// The environment variable holding a token for Backstage's API.
+        #[arg(long, value_name = "NAME", requires = "from_backstage")]
+        token_env: Option<String>,
     },
     /// Remember a location (a URL or a path): `usher serve` re-imports it on a schedule.
     AddLocation {
@@ -300,6 +309,7 @@ enum OutboxCommand {
     Retry { id: i64 },
 }
 
+mod backstage;
 mod bench;
 mod config_check;
 mod descriptors;
@@ -309,6 +319,7 @@ mod hygiene;
 mod queue;
 mod terminal;
 
+use self::backstage::*;
 use self::bench::*;
 use self::config_check::*;
 use self::descriptors::*;
@@ -397,9 +408,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Catalog(CatalogCommand::Import { paths, dry_run }) => {
-            import(&env, &config, &paths, dry_run).await
-        }
+        Command::Catalog(CatalogCommand::Import {
+            paths,
+            dry_run,
+            from_backstage,
+            token_env,
+        }) => match from_backstage {
+            Some(url) => {
+                import_from_backstage(&env, &config, &url, token_env.as_deref(), dry_run).await
+            }
+            None => import(&env, &config, &paths, dry_run).await,
+        },
         Command::Catalog(CatalogCommand::AddLocation {
             target,
             schedule,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod backstage_import;
 mod catalog_import;
 mod cli;
 mod commands;
