@@ -305,6 +305,10 @@ pub async fn run(
         kind: "github".into(),
         org: ORG.into(),
         group: String::new(),
+        // The bench measures the GraphQL scan; SBOMs are one REST call a
+        // repository on top.
+        dependency_graph: false,
+        rest_url: String::new(),
         graphql_url: format!("http://127.0.0.1:{port}/api/graphql"),
         token_env: "USHER_BENCH_TOKEN".into(),
         schedule: "0 4 * * *".into(),

@@ -156,6 +156,19 @@ fn report(s: &usher::discovery::ScanSummary, dry_run: bool) -> String {
             s.packages, s.manifests
         ));
     }
+    if let Some(g) = &s.dependency_graphs {
+        out.push_str(&format!(
+            "  GitHub dependency graphs: {} read, {} without one{} ({} REST calls)\n",
+            g.read,
+            g.unavailable,
+            if g.deferred > 0 {
+                format!(", {} left for the next scan (REST budget)", g.deferred)
+            } else {
+                String::new()
+            },
+            g.calls
+        ));
+    }
     for (name, why) in &s.unreadable {
         out.push_str(&format!("  could not read {name}: {why}\n"));
     }

@@ -33,6 +33,19 @@ pub struct DiscoveryConfig {
     /// When `usher serve` scans it (crontab, UTC); daily at 04:00 by default.
     #[serde(default = "default_schedule")]
     pub schedule: String,
+    /// GitHub: read each repository's dependency graph as an SBOM (the
+    /// REST API's `dependency-graph/sbom`, one call a repository that
+    /// moved, within the hour's REST budget) on top of its manifests.
+    #[serde(default = "yes")]
+    pub dependency_graph: bool,
+    /// GitHub's REST API: `https://api.github.com`, Enterprise's
+    /// `https://HOST/api/v3`. Empty in the file: from `graphql_url`.
+    #[serde(default)]
+    pub rest_url: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_schedule() -> String {
@@ -51,6 +64,17 @@ impl DiscoveryConfig {
         }
         if self.token_env.is_empty() {
             self.token_env = token_env.into();
+        }
+        if self.rest_url.is_empty() {
+            // api.github.com/graphql → api.github.com; HOST/api/graphql → HOST/api/v3.
+            self.rest_url = match self.graphql_url.strip_suffix("/api/graphql") {
+                Some(host) => format!("{host}/api/v3"),
+                None => self
+                    .graphql_url
+                    .trim_end_matches('/')
+                    .trim_end_matches("/graphql")
+                    .to_string(),
+            };
         }
     }
 
@@ -126,4 +150,29 @@ pub(super) fn check_discovery(entries: &[DiscoveryConfig]) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_addresses_follow_the_graphql_one() {
+        let entry = |url: &str| {
+            let mut e: DiscoveryConfig = toml::from_str(&format!(
+                "type = \"github\"\norg = \"acme\"\ngraphql_url = \"{url}\"\n"
+            ))
+            .unwrap();
+            e.fill_defaults();
+            e.rest_url
+        };
+        assert_eq!(
+            entry("https://api.github.com/graphql"),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            entry("https://github.example.com/api/graphql"),
+            "https://github.example.com/api/v3"
+        );
+    }
 }

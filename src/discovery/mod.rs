@@ -107,6 +107,8 @@ pub struct ScanSummary {
     pub manifests: usize,
     /// Manifests that couldn't be read: (repository, "file why").
     pub unreadable_manifests: Vec<(String, String)>,
+    /// GitHub's dependency graphs read after the scan, when enabled.
+    pub dependency_graphs: Option<github::sbom::SbomSummary>,
 }
 
 /// Scans a folder of clones and records what it found (nothing is
@@ -192,7 +194,10 @@ pub async fn scan_source(
         resets_at: org.resets_at,
         complexity_limit: org.complexity_limit,
     };
-    let summary = finish(pool, &source, &org.repositories, options, actor, dry_run).await?;
+    let mut summary = finish(pool, &source, &org.repositories, options, actor, dry_run).await?;
+    if entry.kind == "github" && entry.dependency_graph && !dry_run {
+        summary.dependency_graphs = Some(github::sbom::fill(pool, entry, token, &source).await?);
+    }
     Ok((summary, cost))
 }
 

@@ -441,3 +441,60 @@ fn the_gitlab_graphql_query_is_valid_against_gitlabs_schema() {
         assert!(ExecutableDocument::parse_and_validate(&schema, wrong, "wrong.graphql").is_err());
     }
 }
+
+#[test]
+fn the_fake_dependency_graph_sbom_has_what_github_documents() {
+    let spec: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/vendor-api/github.json")).unwrap(),
+    )
+    .unwrap();
+    let schema = &spec["components.schemas.dependency-graph-spdx-sbom"];
+    let answer = crate::fake_github::spdx_sbom(
+        "acme/legacy-billing",
+        &["pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1".to_string()],
+    );
+    for key in schema["required"].as_array().unwrap() {
+        assert!(answer.get(key.as_str().unwrap()).is_some(), "{key}");
+    }
+    let sbom_schema = &schema["properties"]["sbom"];
+    for key in sbom_schema["required"].as_array().unwrap() {
+        assert!(
+            answer["sbom"].get(key.as_str().unwrap()).is_some(),
+            "sbom.{key}"
+        );
+    }
+    // GitHub's document lists a package's required fields beside `items`,
+    // not in it; checked by hand.
+    let packages = &sbom_schema["properties"]["packages"];
+    let package_required = packages["required"]
+        .as_array()
+        .or(packages["items"]["required"].as_array())
+        .unwrap();
+    let reference_required = packages["items"]["properties"]["externalRefs"]["items"]["required"]
+        .as_array()
+        .unwrap();
+    for package in answer["sbom"]["packages"].as_array().unwrap() {
+        for key in package_required {
+            assert!(
+                package.get(key.as_str().unwrap()).is_some(),
+                "package.{key}"
+            );
+        }
+        for reference in package["externalRefs"].as_array().unwrap() {
+            for key in reference_required {
+                assert!(
+                    reference.get(key.as_str().unwrap()).is_some(),
+                    "externalRefs.{key}"
+                );
+            }
+        }
+    }
+    let responses = &spec["paths./repos/{owner}/{repo}/dependency-graph/sbom.get.responses"];
+    for status in ["200", "403", "404"] {
+        assert!(responses.get(status).is_some(), "{status}");
+    }
+    // And what usher makes of it: the purl's package, the repository left out.
+    let (_, packages) = usher::catalog::sbom::parse(&answer["sbom"].to_string()).unwrap();
+    assert_eq!(packages.len(), 1);
+    assert_eq!(packages[0].name, "log4j-core");
+}

@@ -70,9 +70,15 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
         ..FakeRepo::default()
     };
     github.set_repos(vec![
+        // Its dependency graph knows more than its root pom.xml: a module's
+        // commons-text.
         FakeRepo {
             codeowners: owned_by_payments(),
             files: vec![("pom.xml".into(), pom("2.14.1"))],
+            sbom: Some(vec![
+                "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1".into(),
+                "pkg:maven/org.apache.commons/commons-text@1.9".into(),
+            ]),
             ..repo(1, "legacy-billing")
         },
         // log4j-core 2.19.0 through its log4j-bom: not in the range.
@@ -149,6 +155,11 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
         text.contains("dependencies not read in acme/broken-lock: package-lock.json is not JSON"),
         "{text}"
     );
+    // One REST call a repository, archived ones left out; one has a graph.
+    assert!(
+        text.contains("GitHub dependency graphs: 1 read, 4 without one (5 REST calls)"),
+        "{text}"
+    );
     // The manifests were asked for in the same query as the rest.
     let query = github.bodies()[0]["query"].as_str().unwrap().to_string();
     assert!(
@@ -206,6 +217,13 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
         !answer.contains("sdk-examples") && !answer.contains("node_modules"),
         "{answer}"
     );
+    // What only the dependency graph knows is found too.
+    let answer = ask("search dep:commons-text@<1.10.0").await;
+    assert!(
+        answer.contains("acme/legacy-billing")
+            && answer.contains("commons-text 1.9 (dependency-graph)"),
+        "{answer}"
+    );
     // A range in another ecosystem's syntax is still checked.
     let answer = ask("search dep:npm/lodash@^4.17.0").await;
     assert!(
@@ -252,7 +270,7 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
     // The card: what it depends on, and the file that couldn't be read.
     let card = ask("repo legacy-billing").await;
     assert!(
-        card.contains("Dependencies") && card.contains("1 maven (pom.xml)"),
+        card.contains("Dependencies") && card.contains("2 maven (dependency-graph)"),
         "{card}"
     );
     let card = ask("repo broken-lock").await;
@@ -269,6 +287,12 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
     let out = github_scan().await;
     assert!(
         stdout(&out).contains("(0 read, 6 unchanged"),
+        "{}",
+        stdout(&out)
+    );
+    // Nor any dependency graph asked for again.
+    assert!(
+        stdout(&out).contains("GitHub dependency graphs: 0 read, 0 without one (0 REST calls)"),
         "{}",
         stdout(&out)
     );

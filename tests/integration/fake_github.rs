@@ -5,7 +5,9 @@
 //! shape for an unknown organisation, the teams with their repository
 //! permissions (ten teams a page, 100 repositories a team a page), and — on
 //! demand — a 502 or a
-//! secondary rate limit (403 with `Retry-After`) on a given call. Files
+//! secondary rate limit (403 with `Retry-After`) on a given call. The REST
+//! API's `dependency-graph/sbom` answers with a repository's SBOM (SPDX,
+//! as GitHub documents it) or 404 when its graph is off. Files
 //! (manifests) are served to whatever `object(expression:)` aliases the
 //! query asks for, as GitHub's `Blob`.
 
@@ -36,6 +38,43 @@ pub struct FakeRepo {
     /// Other files at the default branch's head: (path, text), served to
     /// any `alias: object(expression: "HEAD:path")` the query asks for.
     pub files: Vec<(String, String)>,
+    /// Its dependency graph's packages as package URLs, for the REST
+    /// API's `dependency-graph/sbom` (`None`: the graph is off, 404).
+    pub sbom: Option<Vec<String>>,
+}
+
+/// The body of `GET /repos/{owner}/{repo}/dependency-graph/sbom` as GitHub
+/// documents it (`dependency-graph-spdx-sbom`): SPDX 2.3 in `sbom`, the
+/// repository itself a package, each dependency's purl in `externalRefs`.
+pub fn spdx_sbom(repository: &str, purls: &[String]) -> Value {
+    let mut packages = vec![json!({
+        "SPDXID": "SPDXRef-github", "name": format!("com.github.{repository}"), "versionInfo": "main",
+        "downloadLocation": "git+https://github.com/{repository}", "filesAnalyzed": false,
+        "externalRefs": [{ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                           "referenceLocator": format!("pkg:github/{repository}@main") }],
+    })];
+    for (i, purl) in purls.iter().enumerate() {
+        let name = purl
+            .rsplit('/')
+            .next()
+            .unwrap_or(purl)
+            .split('@')
+            .next()
+            .unwrap_or(purl);
+        let version = purl.rsplit('@').next().unwrap_or("");
+        packages.push(json!({
+            "SPDXID": format!("SPDXRef-{i}"), "name": name, "versionInfo": version,
+            "downloadLocation": "NOASSERTION", "filesAnalyzed": false,
+            "externalRefs": [{ "referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": purl }],
+        }));
+    }
+    json!({ "sbom": {
+        "SPDXID": "SPDXRef-DOCUMENT", "spdxVersion": "SPDX-2.3", "name": format!("com.github.{repository}"),
+        "dataLicense": "CC0-1.0", "documentNamespace": format!("https://spdx.org/spdxdocs/protobom/{repository}"),
+        "documentDescribes": ["SPDXRef-github"],
+        "creationInfo": { "created": "2026-12-01T09:00:00Z", "creators": ["Tool: protobom-v0.0.0"] },
+        "packages": packages,
+    }})
 }
 
 #[derive(Default)]
@@ -190,6 +229,30 @@ async fn handle(State(fake): State<FakeGithub>, request: Request) -> Response {
         }
         builder.body(Body::from(body.to_string())).unwrap()
     };
+    if let Some(rest) = path.strip_prefix("/api/v3/repos/")
+        && let Some(full) = rest.strip_suffix("/dependency-graph/sbom")
+        && method == "GET"
+    {
+        if !authorised {
+            return respond(401, &[], json!({ "message": "Bad credentials" }));
+        }
+        let name = full.split_once('/').map(|(_, n)| n).unwrap_or_default();
+        inner.remaining -= 1;
+        let headers = [("x-ratelimit-remaining", inner.remaining.to_string())];
+        return match inner
+            .repos
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.sbom.clone())
+        {
+            Some(purls) => respond(200, &headers, spdx_sbom(full, &purls)),
+            None => respond(
+                404,
+                &headers,
+                json!({ "message": "Not Found", "documentation_url": "https://docs.github.com/rest/dependency-graph/sboms#export-a-software-bill-of-materials-sbom-for-a-repository" }),
+            ),
+        };
+    }
     if path != "/api/graphql" || method != "POST" {
         return respond(404, &[], json!({ "message": "Not Found" }));
     }

@@ -22,6 +22,7 @@ use super::graphql::{self, Endpoint};
 use crate::config::DiscoveryConfig;
 
 mod repositories;
+pub mod sbom;
 mod teams;
 
 pub use repositories::{MANIFESTS, QUERY};
