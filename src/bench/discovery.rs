@@ -309,6 +309,7 @@ pub async fn run(
         // repository on top.
         dependency_graph: false,
         rest_url: String::new(),
+        descriptor_paths: Vec::new(),
         graphql_url: format!("http://127.0.0.1:{port}/api/graphql"),
         token_env: "USHER_BENCH_TOKEN".into(),
         schedule: "0 4 * * *".into(),

@@ -42,6 +42,10 @@ pub struct DiscoveryConfig {
     /// `https://HOST/api/v3`. Empty in the file: from `graphql_url`.
     #[serde(default)]
     pub rest_url: String,
+    /// Descriptors at other paths than the root `catalog-info.yaml`
+    /// (`.backstage/catalog-info.yaml`), read in every repository.
+    #[serde(default)]
+    pub descriptor_paths: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -140,6 +144,28 @@ pub(super) fn check_discovery(entries: &[DiscoveryConfig]) -> Result<(), String>
                 ));
             }
         }
+        if entry.descriptor_paths.len() > 10 {
+            return Err(format!(
+                "discovery[{i}].descriptor_paths: at most 10 (each is asked for in every repository)"
+            ));
+        }
+        for path in &entry.descriptor_paths {
+            let safe = !path.is_empty()
+                && path.len() <= 200
+                && !path.starts_with('/')
+                && (path.ends_with(".yaml") || path.ends_with(".yml"))
+                && path
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != ".." && part != ".")
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'));
+            if !safe {
+                return Err(format!(
+                    "discovery[{i}].descriptor_paths: '{path}' is not a path in a repository (relative, letters, digits, . _ - and /, ending in .yaml or .yml)"
+                ));
+            }
+        }
         crate::schedule::Schedule::parse(&entry.schedule, "")
             .map_err(|why| format!("discovery[{i}].schedule: {why}"))?;
         if reqwest::Url::parse(&entry.graphql_url).is_err() {
@@ -174,5 +200,30 @@ mod tests {
             entry("https://github.example.com/api/graphql"),
             "https://github.example.com/api/v3"
         );
+    }
+
+    #[test]
+    fn descriptor_paths_stay_inside_the_repository() {
+        let check = |path: &str| {
+            let mut e: DiscoveryConfig = toml::from_str(&format!(
+                "type = \"github\"\norg = \"acme\"\ndescriptor_paths = ['{path}']\n"
+            ))
+            .unwrap();
+            e.fill_defaults();
+            check_discovery(&[e])
+        };
+        assert!(check(".backstage/catalog-info.yaml").is_ok());
+        for bad in [
+            "../secrets.yaml",
+            "/etc/x.yaml",
+            "a/\"b.yaml",
+            "notes.txt",
+            "a//b.yaml",
+        ] {
+            assert!(
+                check(bad).unwrap_err().contains("descriptor_paths"),
+                "{bad}"
+            );
+        }
     }
 }

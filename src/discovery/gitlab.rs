@@ -57,10 +57,11 @@ pub const QUERY: &str = r#"query($group: ID!, $first: Int!, $cursor: String, $pa
 /// query's complexity.
 const PAGE: u32 = 100;
 
-/// The files asked for at each project's root: descriptors, CODEOWNERS,
-/// manifests.
-pub fn paths() -> Vec<&'static str> {
+/// The files asked for in each project: descriptors (the configured
+/// paths too), CODEOWNERS, the root manifests.
+pub fn paths(extra_descriptors: &[String]) -> Vec<&str> {
     let mut paths: Vec<&str> = super::clones::DESCRIPTOR_NAMES.to_vec();
+    paths.extend(extra_descriptors.iter().map(String::as_str));
     paths.extend(codeowners::PATHS);
     paths.extend(manifests::AT_ROOT);
     paths
@@ -191,7 +192,8 @@ pub async fn scan(
     let mut scan = HostScan::default();
     let mut body = json!({
         "query": QUERY,
-        "variables": { "group": entry.group, "first": PAGE, "cursor": null, "paths": paths() },
+        "variables": { "group": entry.group, "first": PAGE, "cursor": null,
+                       "paths": paths(&entry.descriptor_paths) },
     });
     loop {
         let answer: Answer = graphql::call(&client, &endpoint, &mut body, &mut scan.calls).await?;
@@ -221,7 +223,8 @@ pub async fn scan(
         };
         let connection = group.projects;
         for project in connection.nodes.into_iter().flatten() {
-            scan.repositories.push(scanned(project, known));
+            scan.repositories
+                .push(scanned(project, known, &entry.descriptor_paths));
         }
         if !graphql::next_page(&mut body, connection.page_info) {
             return Ok(scan);
@@ -229,7 +232,7 @@ pub async fn scan(
     }
 }
 
-fn scanned(project: Project, known: &HashMap<String, String>) -> Scanned {
+fn scanned(project: Project, known: &HashMap<String, String>, extra: &[String]) -> Scanned {
     let repository = project.repository;
     let default_branch = repository.as_ref().and_then(|r| r.root_ref.clone());
     let head = repository
@@ -256,8 +259,10 @@ fn scanned(project: Project, known: &HashMap<String, String>) -> Scanned {
     };
     let descriptors = super::clones::DESCRIPTOR_NAMES
         .iter()
-        .filter(|n| blobs.iter().any(|b| b.path == **n))
-        .map(|n| n.to_string())
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+        .filter(|n| blobs.iter().any(|b| b.path == *n))
+        .map(str::to_string)
         .collect();
     let codeowners = codeowners::PATHS.iter().find_map(|path| {
         let blob = blobs.iter().find(|b| b.path == *path)?;
@@ -319,7 +324,7 @@ mod tests {
 
     #[test]
     fn every_file_discovery_reads_is_asked_for() {
-        let paths = paths();
+        let paths = paths(&[]);
         for p in [
             "catalog-info.yaml",
             ".gitlab/CODEOWNERS",

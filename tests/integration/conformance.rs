@@ -396,9 +396,11 @@ fn the_github_graphql_query_is_valid_against_githubs_schema() {
         }
     };
     let schema = Valid::assume_valid(schema);
-    use usher::discovery::github::{QUERY, TEAM_REPOSITORIES_QUERY, TEAMS_QUERY};
+    use usher::discovery::github::{QUERY, TEAM_REPOSITORIES_QUERY, TEAMS_QUERY, query};
+    let with_paths = query(&[".backstage/catalog-info.yaml".to_string()]);
     for (name, query) in [
         ("repositories", QUERY),
+        ("repositories with descriptor paths", with_paths.as_str()),
         ("teams", TEAMS_QUERY),
         ("a team's repositories", TEAM_REPOSITORIES_QUERY),
     ] {

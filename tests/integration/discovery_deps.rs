@@ -114,13 +114,25 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
             files: vec![("package-lock.json".into(), "{\"lockfileVersion\": 3,".into())],
             ..repo(6, "broken-lock")
         },
+        // Described at a configured path, not the root.
+        FakeRepo {
+            files: vec![(
+                ".backstage/catalog-info.yaml".into(),
+                DESCRIPTOR.replace("payments-api", "ledger-worker"),
+            )],
+            ..repo(7, "ledger-worker")
+        },
     ]);
+    host.put(
+        "acme/ledger-worker/main/.backstage/catalog-info.yaml",
+        &DESCRIPTOR.replace("payments-api", "ledger-worker"),
+    );
     host.put("acme/payments-api/main/catalog-info.yaml", DESCRIPTOR);
     let config = dir.path().join("usher.toml");
     fs::write(
         &config,
         format!(
-            "{}\n[[discovery]]\ntype = \"github\"\norg = \"acme\"\ngraphql_url = \"{}\"\ntoken_env = \"FAKE_GQL_TOKEN\"\n",
+            "{}\n[[discovery]]\ntype = \"github\"\norg = \"acme\"\ngraphql_url = \"{}\"\ntoken_env = \"FAKE_GQL_TOKEN\"\ndescriptor_paths = [\".backstage/catalog-info.yaml\"]\n",
             host.hosts_toml(),
             github.graphql_url()
         ),
@@ -146,7 +158,11 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("6 repositories (6 read"), "{text}");
+    assert!(text.contains("7 repositories (7 read"), "{text}");
+    assert!(
+        text.contains("/acme/ledger-worker/blob/main/.backstage/catalog-info.yaml: 1 entities"),
+        "{text}"
+    );
     assert!(
         text.contains("dependencies: 20 packages from 5 manifests and lockfiles read this time"),
         "{text}"
@@ -157,13 +173,17 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
     );
     // One REST call a repository, archived ones left out; one has a graph.
     assert!(
-        text.contains("GitHub dependency graphs: 1 read, 4 without one (5 REST calls)"),
+        text.contains("GitHub dependency graphs: 1 read, 5 without one (6 REST calls)"),
         "{text}"
     );
     // The manifests were asked for in the same query as the rest.
     let query = github.bodies()[0]["query"].as_str().unwrap().to_string();
     assert!(
         query.contains("pomXml: object(expression: \"HEAD:pom.xml\")"),
+        "{query}"
+    );
+    assert!(
+        query.contains("descriptor1: object(expression: \"HEAD:.backstage/catalog-info.yaml\")"),
         "{query}"
     );
 
@@ -286,7 +306,7 @@ async fn the_log4j_search_covers_repositories_nobody_catalogued() {
         .unwrap();
     let out = github_scan().await;
     assert!(
-        stdout(&out).contains("(0 read, 6 unchanged"),
+        stdout(&out).contains("(0 read, 7 unchanged"),
         "{}",
         stdout(&out)
     );

@@ -25,7 +25,7 @@ mod repositories;
 pub mod sbom;
 mod teams;
 
-pub use repositories::{MANIFESTS, QUERY};
+pub use repositories::{MANIFESTS, QUERY, query};
 pub use teams::{TEAM_REPOSITORIES_QUERY, TEAMS_QUERY};
 
 /// Repositories a page (GitHub's maximum).

@@ -80,7 +80,7 @@ pub(super) async fn read(
     scan: &mut OrgScan,
 ) -> Result<(), GithubError> {
     let mut body = json!({
-        "query": QUERY,
+        "query": query(&entry.descriptor_paths),
         "variables": { "org": entry.org, "first": PAGE, "cursor": null },
     });
     loop {
@@ -106,7 +106,8 @@ pub(super) async fn read(
         };
         let connection = org.repositories;
         for node in connection.nodes.into_iter().flatten() {
-            scan.repositories.push(scanned(node, known));
+            scan.repositories
+                .push(scanned(node, known, &entry.descriptor_paths));
         }
         if !crate::discovery::graphql::next_page(&mut body, connection.page_info) {
             return Ok(());
@@ -207,7 +208,23 @@ struct Blob {
     is_truncated: bool,
 }
 
-fn scanned(mut node: Node, known: &HashMap<String, String>) -> Scanned {
+/// [`QUERY`] asking also for the configured descriptor paths, as
+/// `descriptor1`, `descriptor2` … (paths checked when the configuration was
+/// read: relative, no quotes or `..`).
+pub fn query(extra_descriptors: &[String]) -> String {
+    let anchor =
+        "descriptor: object(expression: \"HEAD:catalog-info.yaml\") { ... on Blob { byteSize } }";
+    let mut lines = String::from(anchor);
+    for (i, path) in extra_descriptors.iter().enumerate() {
+        lines.push_str(&format!(
+            "\n        descriptor{}: object(expression: \"HEAD:{path}\") {{ ... on Blob {{ byteSize }} }}",
+            i + 1
+        ));
+    }
+    QUERY.replace(anchor, &lines)
+}
+
+fn scanned(mut node: Node, known: &HashMap<String, String>, extra: &[String]) -> Scanned {
     let head = node
         .default_branch_ref
         .as_ref()
@@ -247,6 +264,19 @@ fn scanned(mut node: Node, known: &HashMap<String, String>) -> Scanned {
         (blob.byte_size.unwrap_or(0).max(0) as u64 <= crate::discovery::MAX_CODEOWNERS)
             .then(|| (path.to_string(), codeowners::parse(&text)))
     });
+    let mut descriptors = Vec::new();
+    if node.descriptor.as_ref().is_some_and(|d| !d.is_null()) {
+        descriptors.push("catalog-info.yaml".to_string());
+    }
+    for (i, path) in extra.iter().enumerate() {
+        let found = node
+            .files
+            .remove(&format!("descriptor{}", i + 1))
+            .is_some_and(|blob| blob.get("byteSize").is_some());
+        if found {
+            descriptors.push(path.clone());
+        }
+    }
     let dependencies = if unchanged {
         manifests::Found::default()
     } else {
@@ -268,11 +298,7 @@ fn scanned(mut node: Node, known: &HashMap<String, String>) -> Scanned {
         visibility: node.visibility.map(|v| v.to_lowercase()),
         languages,
         topics,
-        descriptors: if node.descriptor.is_some_and(|d| !d.is_null()) {
-            vec!["catalog-info.yaml".to_string()]
-        } else {
-            Vec::new()
-        },
+        descriptors,
         codeowners,
         host_teams: Vec::new(),
         dependencies,
