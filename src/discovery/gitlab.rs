@@ -190,6 +190,8 @@ pub async fn scan(
         scope: &entry.group,
     };
     let mut scan = HostScan::default();
+    // Packages' strings shared across the group's projects.
+    let mut pool = manifests::Interner::default();
     let mut body = json!({
         "query": QUERY,
         "variables": { "group": entry.group, "first": PAGE, "cursor": null,
@@ -223,8 +225,9 @@ pub async fn scan(
         };
         let connection = group.projects;
         for project in connection.nodes.into_iter().flatten() {
-            scan.repositories
-                .push(scanned(project, known, &entry.descriptor_paths));
+            let mut repo = scanned(project, known, &entry.descriptor_paths);
+            repo.dependencies.intern(&mut pool);
+            scan.repositories.push(repo);
         }
         if !graphql::next_page(&mut body, connection.page_info) {
             return Ok(scan);

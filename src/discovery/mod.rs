@@ -143,9 +143,13 @@ pub async fn scan_folder(
         .await;
     let mut scanned = Vec::new();
     let mut unreadable = Vec::new();
+    let mut strings = manifests::Interner::default();
     for (name, result) in results {
         match result {
-            Ok(repo) => scanned.push(repo),
+            Ok(mut repo) => {
+                repo.dependencies.intern(&mut strings);
+                scanned.push(repo);
+            }
             Err(why) => unreadable.push((name, why)),
         }
     }
@@ -405,10 +409,8 @@ async fn record(
     for repo in scanned.iter().filter(|r| !r.unchanged) {
         summary.read += 1;
         let found = &repo.dependencies;
-        summary.packages += found.packages.len();
-        let files: std::collections::HashSet<&str> =
-            found.packages.iter().map(|(f, _)| f.as_str()).collect();
-        summary.manifests += files.len();
+        summary.packages += found.deps.len();
+        summary.manifests += found.files.len();
         summary
             .unreadable_manifests
             .extend(found.notes.iter().map(|n| (repo.name.clone(), n.clone())));

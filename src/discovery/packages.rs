@@ -20,23 +20,19 @@ pub(super) async fn replace(
         .bind(&ids)
         .execute(&mut **tx)
         .await?;
-    // Batches are made before any is written: nothing borrowed from the
-    // scan is held across an await.
-    let mut batches = vec![Rows::default()];
+    // A batch at a time: a first scan's packages are written without a
+    // second copy of them all.
+    let mut batch = Rows::default();
     for (id, found) in moved {
-        for (file, package) in &found.packages {
-            if batches.last().is_some_and(|b| b.ids.len() >= BATCH) {
-                batches.push(Rows::default());
-            }
-            if let Some(batch) = batches.last_mut() {
-                batch.push(*id, file, package);
+        for dep in &found.deps {
+            batch.push(*id, found.file_of(dep), dep);
+            if batch.ids.len() >= BATCH {
+                batch.write(tx).await?;
+                batch = Rows::default();
             }
         }
     }
-    for batch in &batches {
-        batch.write(tx).await?;
-    }
-    Ok(())
+    batch.write(tx).await
 }
 
 /// A batch as columns, for one `UNNEST` insert.
@@ -51,13 +47,14 @@ struct Rows {
 }
 
 impl Rows {
-    fn push(&mut self, id: i64, file: &str, package: &crate::catalog::sbom::Package) {
+    fn push(&mut self, id: i64, file: &str, dep: &super::manifests::Dep) {
         self.ids.push(id);
         self.files.push(file.to_string());
-        self.ecosystems.push(package.ecosystem.clone());
-        self.namespaces.push(package.namespace.clone());
-        self.names.push(package.name.clone());
-        self.versions.push(package.version.clone());
+        self.ecosystems.push(dep.ecosystem.to_string());
+        self.namespaces
+            .push(dep.namespace.as_deref().map(str::to_string));
+        self.names.push(dep.name.to_string());
+        self.versions.push(dep.version.to_string());
     }
 
     async fn write(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {

@@ -86,6 +86,22 @@ async fn the_digest_asks_about_undescribed_repositories_and_describe_it_opens_a_
     }
     assert!(!text.contains("old-ledger"), "{text}");
     assert_eq!(payments.repositories.len(), 4);
+    // Sent in a round, they aren't asked about again within repeat_days.
+    digest::send_round(&db.pool, &config, "2026-12-01T10:00", &digests)
+        .await
+        .unwrap();
+    let reported: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hygiene_reported WHERE rule = 'undescribed-repository'
+           AND team_ref = 'group:default/team-payments' AND subject LIKE 'repo:github:acme-shop/%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(reported, 4);
+    let again = digest::build(&db.pool, &config, Some("group:default/team-payments"), true)
+        .await
+        .unwrap();
+    assert!(again.iter().all(|d| d.repositories.is_empty()), "{again:?}");
 
     // Someone outside the team can't decide for it.
     let refused = ask_as(

@@ -83,6 +83,8 @@ pub(super) async fn read(
         "query": query(&entry.descriptor_paths),
         "variables": { "org": entry.org, "first": PAGE, "cursor": null },
     });
+    // Packages' strings shared across the organisation's repositories.
+    let mut pool = manifests::Interner::default();
     loop {
         let answer: Answer<Data> = page(client, entry, token, &mut body, scan).await?;
         count(
@@ -106,8 +108,9 @@ pub(super) async fn read(
         };
         let connection = org.repositories;
         for node in connection.nodes.into_iter().flatten() {
-            scan.repositories
-                .push(scanned(node, known, &entry.descriptor_paths));
+            let mut repo = scanned(node, known, &entry.descriptor_paths);
+            repo.dependencies.intern(&mut pool);
+            scan.repositories.push(repo);
         }
         if !crate::discovery::graphql::next_page(&mut body, connection.page_info) {
             return Ok(());

@@ -173,13 +173,8 @@ async fn replace(
     packages: &[sbom::Package],
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let found = crate::discovery::manifests::Found {
-        packages: packages
-            .iter()
-            .map(|p| ("dependency-graph".to_string(), p.clone()))
-            .collect(),
-        notes: Vec::new(),
-    };
+    let mut found = crate::discovery::manifests::Found::default();
+    found.add("dependency-graph", packages.to_vec());
     crate::discovery::packages::replace(&mut tx, &[(id, &found)]).await?;
     sqlx::query("UPDATE repositories SET sbom_head = $2 WHERE id = $1")
         .bind(id)

@@ -16,6 +16,8 @@ pub mod maven;
 pub mod npm;
 pub mod python;
 
+use std::sync::Arc;
+
 pub use crate::catalog::sbom::Package;
 
 /// A manifest larger than this is not read (a big package-lock.json is a
@@ -133,11 +135,25 @@ impl Manifest {
     }
 }
 
-/// What a repository's manifests pin: each package with the file it came
-/// from, and a note for each file that couldn't be read.
+/// One package a repository's file pins. Its strings are shared across a
+/// scan ([`Interner`]): thousands of repositories pin the same few thousand
+/// packages, and a scan holds them all until it is recorded.
+#[derive(Debug, Clone)]
+pub struct Dep {
+    /// Which of [`Found::files`].
+    pub file: u16,
+    pub ecosystem: Arc<str>,
+    pub namespace: Option<Arc<str>>,
+    pub name: Arc<str>,
+    pub version: Arc<str>,
+}
+
+/// What a repository's manifests pin: the files read, each package with
+/// the file it came from, and a note for each file that couldn't be read.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
-    pub packages: Vec<(String, Package)>,
+    pub files: Vec<String>,
+    pub deps: Vec<Dep>,
     pub notes: Vec<String>,
 }
 
@@ -145,11 +161,47 @@ impl Found {
     /// Reads one manifest's text, keeping its packages or why it failed.
     pub fn read(&mut self, path: &str, kind: Manifest, text: &str) {
         match kind.parse(text) {
-            Ok(packages) => self
-                .packages
-                .extend(packages.into_iter().map(|p| (path.to_string(), p))),
+            Ok(packages) => self.add(path, packages),
             Err(why) => self.note(path, &why),
         }
+    }
+
+    /// Keeps `packages` as read from `path`.
+    pub fn add(&mut self, path: &str, packages: Vec<Package>) {
+        let file = match self.files.iter().position(|f| f == path) {
+            Some(i) => i,
+            None => {
+                self.files.push(path.to_string());
+                self.files.len() - 1
+            }
+        };
+        let file = u16::try_from(file).unwrap_or(u16::MAX);
+        self.deps.extend(packages.into_iter().map(|p| Dep {
+            file,
+            ecosystem: p.ecosystem.into(),
+            namespace: p.namespace.map(Into::into),
+            name: p.name.into(),
+            version: p.version.into(),
+        }));
+    }
+
+    /// The file a package came from.
+    pub fn file_of(&self, dep: &Dep) -> &str {
+        self.files
+            .get(dep.file as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// Shares its strings with every other repository's in the pool.
+    pub fn intern(&mut self, pool: &mut Interner) {
+        for dep in &mut self.deps {
+            dep.ecosystem = pool.get(&dep.ecosystem);
+            dep.namespace = dep.namespace.as_deref().map(|n| pool.get(n));
+            dep.name = pool.get(&dep.name);
+            dep.version = pool.get(&dep.version);
+        }
+        self.deps.shrink_to_fit();
     }
 
     /// Notes a manifest that wasn't read: "`yarn.lock` is not valid YAML (…)".
@@ -157,6 +209,21 @@ impl Found {
         if self.notes.len() < MAX_FILES {
             self.notes.push(format!("{path} {why}"));
         }
+    }
+}
+
+/// One copy of each string a scan's packages use.
+#[derive(Debug, Default)]
+pub struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    pub fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(text) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = text.into();
+        self.0.insert(shared.clone());
+        shared
     }
 }
 
