@@ -27,6 +27,7 @@
 //!   live in the top-level `commands/` folder.
 //! - [`discovery`] — every repository the organisation has, catalogued or
 //!   not: scans, likely owners from CODEOWNERS, descriptors imported.
+//! - [`directory`] — people and teams from the identity provider (SCIM).
 //! - [`platforms`] — the console, Slack and Discord adapters.
 //! - [`http`], [`serve`] — the HTTP endpoints and `usher serve`.
 //! - [`demo`], [`bench`] — the embedded demo catalog; benchmarks.
@@ -44,6 +45,7 @@ pub mod db;
 pub mod demo;
 pub mod diagnostics;
 pub mod dialogs;
+pub mod directory;
 pub mod discovery;
 pub mod http;
 pub mod hygiene;

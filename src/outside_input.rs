@@ -142,6 +142,19 @@ proptest! {
     }
 
     #[test]
+    fn scim_filters(text in any_input()) {
+        use crate::directory::scim::filter;
+        if let Ok(parsed) = filter::parse(&text) {
+            let _ = parsed.matches(&serde_json::json!({ "userName": text, "emails": [{ "value": text }] }));
+        }
+        // As an identity provider writes them, with outside values.
+        let quoted = text.replace('\\', "\\\\").replace('"', "\\\"");
+        let shaped = format!("userName eq \"{quoted}\" or (emails[type eq \"work\" and value co \"{quoted}\"] and not (active eq false))");
+        let parsed = filter::parse(&shaped);
+        prop_assert!(parsed.is_ok() || shaped.len() > filter::MAX_LEN, "{parsed:?}");
+    }
+
+    #[test]
     fn rotation_settings(text in any_input()) {
         let _ = crate::rotation::parse_length(&text);
         let _ = crate::rotation::parse_handoff(&text);
