@@ -198,6 +198,14 @@ impl Server {
         if let Some(routes) = discord_routes {
             router = router.merge(routes);
         }
+        // SCIM only with its token: without one, /scim/v2 is 404.
+        if let Some(token) = std::env::var("USHER_SCIM_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+        {
+            tracing::info!("SCIM 2.0 is served at /scim/v2 (USHER_SCIM_TOKEN is set)");
+            router = router.merge(crate::directory::scim::routes(self.db.pool.clone(), &token));
+        }
         let app = router.layer(axum::middleware::from_fn(http::trace_request));
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|stop| *stop).await;

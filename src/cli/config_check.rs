@@ -98,6 +98,7 @@ pub(crate) fn config_check(config: &Config) -> ExitCode {
     let integrations: Vec<String> = [
         ("PagerDuty", &config.oncall.pagerduty_token_env),
         ("Opsgenie", &config.oncall.opsgenie_key_env),
+        ("SCIM at /scim/v2", &"USHER_SCIM_TOKEN".to_string()),
     ]
     .iter()
     .map(|(name, env)| match var(env) {

@@ -31,6 +31,7 @@ mod oncall;
 mod outbox;
 mod questions;
 mod rolling;
+mod scim;
 mod self_contained;
 mod slack;
 mod sync;
