@@ -52,6 +52,11 @@ pub(crate) fn config_check(config: &Config) -> ExitCode {
             ));
         }
     }
+    if let Some(why) = var("USHER_SCIM_TOKEN").and_then(|s| weak_secret(&s, 24)) {
+        problems.push(format!(
+            "USHER_SCIM_TOKEN: {why} — anyone who guesses it can add people to the catalog; make it a long random string (openssl rand -hex 32)"
+        ));
+    }
     if let Some(why) = var("SLACK_SIGNING_SECRET").and_then(|s| weak_secret(&s, 32)) {
         problems.push(format!(
             "SLACK_SIGNING_SECRET: {why} — copy the app's Signing Secret (32 characters) from its Basic Information page"

@@ -151,10 +151,16 @@ fn serve_and_import_share_one_cluster() {
     let mut serve = usher()
         .env("USHER_DATA_DIR", &data)
         .env("USHER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("USHER_SCIM_TOKEN", "scim-token-of-the-shared-cluster-test")
         .arg("serve")
         .spawn()
         .unwrap();
     wait_ready(port, &mut serve);
+    // SCIM is served when its token is set: without the token, refused.
+    assert_eq!(
+        http_probe::get(&format!("http://127.0.0.1:{port}/scim/v2/Users")).unwrap(),
+        401
+    );
     let cluster = cluster_of(&data);
     assert!(running(&cluster));
 
@@ -270,6 +276,11 @@ fn sigterm_drains_with_readiness_off_and_a_second_signal_exits_at_once() {
     };
     let mut serve = start(&data);
     wait_ready(port, &mut serve);
+    // Without USHER_SCIM_TOKEN there is no SCIM at all.
+    assert_eq!(
+        http_probe::get(&format!("http://127.0.0.1:{port}/scim/v2/Users")).unwrap(),
+        404
+    );
     term(&serve);
     // During the drain: still answering, but not ready.
     std::thread::sleep(Duration::from_millis(500));
