@@ -162,6 +162,7 @@ impl Server {
             stop_rx.clone(),
         ));
         let discovery_tasks = crate::discovery::scheduled(&self.db.pool, &self.config, &stop_rx);
+        let directory_task = crate::directory::scheduled(&self.db.pool, &self.config, &stop_rx);
         let refresh_task = {
             let (pool, config, stop) = (self.db.pool.clone(), self.config.clone(), stop_rx.clone());
             tokio::spawn(async move {
@@ -233,6 +234,9 @@ impl Server {
             let _ = snapshot_task.await;
             let _ = hygiene_task.await;
             for task in discovery_tasks {
+                let _ = task.await;
+            }
+            if let Some(task) = directory_task {
                 let _ = task.await;
             }
             for task in platform_tasks {

@@ -398,3 +398,92 @@ async fn okta_and_entra_id_provision_users_and_groups() {
         .await;
     assert_eq!(status, 201);
 }
+
+#[tokio::test]
+async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
+    use usher::catalog::loader::LoadOptions;
+    use usher::config::Config;
+    use usher::directory::catalog;
+    let db = TestDb::new().await;
+    let scim = Scim::start(&db).await;
+    let mut ids = Vec::new();
+    for (email, given) in [("jane@acme.example", "Jane"), ("sam@acme.example", "Sam")] {
+        let (_, _, user) = scim
+            .send(
+                reqwest::Method::POST,
+                "/Users",
+                Some(okta_user(email, given)),
+                &[],
+            )
+            .await;
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    let members: Vec<Value> = ids.iter().map(|i| json!({ "value": i })).collect();
+    let (status, _, _) = scim
+        .send(
+            reqwest::Method::POST,
+            "/Groups",
+            Some(json!({ "displayName": "Payments Team", "members": members })),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201);
+
+    let options = LoadOptions::from_config(&Config::default());
+    let (loaded, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
+    assert_eq!(loaded.error_count(), 0, "{:?}", loaded.problems);
+    assert_eq!(outcome.added, 3);
+    let team: (String, Option<String>) = sqlx::query_as(
+        "SELECT ref, title FROM entities WHERE kind = 'group' AND name = 'payments-team'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        team,
+        (
+            "group:default/payments-team".into(),
+            Some("Payments Team".into())
+        )
+    );
+    let jane: (Option<String>, bool, i64) = sqlx::query_as(
+        "SELECT u.email, u.active, (SELECT count(*) FROM relations r WHERE r.source_id = u.id
+             AND r.type = 'memberOf' AND r.target_ref = 'group:default/payments-team')
+         FROM entities u WHERE u.ref = 'user:default/jane'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(jane, (Some("jane@acme.example".into()), true, 1));
+
+    // Sam is deprovisioned (Entra ID's way): inactive in the catalog, kept.
+    let (status, _, _) = scim
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/Users/{}", ids[1]),
+            Some(
+                json!({ "Operations": [{ "op": "Replace", "path": "active", "value": "False" }] }),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
+    assert_eq!((outcome.changed, outcome.unchanged), (1, 2));
+    let active: bool =
+        sqlx::query_scalar("SELECT active FROM entities WHERE ref = 'user:default/sam'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(!active);
+    let location: String = sqlx::query_scalar(
+        "SELECT l.target FROM entities e JOIN locations l ON l.id = e.location_id WHERE e.ref = 'user:default/sam'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(location, catalog::LOCATION);
+    // Nothing changed: nothing changes.
+    let (_, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
+    assert_eq!((outcome.added, outcome.changed, outcome.removed), (0, 0, 0));
+}
