@@ -483,6 +483,39 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
     .await
     .unwrap();
     assert_eq!(location, catalog::LOCATION);
+    // `team` shows the deprovisioned member as inactive.
+    let core = db.core();
+    let request = usher::chat::Request {
+        actor: usher::chat::Actor::guest("tester"),
+        platform: usher::chat::Platform::Console,
+        workspace: None,
+        channel: None,
+        text: "team payments-team".into(),
+    };
+    let card = usher::commands::handle(&core, &request).await.to_plain();
+    assert!(
+        card.contains("Members (1 active of 2)") && card.contains("(inactive)"),
+        "{card}"
+    );
+    // Their team's next digest names them, once.
+    let config = Config::default();
+    let digests =
+        usher::hygiene::digest::build(&db.pool, &config, Some("group:default/payments-team"), true)
+            .await
+            .unwrap();
+    let text = digests[0].reply.to_plain();
+    assert!(
+        text.contains("Left the team: Sam Doe — inactive in the catalog now"),
+        "{text}"
+    );
+    usher::hygiene::digest::send_round(&db.pool, &config, "2026-12-02T10:00", &digests)
+        .await
+        .unwrap();
+    let again =
+        usher::hygiene::digest::build(&db.pool, &config, Some("group:default/payments-team"), true)
+            .await
+            .unwrap();
+    assert!(again.iter().all(|d| d.leavers.is_empty()), "{again:?}");
     // Nothing changed: nothing changes.
     let (_, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
     assert_eq!((outcome.added, outcome.changed, outcome.removed), (0, 0, 0));

@@ -30,6 +30,22 @@ pub async fn scorecard_name(pool: &PgPool, owner: &str) -> Result<String, sqlx::
     })
 }
 
+/// Names the members who left since the last digest: they are still
+/// listed, and what they led may need someone new.
+pub fn with_leavers(reply: Reply, typed: &str, leavers: &[(String, String)]) -> Reply {
+    let names: Vec<&str> = leavers
+        .iter()
+        .map(|(_, name)| name.as_str())
+        .take(10)
+        .collect();
+    let more = leavers.len().saturating_sub(names.len());
+    reply.section(Text::plain(format!(
+        "Left the team: {}{} — inactive in the catalog now (deprovisioned or deactivated). They are still listed as members; `team {typed}` shows who is active, and services they led may need a new contact.",
+        names.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    )))
+}
+
 /// Repositories asked about in one digest before "and N more".
 const REPOSITORIES_ASKED: usize = 3;
 

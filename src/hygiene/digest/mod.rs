@@ -88,7 +88,13 @@ pub struct TeamDigest {
     /// The repositories that look like the team's and have no descriptor,
     /// asked about in this digest.
     pub repositories: Vec<RepoAsk>,
+    /// Members who left (deprovisioned, deactivated) and haven't been
+    /// named in a digest yet: (person ref, name).
+    pub leavers: Vec<(String, String)>,
 }
+
+/// The "rule" for a member who left: named once in their team's digest.
+pub const MEMBER_LEFT: &str = "member-left";
 
 /// The "rule" a repository without a descriptor breaks, for the record of
 /// what was reported when (it is asked about, never escalated).
@@ -107,6 +113,7 @@ impl TeamDigest {
             .iter()
             .map(|f| format!("{}|{}", f.service, f.rule.id))
             .chain(self.repositories.iter().map(repo_subject))
+            .chain(self.leavers.iter().map(|(person, _)| person.clone()))
             .collect();
         keys.sort();
         hex::encode(Sha256::digest(keys.join("\n").as_bytes()))[..32].to_string()
@@ -182,6 +189,21 @@ pub async fn build(
         by_team.entry(owner.clone()).or_default();
         repos_by_team.entry(owner).or_default().push(repo);
     }
+    // Members who left, each named once in their team's digest.
+    let mut leavers_by_team: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for (owner, person, name, named_before) in left_members(pool, team).await? {
+        open.entry(owner.clone())
+            .or_default()
+            .push((person.clone(), MEMBER_LEFT));
+        if named_before {
+            continue;
+        }
+        by_team.entry(owner.clone()).or_default();
+        leavers_by_team
+            .entry(owner)
+            .or_default()
+            .push((person, name));
+    }
     let mut out = Vec::new();
     for (team, findings) in by_team {
         let (team_name, destination) = if team == super::UNOWNED {
@@ -196,15 +218,20 @@ pub async fn build(
         };
         let typed = scorecard_name(pool, &team).await?;
         let repositories = repos_by_team.remove(&team).unwrap_or_default();
-        let reply = render(
+        let leavers = leavers_by_team.remove(&team).unwrap_or_default();
+        let mut reply = render(
             &typed,
             &team_name,
             &findings,
             &repositories,
             config.hygiene.max_services,
         );
+        if !leavers.is_empty() {
+            reply = message::with_leavers(reply, &typed, &leavers);
+        }
         out.push(TeamDigest {
             repositories,
+            leavers,
             open: open.remove(&team).unwrap_or_default(),
             typed,
             team,
@@ -312,12 +339,14 @@ pub async fn send_round(
             .iter()
             .map(|f| f.service.clone())
             .chain(digest.repositories.iter().map(repo_subject))
+            .chain(digest.leavers.iter().map(|(person, _)| person.clone()))
             .collect();
         let rules: Vec<String> = digest
             .findings
             .iter()
             .map(|f| f.rule.id.to_string())
             .chain(digest.repositories.iter().map(|_| UNDESCRIBED.to_string()))
+            .chain(digest.leavers.iter().map(|_| MEMBER_LEFT.to_string()))
             .collect();
         // Fixed or set aside since: counting starts again.
         let (open_subjects, open_rules): (Vec<&str>, Vec<&str>) =
@@ -351,6 +380,27 @@ pub async fn send_round(
     Ok(outcome)
 }
 
+/// The teams' members who left — inactive in the catalog (deprovisioned
+/// by the directory, `active: false`) or deactivated in chat: (team ref,
+/// person ref, name, named in a digest before).
+async fn left_members(
+    pool: &PgPool,
+    team: Option<&str>,
+) -> Result<Vec<(String, String, String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT r.target_ref, u.ref, coalesce(nullif(u.display_name, ''), u.name),
+                EXISTS (SELECT 1 FROM hygiene_reported h WHERE h.subject = u.ref
+                        AND h.rule = 'member-left' AND h.team_ref = r.target_ref)
+         FROM entities u JOIN relations r ON r.source_id = u.id AND r.type = 'memberOf'
+         WHERE u.kind = 'user' AND (NOT u.active OR u.deactivated_at IS NOT NULL)
+           AND ($1::text IS NULL OR r.target_ref = $1)
+         ORDER BY 1, 3",
+    )
+    .bind(team)
+    .fetch_all(pool)
+    .await
+}
+
 /// Findings carried by `escalate_after` digests without change go, once,
 /// to the team's lead — or, without one, to the parent team's channel.
 async fn escalate(
@@ -362,7 +412,8 @@ async fn escalate(
 ) -> Result<(), sqlx::Error> {
     let ignored: Vec<(String, String, i32)> = sqlx::query_as(
         "UPDATE hygiene_reported SET escalated_at = now()
-         WHERE team_ref = $1 AND times >= $2 AND escalated_at IS NULL AND rule <> 'undescribed-repository'
+         WHERE team_ref = $1 AND times >= $2 AND escalated_at IS NULL
+           AND rule NOT IN ('undescribed-repository', 'member-left')
          RETURNING subject, rule, times",
     )
     .bind(&digest.team)
