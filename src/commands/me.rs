@@ -38,7 +38,6 @@ async fn route(core: &Core, request: &Request, parsed: &super::parse::Parsed) ->
 
 /// `me`.
 pub async fn run(core: &Core, request: &Request) -> CommandResult {
-    let _ = core;
     let actor = &request.actor;
     let Some(person) = &actor.person else {
         let how = match request.platform {
@@ -74,7 +73,39 @@ pub async fn run(core: &Core, request: &Request) -> CommandResult {
                 })
                 .add_plain(") in the catalog."),
         )
+        .section(Text::plain(known_from(core, &person.key).await?))
         .context("`team <your team>` lists your team's services; `oncall <team>` who is on call."))
+}
+
+/// Where an entity came from: its location, file, origin, and when the
+/// location was last imported.
+type Provenance = (
+    Option<String>,
+    Option<String>,
+    String,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+/// Which source knows the person: the directory (SCIM), a descriptor
+/// (its file), or chat.
+async fn known_from(core: &Core, key: &str) -> Result<String, sqlx::Error> {
+    let row: Option<Provenance> = sqlx::query_as(
+        "SELECT l.target, e.source_file, e.origin, l.refreshed_at
+             FROM entities e LEFT JOIN locations l ON l.id = e.location_id WHERE e.ref = $1",
+    )
+    .bind(key)
+    .fetch_optional(&core.pool)
+    .await?;
+    Ok(match row {
+        Some((Some(target), _, _, at)) if target == crate::directory::catalog::LOCATION => format!(
+            "Known from the directory (SCIM, your identity provider){}.",
+            at.map(|t| format!(", last synced {}", t.format("%Y-%m-%d %H:%M UTC")))
+                .unwrap_or_default()
+        ),
+        Some((_, _, origin, _)) if origin == "chat" => "Known from chat (added in usher).".into(),
+        Some((Some(target), file, _, _)) => format!("Known from {}.", file.unwrap_or(target)),
+        _ => "Not known from any source usher still reads.".into(),
+    })
 }
 
 /// How long a link request (and its code) stays valid.

@@ -497,6 +497,19 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
         card.contains("Members (1 active of 2)") && card.contains("(inactive)"),
         "{card}"
     );
+    // `me` says which source knows you.
+    let me = usher::chat::Request {
+        actor: crate::oncall::person("jane"),
+        platform: usher::chat::Platform::Console,
+        workspace: None,
+        channel: None,
+        text: "me".into(),
+    };
+    let said = usher::commands::handle(&core, &me).await.to_plain();
+    assert!(
+        said.contains("Known from the directory (SCIM, your identity provider), last synced"),
+        "{said}"
+    );
     // Their team's next digest names them, once.
     let config = Config::default();
     let digests =
