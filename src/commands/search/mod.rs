@@ -384,8 +384,19 @@ fn render(text: &str, query: &Query, page: i64, found: Found<'_>) -> Reply {
             "There are only {pages} pages of results for that search."
         ));
     }
-    let mut summary = Text::plain(format!("{total} found for ")).add_code(shown.clone());
-    if !repos.is_empty() {
+    let mut summary = if total == 0 {
+        // Only repositories: say so first.
+        Text::plain("No service in the catalog matches ")
+            .add_code(shown.clone())
+            .add_plain(format!(
+                "; {} not in the catalog {}",
+                plural(repos.len(), "repository", "repositories"),
+                if repos.len() == 1 { "does" } else { "do" }
+            ))
+    } else {
+        Text::plain(format!("{total} found for ")).add_code(shown.clone())
+    };
+    if total > 0 && !repos.is_empty() {
         summary = summary.add_plain(format!(
             ", and {} not in the catalog",
             plural(repos.len(), "repository", "repositories")
