@@ -53,7 +53,7 @@ enum Command {
     /// Catalog hygiene reminders: run a round of digests to owning teams.
     Nag(NagArgs),
     /// Every repository accounted for: scan the [[discovery]] sources of
-    /// usher.toml (GitHub organisations) or, with --path, a folder of git
+    /// usher.toml (GitHub organisations, GitLab groups) or, with --path, a folder of git
     /// clones; print how many repositories there are, how many have a
     /// descriptor, and a likely owner for each one without.
     Discover(DiscoverArgs),
