@@ -9,6 +9,7 @@ pub mod complete;
 pub mod definitions;
 pub mod deps;
 pub mod dialog;
+pub mod directory;
 pub mod docs;
 pub mod grammar;
 pub mod help;
@@ -69,6 +70,7 @@ pub const COMMANDS: &[registry::Registered] = &[
     me::COMMAND,
     hygiene::COMMAND,
     status::COMMAND,
+    directory::COMMAND,
 ];
 
 /// The registration of the command called `name`.

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod creation;
+mod directory;
 mod discovery;
 pub mod hosts;
 mod hygiene;
@@ -14,6 +15,7 @@ mod platforms;
 
 pub use catalog::*;
 pub use creation::*;
+pub use directory::*;
 pub use discovery::*;
 pub use hygiene::*;
 pub use oncall::*;
@@ -43,6 +45,8 @@ pub struct Config {
     pub hygiene: HygieneConfig,
     /// Sources of repositories (`[[discovery]]`).
     pub discovery: Vec<DiscoveryConfig>,
+    /// People and teams from the identity provider.
+    pub directory: DirectoryConfig,
     pub serve: ServeConfig,
     /// Where the file was read from (not a key).
     #[serde(skip)]
@@ -243,6 +247,7 @@ impl Config {
         self.discord.check()?;
         self.hygiene.check()?;
         check_discovery(&self.discovery)?;
+        self.directory.check()?;
         if self.serve.drain_ms > 60_000 || !(1..=600).contains(&self.serve.shutdown_secs) {
             return Err(
                 "serve.drain_ms must be at most 60000 and serve.shutdown_secs 1–600".into(),

@@ -161,14 +161,104 @@ pub async fn documents(pool: &PgPool) -> Result<Vec<Value>, sqlx::Error> {
     Ok(docs)
 }
 
-/// Imports the directory as the location [`LOCATION`]: the documents
-/// written to a folder of their own and read like any descriptors.
+/// A sync held back: teams it would strip of more than the allowed share
+/// of their active members — (team ref, members removed, of) — and the
+/// change's fingerprint, which an admin confirms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    pub fingerprint: String,
+    pub teams: Vec<(String, usize, usize)>,
+}
+
+/// What a sync did.
+#[derive(Debug)]
+pub enum Synced {
+    /// Imported: what was read and what changed (boxed: it is large).
+    Imported(Box<(Loaded, ImportOutcome)>),
+    Held(Held),
+}
+
+/// Teams of fewer active members than this are never held back.
+const GUARDED_TEAM_SIZE: usize = 4;
+
+/// The active memberships the documents give: (team ref, person ref).
+fn memberships(docs: &[Value]) -> HashSet<(String, String)> {
+    let mut out = HashSet::new();
+    for doc in docs.iter().filter(|d| d["kind"] == "User") {
+        if doc.pointer("/metadata/annotations/usher.dev~1active") == Some(&json!("false")) {
+            continue;
+        }
+        let person = format!(
+            "user:default/{}",
+            doc["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        for team in doc["spec"]["memberOf"].as_array().into_iter().flatten() {
+            if let Some(team) = team.as_str() {
+                out.insert((format!("group:default/{team}"), person.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The sync would remove too much of some team, unless an admin confirmed
+/// exactly this change.
+async fn guard(pool: &PgPool, docs: &[Value], share: f64) -> Result<Option<Held>, sqlx::Error> {
+    let current: Vec<(String, String)> = sqlx::query_as(
+        "SELECT r.target_ref, u.ref FROM entities u
+         JOIN locations l ON l.id = u.location_id AND l.target = $1
+         JOIN relations r ON r.source_id = u.id AND r.type = 'memberOf'
+         WHERE u.kind = 'user' AND u.active",
+    )
+    .bind(LOCATION)
+    .fetch_all(pool)
+    .await?;
+    let next = memberships(docs);
+    let mut by_team: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
+    for (team, person) in current {
+        let entry = by_team.entry(team.clone()).or_default();
+        entry.0 += 1;
+        if !next.contains(&(team, person.clone())) {
+            entry.1.push(person);
+        }
+    }
+    let mut teams = Vec::new();
+    let mut lines = Vec::new();
+    for (team, (of, mut removed)) in by_team {
+        if of >= GUARDED_TEAM_SIZE && removed.len() as f64 / of as f64 > share {
+            removed.sort();
+            lines.extend(removed.iter().map(|p| format!("{team}|{p}")));
+            teams.push((team, removed.len(), of));
+        }
+    }
+    if teams.is_empty() {
+        return Ok(None);
+    }
+    use sha2::Digest;
+    let fingerprint = hex::encode(&sha2::Sha256::digest(lines.join("\n").as_bytes())[..8]);
+    let confirmed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM directory_confirmations WHERE fingerprint = $1)",
+    )
+    .bind(&fingerprint)
+    .fetch_one(pool)
+    .await?;
+    Ok((!confirmed).then_some(Held { fingerprint, teams }))
+}
+
+/// Imports the directory as the location [`LOCATION`] (the documents
+/// written to a folder of their own and read like any descriptors) —
+/// unless it would remove more than `max_removal_share` of a team, which
+/// waits for an admin ([`Held`]).
 pub async fn sync(
     pool: &PgPool,
     options: &LoadOptions,
+    max_removal_share: f64,
     actor: &str,
-) -> Result<(Loaded, ImportOutcome), sqlx::Error> {
+) -> Result<Synced, sqlx::Error> {
     let docs = documents(pool).await?;
+    if let Some(held) = guard(pool, &docs, max_removal_share).await? {
+        return Ok(Synced::Held(held));
+    }
     let dir = std::env::temp_dir().join(format!("usher-scim-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
@@ -195,7 +285,7 @@ pub async fn sync(
     )
     .await;
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    result.map(|imported| Synced::Imported(Box::new(imported)))
 }
 
 /// What changes whenever SCIM writes: a sync is due when it moved.

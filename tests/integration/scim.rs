@@ -430,7 +430,16 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
     assert_eq!(status, 201);
 
     let options = LoadOptions::from_config(&Config::default());
-    let (loaded, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
+    let sync = || async {
+        match catalog::sync(&db.pool, &options, 0.5, "test")
+            .await
+            .unwrap()
+        {
+            catalog::Synced::Imported(imported) => *imported,
+            catalog::Synced::Held(held) => panic!("held back: {held:?}"),
+        }
+    };
+    let (loaded, outcome) = sync().await;
     assert_eq!(loaded.error_count(), 0, "{:?}", loaded.problems);
     assert_eq!(outcome.added, 3);
     let team: (String, Option<String>) = sqlx::query_as(
@@ -468,7 +477,7 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
         )
         .await;
     assert_eq!(status, 200);
-    let (_, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
+    let (_, outcome) = sync().await;
     assert_eq!((outcome.changed, outcome.unchanged), (1, 2));
     let active: bool =
         sqlx::query_scalar("SELECT active FROM entities WHERE ref = 'user:default/sam'")
@@ -530,6 +539,113 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
             .unwrap();
     assert!(again.iter().all(|d| d.leavers.is_empty()), "{again:?}");
     // Nothing changed: nothing changes.
-    let (_, outcome) = catalog::sync(&db.pool, &options, "test").await.unwrap();
+    let (_, outcome) = sync().await;
     assert_eq!((outcome.added, outcome.changed, outcome.removed), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn a_sync_that_would_empty_a_team_waits_for_an_admin() {
+    use usher::catalog::loader::LoadOptions;
+    use usher::config::Config;
+    use usher::directory::catalog::{self, Synced};
+    let db = TestDb::new().await;
+    let scim = Scim::start(&db).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (_, _, user) = scim
+            .send(
+                reqwest::Method::POST,
+                "/Users",
+                Some(okta_user(&format!("p{i}@acme.example"), &format!("P{i}"))),
+                &[],
+            )
+            .await;
+        ids.push(user["id"].as_str().unwrap().to_string());
+    }
+    let members: Vec<Value> = ids.iter().map(|i| json!({ "value": i })).collect();
+    let (_, _, group) = scim
+        .send(
+            reqwest::Method::POST,
+            "/Groups",
+            Some(json!({ "displayName": "Ledger", "members": members })),
+            &[],
+        )
+        .await;
+    let group_id = group["id"].as_str().unwrap().to_string();
+    let mut config = Config::default();
+    config.admins.people = vec!["p0".into()];
+    let options = LoadOptions::from_config(&config);
+    assert!(matches!(
+        catalog::sync(&db.pool, &options, 0.5, "test")
+            .await
+            .unwrap(),
+        Synced::Imported(..)
+    ));
+
+    // A broken assignment drops four of the five: held back, nothing changes.
+    let drop: Vec<Value> = ids[1..].iter().map(|i| json!({ "value": i })).collect();
+    scim.send(
+        reqwest::Method::PATCH,
+        &format!("/Groups/{group_id}"),
+        Some(json!({ "Operations": [{ "op": "remove", "path": "members", "value": drop }] })),
+        &[],
+    )
+    .await;
+    let held = match catalog::sync(&db.pool, &options, 0.5, "test")
+        .await
+        .unwrap()
+    {
+        Synced::Held(held) => held,
+        Synced::Imported(..) => panic!("should be held back"),
+    };
+    assert_eq!(held.teams, [("group:default/ledger".to_string(), 4, 5)]);
+    let members: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM relations WHERE type = 'memberOf' AND target_ref = 'group:default/ledger'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(members, 5);
+    // The admins are asked, once, with a button that applies it.
+    usher::directory::tell_admins(&db.pool, &config, &held)
+        .await
+        .unwrap();
+    usher::directory::tell_admins(&db.pool, &config, &held)
+        .await
+        .unwrap();
+    let asked: Vec<(String, Value)> = sqlx::query_as(
+        "SELECT destination, payload FROM outbox WHERE idempotency_key LIKE 'directory-guard:%'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].0, "dm:user:default/p0");
+    let text = asked[0].1.to_string();
+    assert!(
+        text.contains("group:default/ledger: 4 of 5 active members")
+            && text.contains(&format!("directory confirm {}", held.fingerprint)),
+        "{text}"
+    );
+
+    // Only an admin may apply it; then the next sync does.
+    let core = db.core_with(config.clone());
+    let confirm = format!("directory confirm {}", held.fingerprint);
+    let refused = crate::oncall::ask_as(&core, crate::oncall::person("p1"), &confirm).await;
+    assert!(refused.contains("admin"), "{refused}");
+    let said = crate::oncall::ask_as(&core, crate::oncall::person("p0"), &confirm).await;
+    assert!(said.contains("Confirmed"), "{said}");
+    assert!(matches!(
+        catalog::sync(&db.pool, &options, 0.5, "test")
+            .await
+            .unwrap(),
+        Synced::Imported(..)
+    ));
+    let members: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM relations WHERE type = 'memberOf' AND target_ref = 'group:default/ledger'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(members, 1);
 }
