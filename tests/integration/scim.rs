@@ -506,6 +506,10 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
         card.contains("Members (1 active of 2)") && card.contains("(inactive)"),
         "{card}"
     );
+    assert!(
+        card.contains("People from: the directory (SCIM), synced"),
+        "{card}"
+    );
     // `me` says which source knows you.
     let me = usher::chat::Request {
         actor: crate::oncall::person("jane"),
