@@ -36,36 +36,17 @@ pub(crate) async fn import_from_backstage(
         fetched.pages,
         fetched.locations_left_out
     );
-    // One file per origin, in a folder of our own named after the address
-    // (the same each time, so an unchanged catalog imports as unchanged),
-    // imported as one location.
-    let dir = std::env::temp_dir().join(format!(
-        "usher-backstage-{}",
-        catalog::backstage::file_name(base).trim_end_matches(".yaml")
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("making {}", dir.display()))?;
-    let written: anyhow::Result<()> =
-        fetched.by_origin.iter().try_for_each(|(origin, entities)| {
-            let file = dir.join(catalog::backstage::file_name(origin));
-            std::fs::write(&file, catalog::backstage::documents(entities))
-                .with_context(|| format!("writing {}", file.display()))
-        });
-    let result = match written {
-        Ok(()) => import_folder(env, config, &dir, base, dry_run).await,
-        Err(e) => Err(e),
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-async fn import_folder(
-    env: &Env,
-    config: &Config,
-    dir: &std::path::Path,
-    base: &str,
-    dry_run: bool,
-) -> anyhow::Result<ExitCode> {
+    // One file per origin, imported as one location.
+    let files: Vec<(String, String)> = fetched
+        .by_origin
+        .iter()
+        .map(|(origin, entities)| {
+            (
+                catalog::backstage::file_name(origin),
+                catalog::backstage::documents(entities),
+            )
+        })
+        .collect();
     let db = open(env).await?;
     let target = format!("backstage:{base}");
     let options = loader::LoadOptions::from_config_with(config, Some(db.pool.clone()));
@@ -73,14 +54,8 @@ async fn import_folder(
         "cli:{}",
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
-    let (loaded, outcome) = catalog::import::import_location(
-        &db.pool,
-        &Source::File(dir.to_path_buf()),
-        &target,
-        LocationKind::Dir,
-        &options,
-        &actor,
-        dry_run,
+    let (loaded, outcome) = catalog::import::import_generated(
+        &db.pool, &target, &files, false, &options, &actor, dry_run,
     )
     .await?;
     if !dry_run {
@@ -101,11 +76,10 @@ async fn import_folder(
         .await?;
     }
     db.close().await;
-    let folder = format!("{}/", dir.display());
     let mut problems = loaded.problems.clone();
     problems.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
     for p in &problems {
-        println!("{}", p.to_string().replace(&folder, ""));
+        println!("{p}");
     }
     println!(
         "{target}: {} entities{}: {} added, {} changed, {} removed, {} unchanged; {} errors, {} warnings ({} ms)",

@@ -15,9 +15,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::catalog::import::{ImportOutcome, LocationKind};
+use crate::catalog::import::ImportOutcome;
 use crate::catalog::loader::{LoadOptions, Loaded};
-use crate::catalog::source::Source;
 
 /// The location the directory is imported as.
 pub const LOCATION: &str = "scim:directory";
@@ -259,33 +258,19 @@ pub async fn sync(
     if let Some(held) = guard(pool, &docs, max_removal_share).await? {
         return Ok(Synced::Held(held));
     }
-    let dir = std::env::temp_dir().join(format!("usher-scim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let written = std::fs::create_dir_all(&dir).and_then(|()| {
-        let text: String = docs.iter().map(|d| format!("---\n{d}\n")).collect();
-        std::fs::write(dir.join("directory.yaml"), text)
-    });
-    if let Err(e) = written {
-        return Err(sqlx::Error::Io(e));
-    }
+    let text: String = docs.iter().map(|d| format!("---\n{d}\n")).collect();
     // The directory is where people and teams come from: it may define them.
-    let root = Source::File(dir.clone());
-    let mut options = options.clone();
-    if !options.org_locations.is_empty() {
-        options.org_locations.push(root.location_key());
-    }
-    let result = crate::catalog::import::import_location(
+    crate::catalog::import::import_generated(
         pool,
-        &root,
         LOCATION,
-        LocationKind::Dir,
-        &options,
+        &[("directory.yaml".to_string(), text)],
+        true,
+        options,
         actor,
         false,
     )
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    result.map(|imported| Synced::Imported(Box::new(imported)))
+    .await
+    .map(|imported| Synced::Imported(Box::new(imported)))
 }
 
 /// What changes whenever SCIM writes: a sync is due when it moved.

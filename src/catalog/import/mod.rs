@@ -11,6 +11,7 @@
 mod checks;
 mod claims;
 mod from_chat;
+mod generated;
 mod sink;
 mod write;
 
@@ -18,6 +19,7 @@ pub use checks::{case_clashes, known_refs};
 use checks::{dangling_references, record_problems};
 use claims::{claim_problem, held_identities, settle_claims_within};
 pub use from_chat::{CatalogAnnotations, create_from_chat, set_annotation};
+pub use generated::import_generated;
 use sink::{BATCH, ChannelSink, Existing, ImportSink, Item};
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
