@@ -317,12 +317,12 @@ pub(super) async fn card(core: &Core, name: &str) -> CommandResult {
     });
     let undecided = repo.descriptors.is_empty() && !repo.archived && repo.dismissed.is_none();
     if undecided {
-        let mut buttons = asks::decision_buttons(&repo.name);
         // "Not ours" answers a guess; without one there is nothing to refuse.
-        if repo.owner_ref.is_none() {
-            buttons.retain(|b| !matches!(b, Element::Button { label, .. } if label == "Not ours"));
-        }
-        actions.extend(buttons);
+        let shown = asks::Shown {
+            named: false,
+            has_owner: repo.owner_ref.is_some(),
+        };
+        actions.extend(asks::decision_buttons(&repo.name, shown));
     }
     if repo.url.starts_with("https://") {
         actions.push(Element::Link {

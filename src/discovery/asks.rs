@@ -5,21 +5,39 @@
 
 use crate::chat::{Action, ButtonStyle, Element, SelectOption};
 
-/// "Describe it", "Not ours", "Not a service": what the owner of a
-/// repository without a descriptor can say about it.
-pub fn decision_buttons(name: &str) -> Vec<Element> {
-    vec![
-        Element::Button {
-            label: "Describe it".into(),
-            action: Action::run(format!("repo describe {name}")),
-            style: ButtonStyle::Primary,
-        },
-        Element::Button {
-            label: "Not ours".into(),
+/// How the buttons are shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown {
+    /// Label each button with the repository's short name (several
+    /// repositories in one message: a digest).
+    pub named: bool,
+    /// Offer "Not ours": there is a likely owner to refuse.
+    pub has_owner: bool,
+}
+
+/// "Describe it" and "Not ours": what the owner of a repository without a
+/// descriptor can say about it (with [`not_a_service`]).
+pub fn decision_buttons(name: &str, shown: Shown) -> Vec<Element> {
+    let label = |text: &str| {
+        if shown.named {
+            format!("{text}: {}", name.rsplit('/').next().unwrap_or(name))
+        } else {
+            text.to_string()
+        }
+    };
+    let mut buttons = vec![Element::Button {
+        label: label("Describe it"),
+        action: Action::run(format!("repo describe {name}")),
+        style: ButtonStyle::Primary,
+    }];
+    if shown.has_owner {
+        buttons.push(Element::Button {
+            label: label("Not ours"),
             action: Action::run(format!("repo not-ours {name}")),
             style: ButtonStyle::Default,
-        },
-    ]
+        });
+    }
+    buttons
 }
 
 /// "Not a service": what it is instead.

@@ -95,22 +95,17 @@ fn ask_about_repositories(mut reply: Reply, repositories: &[RepoAsk]) -> Reply {
     }
     reply = reply.section(text);
     for r in asked.iter().filter(|r| r.proposal_url.is_none()) {
-        let mut row = crate::discovery::asks::decision_buttons(&r.name);
-        for b in &mut row {
-            if let Element::Button { label, .. } = b {
-                *label = format!("{label}: {}", short_name(&r.name));
-            }
-        }
-        reply = reply.actions(row);
+        // Every repository a digest asks about has a likely owner: the team.
+        let shown = crate::discovery::asks::Shown {
+            named: true,
+            has_owner: true,
+        };
+        reply = reply.actions(crate::discovery::asks::decision_buttons(&r.name, shown));
     }
     if let Some(first) = asked.iter().find(|r| r.proposal_url.is_none()) {
         reply = reply.actions(vec![crate::discovery::asks::not_a_service(&first.name)]);
     }
     reply
-}
-
-fn short_name(name: &str) -> &str {
-    name.rsplit('/').next().unwrap_or(name)
 }
 
 /// The digest message; `typed` is what `hygiene` takes for the owner's
