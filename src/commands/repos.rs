@@ -82,7 +82,7 @@ fn short(team: &str) -> &str {
 }
 
 async fn overview(core: &Core) -> CommandResult {
-    let totals = store::totals(&core.pool).await?;
+    let totals = store::totals(&core.pool, None).await?;
     if totals.repositories == 0 {
         return Ok(Reply::text(
             "No repositories have been scanned yet. An admin runs `usher discover --path DIR` on a folder of clones (`ghorg clone <org>` makes one); then `repos` counts them here.",

@@ -176,7 +176,7 @@ async fn coverage(core: &Core) -> CommandResult {
         .section(Text::new().add_pre(bars_fixed(&rows, total)));
     // The services the catalog doesn't know about yet: repositories
     // discovery found without a descriptor.
-    let repos = crate::discovery::store::totals(&core.pool).await?;
+    let repos = crate::discovery::store::totals(&core.pool, None).await?;
     if repos.repositories > 0 {
         reply = reply.section(Text::plain(format!(
             "Repositories: {} of {} have a descriptor; {} don't ({} with a likely owner).",

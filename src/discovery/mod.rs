@@ -475,24 +475,12 @@ async fn record(
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let (repositories, described, undescribed, with_owner, archived): (i64, i64, i64, i64, i64) =
-        sqlx::query_as(
-            "SELECT count(*),
-                    count(*) FILTER (WHERE cardinality(descriptors) > 0),
-                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL),
-                    count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL
-                                       AND owner_ref IS NOT NULL),
-                    count(*) FILTER (WHERE archived)
-             FROM repositories WHERE source = $1 AND gone_at IS NULL",
-        )
-        .bind(source)
-        .fetch_one(&mut *tx)
-        .await?;
-    summary.repositories = repositories;
-    summary.described = described;
-    summary.undescribed = undescribed;
-    summary.with_likely_owner = with_owner;
-    summary.archived = archived;
+    let totals = store::totals(&mut *tx, Some(source)).await?;
+    summary.repositories = totals.repositories;
+    summary.described = totals.described;
+    summary.undescribed = totals.undescribed;
+    summary.with_likely_owner = totals.with_likely_owner;
+    summary.archived = totals.archived;
     if dry_run {
         tx.rollback().await?;
     } else {

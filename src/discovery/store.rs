@@ -60,21 +60,29 @@ pub struct Totals {
     pub last_scan: Option<DateTime<Utc>>,
 }
 
-pub async fn totals(pool: &PgPool) -> Result<Totals, sqlx::Error> {
-    sqlx::query_as(
+/// A repository still to describe: no descriptor, not archived, not set
+/// aside as no service (a constant, for the queries below).
+const UNDESCRIBED: &str = "cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL";
+
+/// The counts over every source, or (`source`) one source's — inside a
+/// scan's transaction too.
+pub async fn totals<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    source: Option<&str>,
+) -> Result<Totals, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT count(*) AS repositories,
                 count(*) FILTER (WHERE cardinality(descriptors) > 0) AS described,
-                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
-                                   AND dismissed IS NULL) AS undescribed,
-                count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
-                                   AND dismissed IS NULL AND owner_ref IS NOT NULL) AS with_likely_owner,
+                count(*) FILTER (WHERE {UNDESCRIBED}) AS undescribed,
+                count(*) FILTER (WHERE {UNDESCRIBED} AND owner_ref IS NOT NULL) AS with_likely_owner,
                 count(*) FILTER (WHERE archived) AS archived,
                 count(*) FILTER (WHERE cardinality(descriptors) = 0 AND NOT archived
                                    AND dismissed IS NOT NULL) AS dismissed,
                 max(scanned_at) AS last_scan
-         FROM repositories WHERE gone_at IS NULL",
-    )
-    .fetch_one(pool)
+         FROM repositories WHERE gone_at IS NULL AND ($1::text IS NULL OR source = $1)"
+    )))
+    .bind(source)
+    .fetch_one(executor)
     .await
 }
 
@@ -83,11 +91,11 @@ pub async fn undescribed_by_owner(
     pool: &PgPool,
     limit: i64,
 ) -> Result<Vec<(Option<String>, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT owner_ref, count(*) FROM repositories
-         WHERE gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived AND dismissed IS NULL
-         GROUP BY owner_ref ORDER BY count(*) DESC, owner_ref NULLS LAST LIMIT $1",
-    )
+         WHERE gone_at IS NULL AND {UNDESCRIBED}
+         GROUP BY owner_ref ORDER BY count(*) DESC, owner_ref NULLS LAST LIMIT $1"
+    )))
     .bind(limit)
     .fetch_all(pool)
     .await
@@ -100,8 +108,7 @@ pub async fn undescribed_of(
     team: Option<&str>,
     limit: i64,
 ) -> Result<(Vec<RepositoryRow>, i64), sqlx::Error> {
-    let filter = "gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
-                  AND dismissed IS NULL AND owner_ref IS NOT DISTINCT FROM $1";
+    let filter = format!("gone_at IS NULL AND {UNDESCRIBED} AND owner_ref IS NOT DISTINCT FROM $1");
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM repositories WHERE {filter}
          ORDER BY pushed_at DESC NULLS LAST, name LIMIT $2"
@@ -195,14 +202,13 @@ pub async fn undescribed_for_digest(
     pool: &PgPool,
     team: Option<&str>,
 ) -> Result<Vec<(String, RepoAsk)>, sqlx::Error> {
-    let rows: Vec<DigestRow> = sqlx::query_as(
+    let rows: Vec<DigestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT owner_ref, source, name, url, languages, owner_evidence, proposal_url
              FROM repositories
-             WHERE gone_at IS NULL AND cardinality(descriptors) = 0 AND NOT archived
-               AND dismissed IS NULL AND owner_ref IS NOT NULL
+             WHERE gone_at IS NULL AND {UNDESCRIBED} AND owner_ref IS NOT NULL
                AND ($1::text IS NULL OR owner_ref = $1)
-             ORDER BY owner_ref, pushed_at DESC NULLS LAST, name",
-    )
+             ORDER BY owner_ref, pushed_at DESC NULLS LAST, name"
+    )))
     .bind(team)
     .fetch_all(pool)
     .await?;
