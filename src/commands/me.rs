@@ -77,33 +77,57 @@ pub async fn run(core: &Core, request: &Request) -> CommandResult {
         .context("`team <your team>` lists your team's services; `oncall <team>` who is on call."))
 }
 
-/// Where an entity came from: its location, file, origin, and when the
-/// location was last imported.
-type Provenance = (
-    Option<String>,
-    Option<String>,
-    String,
-    Option<chrono::DateTime<chrono::Utc>>,
-);
+/// Where an entity came from: its location, its file, its origin
+/// (`location` or `chat`) and when the location was last imported.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct Provenance {
+    pub location: Option<String>,
+    pub file: Option<String>,
+    pub origin: String,
+    pub synced: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Provenance {
+    /// Whether it came from the directory (SCIM).
+    pub fn is_directory(&self) -> bool {
+        self.location.as_deref() == Some(crate::directory::catalog::LOCATION)
+    }
+
+    /// `lead` and when its location was last imported, when known.
+    pub fn synced(&self, lead: &str) -> String {
+        self.synced
+            .map(|t| format!("{lead}{}", t.format("%Y-%m-%d %H:%M UTC")))
+            .unwrap_or_default()
+    }
+}
+
+/// Where the entity `key` (`user:default/jane`) came from.
+pub(crate) async fn provenance(core: &Core, key: &str) -> Result<Option<Provenance>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.target AS location, e.source_file AS file, e.origin, l.refreshed_at AS synced
+         FROM entities e LEFT JOIN locations l ON l.id = e.location_id WHERE e.ref = $1",
+    )
+    .bind(key)
+    .fetch_optional(&core.pool)
+    .await
+}
 
 /// Which source knows the person: the directory (SCIM), a descriptor
 /// (its file), or chat.
 async fn known_from(core: &Core, key: &str) -> Result<String, sqlx::Error> {
-    let row: Option<Provenance> = sqlx::query_as(
-        "SELECT l.target, e.source_file, e.origin, l.refreshed_at
-             FROM entities e LEFT JOIN locations l ON l.id = e.location_id WHERE e.ref = $1",
-    )
-    .bind(key)
-    .fetch_optional(&core.pool)
-    .await?;
-    Ok(match row {
-        Some((Some(target), _, _, at)) if target == crate::directory::catalog::LOCATION => format!(
+    Ok(match provenance(core, key).await? {
+        Some(p) if p.is_directory() => format!(
             "Known from the directory (SCIM, your identity provider){}.",
-            at.map(|t| format!(", last synced {}", t.format("%Y-%m-%d %H:%M UTC")))
-                .unwrap_or_default()
+            p.synced(", last synced ")
         ),
-        Some((_, _, origin, _)) if origin == "chat" => "Known from chat (added in usher).".into(),
-        Some((Some(target), file, _, _)) => format!("Known from {}.", file.unwrap_or(target)),
+        Some(p) if p.origin == "chat" => "Known from chat (added in usher).".into(),
+        Some(Provenance {
+            location: Some(target),
+            file,
+            ..
+        }) => {
+            format!("Known from {}.", file.unwrap_or(target))
+        }
         _ => "Not known from any source usher still reads.".into(),
     })
 }

@@ -166,26 +166,17 @@ async fn person_teams(core: &Core, person: &EntityRow) -> Result<Vec<String>, sq
 }
 
 /// Where the team and its people come from: the directory (SCIM) with
-/// when it was last synced, or the descriptor's location; `None` for a
+/// when it was last synced, or the descriptors' location; `None` for a
 /// team made in chat.
 async fn members_source(core: &Core, team: &EntityRow) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String, Option<chrono::DateTime<chrono::Utc>>)> = sqlx::query_as(
-        "SELECT l.target, l.refreshed_at FROM entities e JOIN locations l ON l.id = e.location_id
-         WHERE e.id = $1",
-    )
-    .bind(team.id)
-    .fetch_optional(&core.pool)
-    .await?;
-    Ok(row.map(|(target, synced)| {
-        if target == crate::directory::catalog::LOCATION {
-            format!(
-                "the directory (SCIM){}",
-                synced
-                    .map(|t| format!(", synced {}", t.format("%Y-%m-%d %H:%M UTC")))
-                    .unwrap_or_default()
-            )
-        } else {
-            format!("descriptors in {target}")
+    Ok(match super::me::provenance(core, &team.key).await? {
+        Some(p) if p.is_directory() => {
+            Some(format!("the directory (SCIM){}", p.synced(", synced ")))
         }
-    }))
+        Some(super::me::Provenance {
+            location: Some(target),
+            ..
+        }) => Some(format!("descriptors in {target}")),
+        _ => None,
+    })
 }
