@@ -4,7 +4,7 @@
 //! an answer: no panic, no stack overflow, no quadratic blow-up (the case
 //! counts are small so CI stays fast; each input is large). A CODEOWNERS
 //! file, a manifest or a lockfile from a scanned repository is outside
-//! text too.
+//! text too, and so is what a directory (LDAP, SCIM) says.
 //!
 //! The YAML loader's own properties live beside it (`catalog::yaml`).
 
@@ -152,6 +152,35 @@ proptest! {
         let shaped = format!("userName eq \"{quoted}\" or (emails[type eq \"work\" and value co \"{quoted}\"] and not (active eq false))");
         let parsed = filter::parse(&shaped);
         prop_assert!(parsed.is_ok() || shaped.len() > filter::MAX_LEN, "{parsed:?}");
+    }
+
+    #[test]
+    fn directory_entries(text in any_input(), members in prop::collection::vec(0usize..40, 0..200)) {
+        use crate::directory::model::{self, Group, Person, Source};
+        // A DN in one form is in that form already.
+        let dn = model::normalise_dn(&text);
+        prop_assert_eq!(model::normalise_dn(&dn), dn.clone());
+        let _ = model::catalog_name(&text);
+        // Whatever an LDAP server or an identity provider says — names,
+        // members that are groups containing themselves — composing ends.
+        let key = |i: usize| if i.is_multiple_of(2) { format!("g{}", i % 20) } else { format!("p{}", i % 20) };
+        let groups = (0..20).map(|g| Group {
+            key: format!("g{g}"),
+            name: format!("{text}{g}"),
+            description: Some(text.clone()),
+            members: members.iter().skip(g).step_by(3).map(|&m| key(m)).collect(),
+        }).collect();
+        let people = (0..20).map(|p| Person {
+            key: format!("p{p}"),
+            name: text.clone(),
+            email: (p % 3 == 0).then(|| format!("{text}@x")),
+            display_name: Some(text.clone()),
+            active: p % 4 != 0,
+            groups: members.iter().take(p).map(|&m| key(m)).collect(),
+        }).collect();
+        let source = Source { name: "ldap:x".into(), people, groups };
+        let composed = model::compose(&[source], &crate::config::DirectoryConfig::default(), &model::Known::default());
+        prop_assert!(composed.documents.len() <= 40);
     }
 
     #[test]

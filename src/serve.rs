@@ -162,7 +162,7 @@ impl Server {
             stop_rx.clone(),
         ));
         let discovery_tasks = crate::discovery::scheduled(&self.db.pool, &self.config, &stop_rx);
-        let directory_task = crate::directory::scheduled(&self.db.pool, &self.config, &stop_rx);
+        let directory_tasks = crate::directory::scheduled(&self.db.pool, &self.config, &stop_rx);
         let refresh_task = {
             let (pool, config, stop) = (self.db.pool.clone(), self.config.clone(), stop_rx.clone());
             tokio::spawn(async move {
@@ -236,7 +236,7 @@ impl Server {
             for task in discovery_tasks {
                 let _ = task.await;
             }
-            if let Some(task) = directory_task {
+            for task in directory_tasks {
                 let _ = task.await;
             }
             for task in platform_tasks {

@@ -130,6 +130,42 @@ pub(crate) fn config_check(config: &Config) -> ExitCode {
             .collect();
         verdict.push(("discovery", sources.join(", ")));
     }
+    if config.directory.connected() {
+        let d = &config.directory;
+        let mut sources: Vec<String> = Vec::new();
+        if var("USHER_SCIM_TOKEN").is_some() {
+            sources.push("SCIM".into());
+        }
+        for ldap in &d.ldap {
+            if var(&ldap.bind_password_env).is_none() {
+                problems.push(format!(
+                    "directory.ldap {:?}: {} is not set, so {} can't be read; set it to the password of {}",
+                    ldap.name, ldap.bind_password_env, ldap.url, ldap.bind_dn
+                ));
+            }
+            if let Some(ca) = ldap.ca_file.as_ref().filter(|ca| !ca.is_file()) {
+                problems.push(format!(
+                    "directory.ldap {:?}: ca_file {} doesn't exist",
+                    ldap.name,
+                    ca.display()
+                ));
+            }
+            sources.push(format!(
+                "LDAP {} ({}, {})",
+                ldap.name, ldap.url, ldap.schedule
+            ));
+        }
+        verdict.push(("directory", sources.join(", ")));
+        verdict.push((
+            "who wins",
+            format!(
+                "people: {}, membership: {}, ownership: descriptors (spec.owner; the directory never sets owners); teams from {}",
+                d.people.as_str(),
+                d.membership.as_str(),
+                d.teams.describe()
+            ),
+        ));
+    }
     verdict.push((
         "admins",
         if config.admins.people.is_empty() {

@@ -57,6 +57,10 @@ enum Command {
     /// clones; print how many repositories there are, how many have a
     /// descriptor, and a likely owner for each one without.
     Discover(DiscoverArgs),
+    /// People and teams from the identity provider (SCIM, LDAP / Active
+    /// Directory).
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Where the catalog stands after an import: rejected descriptors
     /// (file:line), owners that don't resolve, which owners digests reach
     /// and the line to add for the rest, coverage, missing settings.
@@ -77,6 +81,23 @@ enum Command {
     /// The configuration: check usher.toml and the environment.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum DirectoryCommand {
+    /// Read the [[directory.ldap]] sources now and import the directory
+    /// (with what SCIM pushed) into the catalog; prints what each source
+    /// gave and what changed. `usher serve` does the same on each source's
+    /// schedule.
+    Sync {
+        /// Only this LDAP source (its name in usher.toml); the others as
+        /// last read.
+        #[arg(long, value_name = "NAME")]
+        source: Option<String>,
+        /// Read and check everything, write nothing: what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -313,6 +334,7 @@ mod backstage;
 mod bench;
 mod config_check;
 mod descriptors;
+mod directory;
 mod discover;
 mod health;
 mod hygiene;
@@ -323,6 +345,7 @@ use self::backstage::*;
 use self::bench::*;
 use self::config_check::*;
 use self::descriptors::*;
+use self::directory::*;
 use self::discover::*;
 use self::health::*;
 use self::hygiene::*;
@@ -458,6 +481,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Nag(args) => nag(&env, &config, args).await,
         Command::Discover(args) => discover(&env, &config, args).await,
         Command::Status => status(&env, &config).await,
+        Command::Directory(DirectoryCommand::Sync { source, dry_run }) => {
+            directory_sync(&env, &config, source.as_deref(), dry_run).await
+        }
         Command::Health { .. } => unreachable!("answered before the configuration is read"),
         Command::Config(ConfigCommand::Check) => Ok(config_check(&config)),
         Command::Commands(CommandsCommand::DiscordJson) => {

@@ -85,12 +85,36 @@ pub(crate) struct Provenance {
     pub file: Option<String>,
     pub origin: String,
     pub synced: Option<chrono::DateTime<chrono::Utc>>,
+    /// The directory's sources that know it (`scim, ldap:corp`).
+    pub sources: Option<String>,
 }
 
 impl Provenance {
-    /// Whether it came from the directory (SCIM).
+    /// Whether it came from the directory.
     pub fn is_directory(&self) -> bool {
         self.location.as_deref() == Some(crate::directory::catalog::LOCATION)
+    }
+
+    /// "the directory (SCIM, LDAP corp)": the directory and its sources
+    /// that know the entity.
+    pub fn directory(&self) -> String {
+        let mut sources: Vec<String> = Vec::new();
+        let named = self.sources.as_deref().unwrap_or_default().split(',');
+        for source in named.map(str::trim).filter(|s| !s.is_empty()) {
+            let source = match source.strip_prefix("ldap:") {
+                Some(name) => format!("LDAP {name}"),
+                None if source == "scim" => "SCIM".to_string(),
+                None => source.to_string(),
+            };
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        if sources.is_empty() {
+            "the directory".to_string()
+        } else {
+            format!("the directory ({})", sources.join(", "))
+        }
     }
 
     /// `lead` and when its location was last imported, when known.
@@ -104,7 +128,8 @@ impl Provenance {
 /// Where the entity `key` (`user:default/jane`) came from.
 pub(crate) async fn provenance(core: &Core, key: &str) -> Result<Option<Provenance>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT l.target AS location, e.source_file AS file, e.origin, l.refreshed_at AS synced
+        "SELECT l.target AS location, e.source_file AS file, e.origin, l.refreshed_at AS synced,
+                e.annotations->>'usher.dev/source' AS sources
          FROM entities e LEFT JOIN locations l ON l.id = e.location_id WHERE e.ref = $1",
     )
     .bind(key)
@@ -117,7 +142,8 @@ pub(crate) async fn provenance(core: &Core, key: &str) -> Result<Option<Provenan
 async fn known_from(core: &Core, key: &str) -> Result<String, sqlx::Error> {
     Ok(match provenance(core, key).await? {
         Some(p) if p.is_directory() => format!(
-            "Known from the directory (SCIM, your identity provider){}.",
+            "Known from {} — your identity provider{}.",
+            p.directory(),
             p.synced(", last synced ")
         ),
         Some(p) if p.origin == "chat" => "Known from chat (added in usher).".into(),

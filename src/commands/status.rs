@@ -78,6 +78,9 @@ pub async fn report(core: &Core) -> Result<Reply, sqlx::Error> {
         }
     }
     reply = reply.section(text);
+    if let Some(directory) = directory_line(pool).await? {
+        reply = reply.section(directory);
+    }
 
     // 2. Owners that don't resolve.
     let unresolved: Vec<(String, i64, Option<String>, Option<i32>)> = sqlx::query_as(
@@ -230,4 +233,55 @@ pub async fn report(core: &Core) -> Result<Reply, sqlx::Error> {
         .context(Text::plain(
             "`usher nag --once --dry-run` shows each digest; `usher catalog validate PATH` checks descriptors before they are imported.",
         )))
+}
+
+/// The directory: when it was last synced and how each LDAP source's last
+/// read went (a failing one says why, and that its last good read is
+/// used). None when no directory was ever connected.
+async fn directory_line(pool: &sqlx::PgPool) -> Result<Option<Text>, sqlx::Error> {
+    type SourceRow = (
+        String,
+        i32,
+        i32,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<String>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    );
+    let synced: Option<(Option<chrono::DateTime<chrono::Utc>>, i64)> = sqlx::query_as(
+        "SELECT l.refreshed_at, (SELECT count(*) FROM entities e WHERE e.location_id = l.id AND e.kind = 'user' AND e.active)
+         FROM locations l WHERE l.target = $1",
+    )
+    .bind(crate::directory::catalog::LOCATION)
+    .fetch_optional(pool)
+    .await?;
+    let sources: Vec<SourceRow> = sqlx::query_as(
+        "SELECT source, people, groups, read_at, error, error_at FROM directory_sources ORDER BY source",
+    )
+    .fetch_all(pool)
+    .await?;
+    if synced.is_none() && sources.is_empty() {
+        return Ok(None);
+    }
+    let when = |t: &Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    let mut text = Text::plain(match &synced {
+        Some((at, people)) => format!("Directory: synced {}, {people} active people.", when(at)),
+        None => "Directory: not synced yet.".to_string(),
+    });
+    for (source, people, groups, read_at, error, error_at) in sources {
+        text = match error {
+            Some(error) => text.add_plain(format!(
+                "\n  ❌ {source}: failing since {}: {error}. Its last good read ({}) is used.",
+                when(&error_at),
+                when(&read_at)
+            )),
+            None => text.add_plain(format!(
+                "\n  ✅ {source}: read {}: {people} active people, {groups} groups.",
+                when(&read_at)
+            )),
+        };
+    }
+    Ok(Some(text))
 }

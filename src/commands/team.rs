@@ -165,18 +165,41 @@ async fn person_teams(core: &Core, person: &EntityRow) -> Result<Vec<String>, sq
     })
 }
 
-/// Where the team and its people come from: the directory (SCIM) with
-/// when it was last synced, or the descriptors' location; `None` for a
-/// team made in chat.
+/// Where the team and its people come from: the directory (its sources)
+/// with when it was last synced — also for a team a descriptor defines
+/// whose members the directory gives — or the descriptors' location;
+/// `None` for a team made in chat.
 async fn members_source(core: &Core, team: &EntityRow) -> Result<Option<String>, sqlx::Error> {
-    Ok(match super::me::provenance(core, &team.key).await? {
-        Some(p) if p.is_directory() => {
-            Some(format!("the directory (SCIM){}", p.synced(", synced ")))
-        }
+    let provenance = super::me::provenance(core, &team.key).await?;
+    if let Some(p) = provenance.as_ref().filter(|p| p.is_directory()) {
+        return Ok(Some(format!("{}{}", p.directory(), p.synced(", synced "))));
+    }
+    // Members the directory gives a team defined elsewhere.
+    let from_directory: Option<super::me::Provenance> = sqlx::query_as(
+        "SELECT l.target AS location, NULL::text AS file, 'location' AS origin, l.refreshed_at AS synced,
+                string_agg(DISTINCT u.annotations->>'usher.dev/source', ', ') AS sources
+         FROM entities u JOIN locations l ON l.id = u.location_id AND l.target = $2
+         JOIN relations r ON r.source_id = u.id AND r.type = 'memberOf' AND r.target_ref = $1
+         GROUP BY l.target, l.refreshed_at",
+    )
+    .bind(&team.key)
+    .bind(crate::directory::catalog::LOCATION)
+    .fetch_optional(&core.pool)
+    .await?;
+    let defined = match provenance {
         Some(super::me::Provenance {
             location: Some(target),
             ..
         }) => Some(format!("descriptors in {target}")),
         _ => None,
+    };
+    Ok(match (from_directory, defined) {
+        (Some(p), Some(defined)) => Some(format!(
+            "{}{} (the team itself: {defined})",
+            p.directory(),
+            p.synced(", synced ")
+        )),
+        (Some(p), None) => Some(format!("{}{}", p.directory(), p.synced(", synced "))),
+        (None, defined) => defined,
     })
 }

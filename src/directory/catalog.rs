@@ -1,63 +1,28 @@
-//! The directory in the catalog: what SCIM pushed, as the descriptors it
-//! amounts to — a User per person (named after their `userName`, inactive
-//! when deprovisioned, a member of their groups) and a team per Group
-//! (named after its `displayName` in catalog form) — imported as one
-//! location, `scim:directory`, through the same checks as any descriptor.
-//! `usher serve` does it a minute after SCIM changes (once across
-//! replicas); an unchanged directory imports as unchanged.
+//! The directory in the catalog: what SCIM pushed and what the LDAP
+//! sources gave when last read, composed ([`model::compose`]) into the
+//! descriptors it amounts to and imported as one location, `directory`,
+//! through the same checks as any descriptor. `usher serve` does it a
+//! minute after any source changed (once across replicas); an unchanged
+//! directory imports as unchanged.
 //!
-//! A person or team a descriptor also defines stays the descriptor's (the
-//! import reports the clash); which source wins for what is still to be
-//! configurable (issue 20).
+//! Where a descriptor describes the same person or team, `[directory]
+//! people` and `membership` say who wins: by default the directory
+//! defines the person (taking them over from the descriptor) and says who
+//! is in the team, while the descriptor keeps the team itself — its
+//! channel, on-call and ownership.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use super::model::{self, Group, Known, Person, Source};
 use crate::catalog::import::ImportOutcome;
 use crate::catalog::loader::{LoadOptions, Loaded};
+use crate::config::{Authority, DirectoryConfig};
 
 /// The location the directory is imported as.
-pub const LOCATION: &str = "scim:directory";
-
-/// A name in catalog form: lower case letters, digits and single `-`, `.`
-/// or `_` between them, at most 63 characters.
-pub fn catalog_name(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.trim().to_lowercase().chars() {
-        let separator = matches!(c, '.' | '_' | '-');
-        if c.is_ascii_alphanumeric()
-            || (separator && !out.is_empty() && !out.ends_with(['.', '_', '-']))
-        {
-            out.push(c);
-        } else if !separator && !out.is_empty() && !out.ends_with(['.', '_', '-']) {
-            out.push('-');
-        }
-    }
-    let mut out: String = out.chars().take(63).collect();
-    while out.ends_with(['.', '_', '-']) {
-        out.pop();
-    }
-    out
-}
-
-/// Unique names, first come first served: `jane`, `jane-2`.
-fn unique(base: String, taken: &mut HashSet<String>) -> String {
-    let base = if base.is_empty() {
-        "unnamed".to_string()
-    } else {
-        base
-    };
-    let mut name = base.clone();
-    let mut n = 2;
-    while !taken.insert(name.clone()) {
-        let suffix = format!("-{n}");
-        name = format!("{}{suffix}", &base[..base.len().min(63 - suffix.len())]);
-        n += 1;
-    }
-    name
-}
+pub const LOCATION: &str = "directory";
 
 fn field<'a>(data: &'a Value, name: &str) -> Option<&'a Value> {
     data.as_object()?
@@ -66,60 +31,45 @@ fn field<'a>(data: &'a Value, name: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
-/// The directory as descriptor documents (Groups first, then Users).
-pub async fn documents(pool: &PgPool) -> Result<Vec<Value>, sqlx::Error> {
+/// What SCIM pushed, as a directory source: deleted groups are gone,
+/// deleted or deactivated people stay inactive.
+pub async fn scim_source(pool: &PgPool) -> Result<Source, sqlx::Error> {
     let rows: Vec<(String, String, Value, bool, bool)> = sqlx::query_as(
         "SELECT id::text, resource_type, data, active, deleted_at IS NOT NULL
          FROM scim_resources ORDER BY created_at, id",
     )
     .fetch_all(pool)
     .await?;
-    let mut taken = HashSet::new();
-    let mut groups: BTreeMap<String, (String, String)> = BTreeMap::new(); // id → (name, title)
-    let mut members: HashMap<String, Vec<String>> = HashMap::new(); // user id → group names
-    for (id, kind, data, _, deleted) in rows.iter().filter(|r| r.1 == "Group") {
-        let _ = kind;
-        if *deleted {
+    let mut source = Source {
+        name: "scim".into(),
+        ..Source::default()
+    };
+    let mut gone: HashSet<String> = HashSet::new();
+    for (id, kind, data, active, deleted) in rows {
+        let text = |name: &str| {
+            field(&data, name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        if kind == "Group" {
+            if deleted {
+                continue;
+            }
+            source.groups.push(Group {
+                key: id,
+                name: text("displayName").unwrap_or_default(),
+                description: None,
+                members: field(&data, "members")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.get("value").and_then(Value::as_str).map(str::to_string))
+                    .collect(),
+            });
             continue;
         }
-        let title = field(data, "displayName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let name = unique(catalog_name(&title), &mut taken);
-        for member in field(data, "members")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(user) = member.get("value").and_then(Value::as_str) {
-                members
-                    .entry(user.to_string())
-                    .or_default()
-                    .push(name.clone());
-            }
-        }
-        groups.insert(id.clone(), (name, title));
-    }
-    let mut docs: Vec<Value> = groups
-        .iter()
-        .map(|(id, (name, title))| {
-            json!({
-                "apiVersion": "backstage.io/v1alpha1", "kind": "Group",
-                "metadata": { "name": name, "title": title,
-                              "annotations": { "usher.dev/scim-id": id, "usher.dev/source": "scim" } },
-                "spec": { "type": "team", "children": [] },
-            })
-        })
-        .collect();
-    let mut user_names = HashSet::new();
-    for (id, _, data, active, deleted) in rows.iter().filter(|r| r.1 == "User") {
-        let user_name = field(data, "userName")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let local = user_name.split('@').next().unwrap_or(user_name);
-        let name = unique(catalog_name(local), &mut user_names);
-        let email = field(data, "emails")
+        let user_name = text("userName").unwrap_or_default();
+        let email = field(&data, "emails")
             .and_then(Value::as_array)
             .and_then(|emails| {
                 emails
@@ -130,34 +80,87 @@ pub async fn documents(pool: &PgPool) -> Result<Vec<Value>, sqlx::Error> {
             .and_then(|e| e.get("value"))
             .and_then(Value::as_str)
             .map(str::to_string)
-            .or_else(|| user_name.contains('@').then(|| user_name.to_string()));
-        let display = field(data, "displayName")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let mut annotations = json!({ "usher.dev/scim-id": id, "usher.dev/source": "scim" });
-        // Deprovisioned: `active: false`, or deleted. The person stays.
-        if !*active || *deleted {
-            annotations["usher.dev/active"] = json!("false");
+            .or_else(|| user_name.contains('@').then(|| user_name.clone()));
+        if deleted {
+            gone.insert(id.clone());
         }
-        let mut profile = json!({});
-        if let Some(email) = email {
-            profile["email"] = json!(email);
-        }
-        if let Some(display) = display {
-            profile["displayName"] = json!(display);
-        }
-        let memberships = if *deleted {
-            Vec::new()
-        } else {
-            members.remove(id).unwrap_or_default()
-        };
-        docs.push(json!({
-            "apiVersion": "backstage.io/v1alpha1", "kind": "User",
-            "metadata": { "name": name, "annotations": annotations },
-            "spec": { "profile": profile, "memberOf": memberships },
-        }));
+        source.people.push(Person {
+            key: id,
+            name: user_name,
+            email,
+            display_name: text("displayName"),
+            // Deprovisioned: `active: false`, or deleted. The person stays.
+            active: active && !deleted,
+            groups: Vec::new(),
+        });
     }
-    Ok(docs)
+    // A deleted person is in no group any more (a deactivated one still
+    // is, shown inactive).
+    for group in &mut source.groups {
+        group.members.retain(|m| !gone.contains(m));
+    }
+    Ok(source)
+}
+
+/// The LDAP sources as last read.
+pub async fn ldap_sources(pool: &PgPool) -> Result<Vec<Source>, sqlx::Error> {
+    let rows: Vec<(String, sqlx::types::Json<Source>)> =
+        sqlx::query_as("SELECT source, data FROM directory_sources ORDER BY source")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, data)| Source { name, ..data.0 })
+        .collect())
+}
+
+/// What the catalog holds that the composition respects: names by email,
+/// and the people and teams other locations define.
+async fn known(pool: &PgPool) -> Result<Known, sqlx::Error> {
+    let rows: Vec<(String, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT e.kind, e.name, lower(e.email), l.target IS DISTINCT FROM $1
+         FROM entities e LEFT JOIN locations l ON l.id = e.location_id
+         WHERE e.kind IN ('user', 'group') AND e.namespace = 'default'
+           AND (e.origin <> 'chat' OR e.kind = 'group')",
+    )
+    .bind(LOCATION)
+    .fetch_all(pool)
+    .await?;
+    let mut known = Known::default();
+    for (kind, name, email, foreign) in rows {
+        if kind == "user" {
+            if let Some(email) = email {
+                known
+                    .names_by_email
+                    .entry(email)
+                    .or_insert_with(|| name.clone());
+            }
+            if foreign {
+                known.foreign_people.insert(name);
+            }
+        } else if foreign {
+            known.foreign_teams.insert(name);
+        }
+    }
+    Ok(known)
+}
+
+/// The directory as descriptor documents, with figures: SCIM and the
+/// LDAP sources as stored, except those read just now (`fresh`).
+pub async fn compose(
+    pool: &PgPool,
+    config: &DirectoryConfig,
+    fresh: &[Source],
+) -> Result<model::Composed, sqlx::Error> {
+    let mut sources = vec![scim_source(pool).await?];
+    for stored in ldap_sources(pool).await? {
+        if !fresh.iter().any(|f| f.name == stored.name) {
+            sources.push(stored);
+        }
+    }
+    sources.extend(fresh.iter().cloned());
+    let known = known(pool).await?;
+    Ok(model::compose(&sources, config, &known))
 }
 
 /// A sync held back: teams it would strip of more than the allowed share
@@ -183,6 +186,17 @@ const GUARDED_TEAM_SIZE: usize = 4;
 /// The active memberships the documents give: (team ref, person ref).
 fn memberships(docs: &[Value]) -> HashSet<(String, String)> {
     let mut out = HashSet::new();
+    for doc in docs.iter().filter(|d| d["kind"] == "Group") {
+        let team = format!(
+            "group:default/{}",
+            doc["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        for person in doc["spec"]["members"].as_array().into_iter().flatten() {
+            if let Some(person) = person.as_str() {
+                out.insert((team.clone(), format!("user:default/{person}")));
+            }
+        }
+    }
     for doc in docs.iter().filter(|d| d["kind"] == "User") {
         if doc.pointer("/metadata/annotations/usher.dev~1active") == Some(&json!("false")) {
             continue;
@@ -207,7 +221,12 @@ async fn guard(pool: &PgPool, docs: &[Value], share: f64) -> Result<Option<Held>
         "SELECT r.target_ref, u.ref FROM entities u
          JOIN locations l ON l.id = u.location_id AND l.target = $1
          JOIN relations r ON r.source_id = u.id AND r.type = 'memberOf'
-         WHERE u.kind = 'user' AND u.active",
+         WHERE u.kind = 'user' AND u.active
+         UNION
+         SELECT g.ref, r.target_ref FROM entities g
+         JOIN locations l ON l.id = g.location_id AND l.target = $1
+         JOIN relations r ON r.source_id = g.id AND r.type = 'hasMember'
+         JOIN entities u ON u.ref = r.target_ref AND u.active",
     )
     .bind(LOCATION)
     .fetch_all(pool)
@@ -251,47 +270,63 @@ async fn guard(pool: &PgPool, docs: &[Value], share: f64) -> Result<Option<Held>
 pub async fn sync(
     pool: &PgPool,
     options: &LoadOptions,
-    max_removal_share: f64,
+    config: &DirectoryConfig,
     actor: &str,
 ) -> Result<Synced, sqlx::Error> {
-    let docs = documents(pool).await?;
-    if let Some(held) = guard(pool, &docs, max_removal_share).await? {
-        return Ok(Synced::Held(held));
+    sync_with(pool, options, config, &[], actor, false)
+        .await
+        .map(|(synced, _)| synced)
+}
+
+/// [`sync`] with LDAP sources read just now in place of their stored
+/// reads, and with `dry_run` everything checked and nothing written (a
+/// change the guard would hold is shown as [`Synced::Held`] either way).
+/// Also returns what was composed.
+pub async fn sync_with(
+    pool: &PgPool,
+    options: &LoadOptions,
+    config: &DirectoryConfig,
+    fresh: &[Source],
+    actor: &str,
+    dry_run: bool,
+) -> Result<(Synced, model::Composed), sqlx::Error> {
+    let mut composed = compose(pool, config, fresh).await?;
+    if let Some(held) = guard(pool, &composed.documents, config.max_removal_share).await? {
+        return Ok((Synced::Held(held), composed));
     }
-    let text: String = docs.iter().map(|d| format!("---\n{d}\n")).collect();
+    let text: String = composed
+        .documents
+        .iter()
+        .map(|d| format!("---\n{d}\n"))
+        .collect();
+    composed.documents.clear();
+    let mut options = options.clone();
+    // The directory is the authority for people unless configured not to:
+    // a person a descriptor defines becomes the directory's.
+    options.takes_over_people = config.people == Authority::Directory;
+    options.membership_authority =
+        (config.membership == Authority::Directory).then(|| LOCATION.to_string());
     // The directory is where people and teams come from: it may define them.
-    crate::catalog::import::import_generated(
+    let imported = crate::catalog::import::import_generated(
         pool,
         LOCATION,
         &[("directory.yaml".to_string(), text)],
         true,
-        options,
+        &options,
         actor,
-        false,
+        dry_run,
     )
-    .await
-    .map(|imported| Synced::Imported(Box::new(imported)))
+    .await?;
+    Ok((Synced::Imported(Box::new(imported)), composed))
 }
 
-/// What changes whenever SCIM writes: a sync is due when it moved.
+/// What changes whenever a source does: a sync is due when it moved.
 pub async fn fingerprint(pool: &PgPool) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as("SELECT count(*), coalesce(sum(version), 0)::bigint FROM scim_resources")
-        .fetch_one(pool)
-        .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_in_catalog_form() {
-        assert_eq!(catalog_name("Payments Team"), "payments-team");
-        assert_eq!(catalog_name("  SRE / On-call  "), "sre-on-call");
-        assert_eq!(catalog_name("jane.doe"), "jane.doe");
-        assert_eq!(catalog_name("__x__"), "x");
-        let mut taken = HashSet::new();
-        assert_eq!(unique("jane".into(), &mut taken), "jane");
-        assert_eq!(unique("jane".into(), &mut taken), "jane-2");
-    }
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM scim_resources) + (SELECT count(*) FROM directory_sources),
+                (SELECT coalesce(sum(version), 0) FROM scim_resources)::bigint
+                + (SELECT coalesce(sum(extract(epoch FROM read_at))::bigint, 0) FROM directory_sources)",
+    )
+    .fetch_one(pool)
+    .await
 }

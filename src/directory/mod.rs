@@ -1,30 +1,37 @@
-//! Directory sync: people and teams from the identity provider. The SCIM
-//! 2.0 service provider ([`scim`]) keeps what identity providers push;
-//! [`catalog`] turns it into the catalog's people and teams, which `usher
-//! serve` does a minute after SCIM changed ([`scheduled`]). The
-//! LDAP/Active Directory pull follows (issue 20).
+//! Directory sync: people and teams from the identity provider. Sources:
+//! the SCIM 2.0 service provider ([`scim`]) keeps what identity providers
+//! push, and [`ldap`] reads LDAP / Active Directory servers on a schedule.
+//! [`model`] composes them into the catalog's people and teams and
+//! [`catalog`] imports that, which `usher serve` does a minute after any
+//! source changed ([`scheduled`]).
 
 pub mod catalog;
+pub mod ldap;
+pub mod model;
 pub mod scim;
 
 use std::sync::{Arc, Mutex};
 
-/// `usher serve`'s task: when SCIM is on, each minute (once across
-/// replicas), the directory is imported again if SCIM changed since.
+/// `usher serve`'s tasks: each LDAP source read on its schedule, and —
+/// when any directory is connected — each minute (once across replicas)
+/// the directory imported again if a source changed since.
 pub fn scheduled(
     pool: &sqlx::PgPool,
     config: &Arc<crate::config::Config>,
     stop: &tokio::sync::watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    std::env::var("USHER_SCIM_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())?;
-    let schedule = crate::schedule::Schedule::parse("* * * * *", "").ok()?;
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = ldap::scheduled(pool, config, stop);
+    if !config.directory.connected() {
+        return tasks;
+    }
+    let Ok(schedule) = crate::schedule::Schedule::parse("* * * * *", "") else {
+        return tasks;
+    };
     let last: Arc<Mutex<Option<(i64, i64)>>> = Arc::default();
     let (pool, config) = (pool.clone(), config.clone());
-    Some(tokio::spawn(crate::periodic::run(
+    tasks.push(tokio::spawn(crate::periodic::run(
         pool.clone(),
-        "directory:scim",
+        "directory:sync",
         schedule,
         stop.clone(),
         move || {
@@ -41,9 +48,7 @@ pub fn scheduled(
                     &config,
                     Some(pool.clone()),
                 );
-                match catalog::sync(&pool, &options, config.directory.max_removal_share, "scim")
-                    .await
-                {
+                match catalog::sync(&pool, &options, &config.directory, "directory").await {
                     Ok(catalog::Synced::Imported(imported)) => {
                         let (loaded, outcome) = *imported;
                         *last.lock().expect("not poisoned") = Some(now);
@@ -60,13 +65,14 @@ pub fn scheduled(
                         serde_json::json!({ "held": held.fingerprint })
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "directory: importing what SCIM pushed failed");
+                        tracing::warn!(error = %e, "directory: importing the directory failed");
                         serde_json::json!({ "error": e.to_string() })
                     }
                 }
             }
         },
-    )))
+    )));
+    tasks
 }
 
 /// Asks the admins, once per change, to confirm a sync that was held back.

@@ -234,7 +234,7 @@ async fn finish(
     actor: &str,
     dry_run: bool,
 ) -> Result<ScanSummary, ScanError> {
-    let mut summary = record(pool, source, scanned, dry_run).await?;
+    let mut summary = record(pool, source, scanned, &options.forge_teams, dry_run).await?;
     let mut imports = Vec::new();
     for repo in scanned.iter().filter(|r| !r.unchanged) {
         for descriptor in &repo.descriptors {
@@ -344,6 +344,7 @@ async fn record(
     pool: &PgPool,
     source: &str,
     scanned: &[Scanned],
+    forge_teams: &std::collections::BTreeMap<String, String>,
     dry_run: bool,
 ) -> Result<ScanSummary, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -391,7 +392,7 @@ async fn record(
             && r.descriptors.is_empty()
             && (r.codeowners.is_some() || !r.host_teams.is_empty())
     }) {
-        let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
+        let (owner, why) = owners::likely_owner(&mut tx, repo, forge_teams).await?;
         sqlx::query(
             "UPDATE repositories SET owner_ref = $3, owner_evidence = $4
              WHERE source = $1 AND name = $2 AND owner_decided_by IS NULL
@@ -415,7 +416,7 @@ async fn record(
             .unreadable_manifests
             .extend(found.notes.iter().map(|n| (repo.name.clone(), n.clone())));
         let (owner, why_none) = if repo.descriptors.is_empty() {
-            let (owner, why) = owners::likely_owner(&mut tx, repo).await?;
+            let (owner, why) = owners::likely_owner(&mut tx, repo, forge_teams).await?;
             summary.undescribed_list.push(Undescribed {
                 name: repo.name.clone(),
                 owner: owner.clone(),

@@ -6,6 +6,8 @@
 //! failing that, a team the host names: with admin (then maintain) access
 //! on GitHub, the group a project lives in on GitLab.
 
+use std::collections::BTreeMap;
+
 use sqlx::PgConnection;
 
 use super::Scanned;
@@ -25,13 +27,14 @@ pub struct LikelyOwner {
 pub async fn likely_owner(
     conn: &mut PgConnection,
     repo: &Scanned,
+    forge_teams: &BTreeMap<String, String>,
 ) -> Result<(Option<LikelyOwner>, Option<String>), sqlx::Error> {
-    let mut why = match from_codeowners(conn, repo).await? {
+    let mut why = match from_codeowners(conn, repo, forge_teams).await? {
         Ok(owner) => return Ok((Some(owner), None)),
         Err(why) => why,
     };
     for (team, relation) in &repo.host_teams {
-        if let Some((found, how)) = team_for(conn, team).await? {
+        if let Some((found, how)) = team_for(conn, team, forge_teams).await? {
             return Ok((
                 Some(LikelyOwner {
                     team: found,
@@ -58,6 +61,7 @@ pub async fn likely_owner(
 async fn from_codeowners(
     conn: &mut PgConnection,
     repo: &Scanned,
+    forge_teams: &BTreeMap<String, String>,
 ) -> Result<Result<LikelyOwner, String>, sqlx::Error> {
     let Some((path, rules)) = &repo.codeowners else {
         return Ok(Err("no CODEOWNERS file".into()));
@@ -75,7 +79,7 @@ async fn from_codeowners(
         }
     };
     for owner in &rule.owners {
-        if let Some((team, how)) = team_for(conn, owner).await? {
+        if let Some((team, how)) = team_for(conn, owner, forge_teams).await? {
             return Ok(Ok(LikelyOwner {
                 team,
                 evidence: format!(
@@ -102,7 +106,26 @@ async fn from_codeowners(
 async fn team_for(
     conn: &mut PgConnection,
     owner: &str,
+    forge_teams: &BTreeMap<String, String>,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
+    // Mapped in usher.toml: the catalog team, when there is one.
+    if let Some((handle, team)) = forge_teams
+        .iter()
+        .find(|(handle, _)| handle.trim_start_matches('@').eq_ignore_ascii_case(owner))
+    {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT ref FROM entities WHERE kind = 'group' AND lower(name) = lower($1)",
+        )
+        .bind(team)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(found) = found {
+            return Ok(Some((
+                found.clone(),
+                format!("{found} ([directory.forge_teams] {handle:?})"),
+            )));
+        }
+    }
     if owner.contains('/') {
         let last = owner.rsplit('/').next().unwrap_or(owner);
         let team: Option<(String, String)> = sqlx::query_as(

@@ -663,3 +663,36 @@ async fn two_serve_processes_scan_a_scheduled_source_once() {
     assert_eq!(next.format("%H:%M").to_string(), "04:00");
     drop(processes);
 }
+
+#[tokio::test]
+async fn forge_teams_map_github_teams_to_catalog_teams() {
+    let db = TestDb::new().await;
+    let org = tempfile::tempdir().unwrap();
+    import(&db, org.path(), "org.yaml", ORG);
+    let clones = tempfile::tempdir().unwrap();
+    repository(
+        &clones.path().join("ledger-jobs"),
+        &[(".github/CODEOWNERS", "* @acme/pay-devs\n")],
+    );
+    // Unmapped, @acme/pay-devs is no catalog team.
+    let text = discover(&db, clones.path(), &["--dry-run"]);
+    assert!(text.contains("no likely owner"), "{text}");
+    let config = org.path().join("usher.toml");
+    fs::write(
+        &config,
+        "[directory.forge_teams]\n\"@acme/pay-devs\" = \"payments\"\n",
+    )
+    .unwrap();
+    let out = usher()
+        .env("DATABASE_URL", db.url())
+        .env("USHER_CONFIG", &config)
+        .args(["discover", "--path"])
+        .arg(clones.path())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("likely group:default/payments — .github/CODEOWNERS:1 \"* @acme/pay-devs\" → group:default/payments ([directory.forge_teams] \"@acme/pay-devs\")"),
+        "{text}"
+    );
+}

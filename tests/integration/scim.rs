@@ -431,7 +431,7 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
 
     let options = LoadOptions::from_config(&Config::default());
     let sync = || async {
-        match catalog::sync(&db.pool, &options, 0.5, "test")
+        match catalog::sync(&db.pool, &options, &Default::default(), "test")
             .await
             .unwrap()
         {
@@ -520,7 +520,7 @@ async fn what_scim_pushed_becomes_the_catalogs_people_and_teams() {
     };
     let said = usher::commands::handle(&core, &me).await.to_plain();
     assert!(
-        said.contains("Known from the directory (SCIM, your identity provider), last synced"),
+        said.contains("Known from the directory (SCIM) — your identity provider, last synced"),
         "{said}"
     );
     // Their team's next digest names them, once.
@@ -580,7 +580,7 @@ async fn a_sync_that_would_empty_a_team_waits_for_an_admin() {
     config.admins.people = vec!["p0".into()];
     let options = LoadOptions::from_config(&config);
     assert!(matches!(
-        catalog::sync(&db.pool, &options, 0.5, "test")
+        catalog::sync(&db.pool, &options, &Default::default(), "test")
             .await
             .unwrap(),
         Synced::Imported(..)
@@ -595,7 +595,7 @@ async fn a_sync_that_would_empty_a_team_waits_for_an_admin() {
         &[],
     )
     .await;
-    let held = match catalog::sync(&db.pool, &options, 0.5, "test")
+    let held = match catalog::sync(&db.pool, &options, &Default::default(), "test")
         .await
         .unwrap()
     {
@@ -640,7 +640,7 @@ async fn a_sync_that_would_empty_a_team_waits_for_an_admin() {
     let said = crate::oncall::ask_as(&core, crate::oncall::person("p0"), &confirm).await;
     assert!(said.contains("Confirmed"), "{said}");
     assert!(matches!(
-        catalog::sync(&db.pool, &options, 0.5, "test")
+        catalog::sync(&db.pool, &options, &Default::default(), "test")
             .await
             .unwrap(),
         Synced::Imported(..)

@@ -2,7 +2,8 @@
 //! catalog (`--from-backstage`), what SCIM pushed (`directory`) — rather
 //! than read from a location people keep: written to a folder of their
 //! own, read like any descriptors as the location `target`, and the
-//! folder removed after. Problems name the generated file, not the folder.
+//! folder removed after. Problems name the generated file, not the folder,
+//! and the entities say they came from `target`.
 
 use std::path::PathBuf;
 
@@ -26,6 +27,9 @@ pub async fn import_generated(
     dry_run: bool,
 ) -> Result<(Loaded, ImportOutcome), sqlx::Error> {
     let dir = folder(target);
+    // One import of a target at a time on this machine (a CLI sync beside
+    // `usher serve`, tests side by side): the folder is shared.
+    let _lock = lock(&dir).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let written = std::fs::create_dir_all(&dir).and_then(|()| {
         files
@@ -54,6 +58,18 @@ pub async fn import_generated(
     let _ = std::fs::remove_dir_all(&dir);
     let (mut loaded, outcome) = result?;
     let prefix = format!("{}/", dir.display());
+    if !dry_run {
+        // The folder is gone: what the entities came from is the target.
+        sqlx::query(
+            "UPDATE entities e SET source_file = $1, source_line = NULL
+             FROM locations l
+             WHERE l.id = e.location_id AND l.target = $1 AND starts_with(e.source_file, $2)",
+        )
+        .bind(target)
+        .bind(&prefix)
+        .execute(pool)
+        .await?;
+    }
     for problem in &mut loaded.problems {
         if let Some(file) = problem.file.strip_prefix(&prefix) {
             problem.file = file.to_string();
@@ -68,4 +84,21 @@ fn folder(target: &str) -> PathBuf {
     use sha2::Digest;
     let hash = hex::encode(&sha2::Sha256::digest(target.as_bytes())[..6]);
     std::env::temp_dir().join(format!("usher-generated-{hash}"))
+}
+
+/// An exclusive lock on `{dir}.lock`, held until dropped.
+async fn lock(dir: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>, sqlx::Error> {
+    let path = dir.with_extension("lock");
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, errno)| std::io::Error::from(errno))
+    })
+    .await
+    .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+    .map_err(sqlx::Error::Io)
 }

@@ -128,6 +128,7 @@ pub async fn import_location(
         conflicts: Vec::new(),
         sample: Vec::new(),
         memos: Vec::new(),
+        takes_over_people: options.takes_over_people,
     };
     // Reading and validating (CPU) runs in its own task while this one
     // writes to the database, so the two overlap.
@@ -212,6 +213,9 @@ pub async fn import_location(
     }
     loaded.problems.extend(settled);
     forget_memos(&mut tx, location_id, &loaded).await?;
+    if let Some(authority) = &options.membership_authority {
+        drop_memberships_the_directory_says(&mut tx, authority).await?;
+    }
     let dangling = dangling_references(&mut tx, location_id).await?;
     loaded.problems.extend(dangling);
     outcome.errors = loaded.error_count();
@@ -243,6 +247,35 @@ pub async fn import_location(
         tx.commit().await?;
     }
     Ok((loaded, outcome))
+}
+
+/// Where the directory (`authority`) says who is in a team — a team it
+/// defines, or one its people are members of — memberships other
+/// locations declare for that team are dropped (`[directory] membership
+/// = "directory"`): the directory is kept current by the identity
+/// provider, a descriptor's member list isn't. Run after every import, so
+/// a descriptor that lists members again loses them again.
+async fn drop_memberships_the_directory_says(
+    tx: &mut Transaction<'_, Postgres>,
+    authority: &str,
+) -> Result<u64, sqlx::Error> {
+    let dropped = sqlx::query(
+        "WITH dir AS (SELECT id FROM locations WHERE target = $1),
+         teams AS (
+             SELECT e.ref FROM entities e WHERE e.kind = 'group' AND e.location_id IN (SELECT id FROM dir)
+             UNION
+             SELECT r.target_ref FROM relations r JOIN entities u ON u.id = r.source_id
+             WHERE r.type = 'memberOf' AND u.location_id IN (SELECT id FROM dir))
+         DELETE FROM relations r USING entities s
+         WHERE s.id = r.source_id
+           AND s.location_id IS DISTINCT FROM (SELECT id FROM dir)
+           AND ((r.type = 'memberOf' AND s.kind = 'user' AND r.target_ref IN (SELECT ref FROM teams))
+             OR (r.type = 'hasMember' AND s.kind = 'group' AND s.ref IN (SELECT ref FROM teams)))",
+    )
+    .bind(authority)
+    .execute(&mut **tx)
+    .await?;
+    Ok(dropped.rows_affected())
 }
 
 /// Forgets the memos of files the location no longer has.

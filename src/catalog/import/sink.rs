@@ -24,7 +24,13 @@ pub(super) struct ImportSink<'t, 'c> {
     pub(super) sample: Vec<String>,
     /// Memos of files read this time, waiting to be stored.
     pub(super) memos: Vec<(String, Value)>,
+    /// Users other locations define are taken over (the directory).
+    pub(super) takes_over_people: bool,
 }
+
+/// The directory's location (`directory::catalog::LOCATION`; the catalog
+/// sits below the directory, so it is said here too).
+const DIRECTORY: &str = "directory";
 
 /// Entities per batch: large enough to amortise round trips, small enough
 /// to keep memory flat.
@@ -73,8 +79,18 @@ impl ImportSink<'_, '_> {
         let held = held_identities(self.tx, self.location_id, &batch).await?;
 
         let mut to_write: Vec<&Entity> = Vec::new();
+        let mut taken_over: Vec<String> = Vec::new();
         for (entity, key) in batch.iter().zip(refs) {
             if let Some((name, other)) = foreign.get(&key) {
+                if self.takes_over_people
+                    && entity.eref.kind == Kind::User
+                    && *name == entity.eref.name
+                {
+                    self.outcome.changed += 1;
+                    taken_over.push(key);
+                    to_write.push(entity);
+                    continue;
+                }
                 self.conflicts.push(conflict(entity, name, other));
                 continue;
             }
@@ -103,6 +119,15 @@ impl ImportSink<'_, '_> {
                 }
                 to_write.push(entity);
             }
+        }
+        if !taken_over.is_empty() {
+            sqlx::query(
+                "UPDATE entities SET location_id = $2 WHERE ref = ANY($1) AND kind = 'user'",
+            )
+            .bind(&taken_over)
+            .bind(self.location_id)
+            .execute(&mut **self.tx)
+            .await?;
         }
         let written = upsert_entities(self.tx, Some(self.location_id), &to_write).await?;
         replace_relations_and_links(self.tx, &written, &to_write).await?;
@@ -168,7 +193,21 @@ impl EntitySink for ChannelSink {
 }
 
 fn conflict(entity: &Entity, name: &str, other: &str) -> Problem {
-    let message = if name == entity.eref.name {
+    let message = if name == entity.eref.name && other == DIRECTORY {
+        // The directory is the authority for people (`[directory] people`).
+        let mut p = Problem::warning(
+            &entity.file,
+            Some(entity.line),
+            "metadata.name",
+            format!(
+                "{} {} comes from the directory (the identity provider), which defines people here ([directory] people = \"directory\"), so this definition is not used — remove it, or set people = \"descriptors\" in usher.toml",
+                entity.eref.kind.backstage_name(),
+                quote(&entity.eref.name),
+            ),
+        );
+        p.entity_ref = Some(entity.eref.key());
+        return p;
+    } else if name == entity.eref.name {
         format!(
             "{} {} is already provided by the location {}; an entity can come from one location only — remove it here or there",
             entity.eref.kind.backstage_name(),

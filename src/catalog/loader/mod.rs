@@ -38,6 +38,17 @@ pub struct LoadOptions {
     /// User and Group entities (and so `memberOf`/`members` edges) are
     /// accepted. Empty: any location's.
     pub org_locations: Vec<String>,
+    /// Users other locations define are taken over rather than refused
+    /// (the directory, when it is the authority for people).
+    pub takes_over_people: bool,
+    /// The location (the directory) that says who is in the teams it
+    /// knows: after any import, other locations' memberships of those
+    /// teams are dropped. None: memberships from anywhere count.
+    pub membership_authority: Option<String>,
+    /// GitHub teams and GitLab groups (`acme/payments-devs`) → catalog
+    /// teams (`[directory] forge_teams`): discovery reads a repository's
+    /// CODEOWNERS and host teams through it.
+    pub forge_teams: std::collections::BTreeMap<String, String>,
 }
 
 impl LoadOptions {
@@ -59,6 +70,11 @@ impl LoadOptions {
                 .collect(),
             rules: Rules::from_config(config),
             reader: Reader::new(catalog.max_file_size).with_fetcher(fetcher),
+            takes_over_people: false,
+            membership_authority: (config.directory.connected()
+                && config.directory.membership == crate::config::Authority::Directory)
+                .then(|| "directory".to_string()),
+            forge_teams: config.directory.forge_teams.clone(),
         }
     }
 
