@@ -27,7 +27,7 @@
 //!   live in the top-level `commands/` folder.
 //! - [`discovery`] — every repository the organisation has, catalogued or
 //!   not: scans, likely owners from CODEOWNERS, descriptors imported.
-//! - [`directory`] — people and teams from the identity provider (SCIM).
+//! - [`directory`] — people and teams from the identity provider (SCIM, LDAP / AD).
 //! - [`platforms`] — the console, Slack and Discord adapters.
 //! - [`http`], [`serve`] — the HTTP endpoints and `usher serve`.
 //! - [`demo`], [`bench`] — the embedded demo catalog; benchmarks.

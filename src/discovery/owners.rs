@@ -1,7 +1,8 @@
 //! A likely owner for a repository without a descriptor, with the evidence
 //! for it: the CODEOWNERS default rule's first owner that is a catalog
-//! team — `@org/team` by a Group's `github.com/team-slug` or
-//! `gitlab.com/group` annotation, else by a Group of that name — or a
+//! team — `@org/team` by `[directory.forge_teams]`, then by a Group's
+//! `github.com/team-slug` or `gitlab.com/group` annotation, else by a
+//! Group of that name — or a
 //! person (by email, `github.com/user-login` or name) in exactly one team;
 //! failing that, a team the host names: with admin (then maintain) access
 //! on GitHub, the group a project lives in on GitLab.
