@@ -340,24 +340,55 @@ pub fn compose(sources: &[Source], config: &DirectoryConfig, known: &Known) -> C
         }
     }
 
-    // Names: the catalog's name for someone with the same email, else
-    // their name in the source in catalog form (an email's local part).
-    let mut taken: HashSet<String> = known.names_by_email.values().cloned().collect();
-    let mut names: Vec<String> = Vec::with_capacity(merged.len());
-    for m in &merged {
+    // Names. A person's own name (their name in the source in catalog
+    // form, an email's local part) comes first; the catalog's name for
+    // someone with the same email is kept unless another person in the
+    // directory goes by that name — otherwise a descriptor could name
+    // itself after someone (an admin) with its author's email, and the
+    // directory would confirm it. Where descriptors win for people, their
+    // names are taken; where the directory wins, a descriptor's person of
+    // the same name is the directory's.
+    let own: Vec<String> = merged
+        .iter()
+        .map(|m| catalog_name(m.person.name.split('@').next().unwrap_or(&m.person.name)))
+        .collect();
+    let mut wanted: HashMap<&str, usize> = HashMap::new();
+    for (i, name) in own.iter().enumerate() {
+        wanted.entry(name.as_str()).or_insert(i);
+    }
+    // (A descriptor's person with an email of their own is someone else;
+    // one without is the same person by name.)
+    let mut taken: HashSet<String> = match config.people {
+        Authority::Descriptors => known
+            .names_by_email
+            .values()
+            .filter(|n| known.foreign_people.contains(*n))
+            .cloned()
+            .collect(),
+        Authority::Directory => HashSet::new(),
+    };
+    let mut names: Vec<Option<String>> = vec![None; merged.len()];
+    let mut adopted: HashSet<&str> = HashSet::new();
+    for (i, m) in merged.iter().enumerate() {
         let existing = m
             .person
             .email
             .as_ref()
             .and_then(|e| known.names_by_email.get(&e.trim().to_lowercase()));
-        names.push(match existing {
-            Some(name) => name.clone(),
-            None => {
-                let local = m.person.name.split('@').next().unwrap_or(&m.person.name);
-                unique(catalog_name(local), &mut taken)
-            }
-        });
+        if let Some(name) = existing
+            && wanted.get(name.as_str()).is_none_or(|&j| j == i)
+            && adopted.insert(name.as_str())
+        {
+            taken.insert(name.clone());
+            names[i] = Some(name.clone());
+        }
     }
+    // Names adopted by email stay theirs.
+    let names: Vec<String> = names
+        .into_iter()
+        .zip(own)
+        .map(|(name, own)| name.unwrap_or_else(|| unique(own, &mut taken)))
+        .collect();
 
     // Who wins: a team a descriptor defines keeps its document; its
     // members come from the directory only when the directory is the
@@ -602,6 +633,48 @@ mod tests {
         let c = compose(&[source], &config, &known);
         assert!(c.documents.iter().all(|d| d["kind"] != "User"));
         assert_eq!(doc(&c, "Group", "web")["spec"]["members"], json!(["ann"]));
+    }
+
+    #[test]
+    fn a_descriptor_cant_name_someone_after_another_person() {
+        // A descriptor made a User "jane" with mallory's email: the
+        // directory's jane is jane, mallory is mallory.
+        let source = Source {
+            name: "ldap:corp".into(),
+            people: vec![
+                person("uid=mallory", "mallory", Some("mallory@x.com"), true),
+                person("uid=jane", "jane", Some("jane@x.com"), true),
+            ],
+            groups: vec![],
+        };
+        let known = Known {
+            names_by_email: HashMap::from([("mallory@x.com".into(), "jane".into())]),
+            foreign_people: HashSet::from(["jane".to_string()]),
+            ..Known::default()
+        };
+        let c = compose(
+            std::slice::from_ref(&source),
+            &DirectoryConfig::default(),
+            &known,
+        );
+        assert_eq!(
+            doc(&c, "User", "jane")["spec"]["profile"]["email"],
+            "jane@x.com"
+        );
+        assert_eq!(
+            doc(&c, "User", "mallory")["spec"]["profile"]["email"],
+            "mallory@x.com"
+        );
+        // Where descriptors win for people, the directory's jane is jane-2.
+        let config = DirectoryConfig {
+            people: Authority::Descriptors,
+            ..DirectoryConfig::default()
+        };
+        let c = compose(&[source], &config, &known);
+        assert_eq!(
+            doc(&c, "User", "jane-2")["spec"]["profile"]["email"],
+            "jane@x.com"
+        );
     }
 
     #[test]
