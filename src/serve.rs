@@ -98,6 +98,11 @@ impl Server {
         };
         let mut core = Core::new(self.db.pool.clone(), hygiene_config.clone());
         core.oncall = oncall.clone();
+        // Read the catalog into memory now, so the first questions after
+        // a start or a deploy are answered from it.
+        if core.config.chat.catalog_in_memory {
+            let _ = core.snapshot.read_model(&core.pool).await;
+        }
         let waker = Arc::new(Notify::new());
         let mut senders =
             action_senders(&self.config, &self.db.pool, &oncall).with("log", Arc::new(LogSender));

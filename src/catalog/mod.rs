@@ -14,6 +14,7 @@ pub mod loader;
 pub mod model;
 pub mod names;
 pub mod problem;
+pub mod read_model;
 pub mod refresh;
 pub mod sbom;
 pub mod snapshot;

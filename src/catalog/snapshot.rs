@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use tokio::sync::Mutex;
 
 use super::names::NameIndex;
+use super::read_model::ReadModel;
 
 /// Who depends on whom, by entity id.
 #[derive(Default)]
@@ -254,7 +255,18 @@ pub struct SnapshotCache {
     /// caches can tell they are out of date.
     changes: Arc<AtomicU64>,
     log: Arc<std::sync::Mutex<ChangeLog>>,
+    /// The catalog in memory for questions, with the (changes heard,
+    /// local writes) it was read at.
+    model: Arc<std::sync::RwLock<Option<ModelAt>>>,
+    /// Set while a read model is being read.
+    model_building: Arc<AtomicBool>,
+    /// No new read model is started before this (a catalog changing all
+    /// the time doesn't keep a core busy reading it).
+    model_not_before: Arc<std::sync::Mutex<Option<Instant>>>,
 }
+
+/// A read model and when it was read: (changes heard, writes made here).
+type ModelAt = (Arc<ReadModel>, (u64, u64));
 
 /// The longest a snapshot lives without a rebuild, whatever NOTIFY says
 /// (a safety net; the rebuild then runs in the background).
@@ -270,6 +282,9 @@ impl Default for SnapshotCache {
             listening: AtomicBool::new(false),
             changes: Arc::new(AtomicU64::new(0)),
             log: Arc::new(std::sync::Mutex::new(ChangeLog::default())),
+            model: Arc::new(std::sync::RwLock::new(None)),
+            model_building: Arc::new(AtomicBool::new(false)),
+            model_not_before: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 }
@@ -363,6 +378,63 @@ impl SnapshotCache {
                 Err(e) => tracing::warn!(error = %e, "rebuilding the catalog snapshot failed"),
             }
         });
+    }
+
+    /// The catalog in memory, when it is current: read after the last
+    /// change heard of (NOTIFY, from any replica) and the last write made
+    /// here. Otherwise `None` — answer from the database — and a new one
+    /// is read in the background (one at a time, and not more than half
+    /// the time: after a read that took T, the next starts T later at the
+    /// earliest).
+    pub async fn read_model(&self, pool: &PgPool) -> Option<Arc<ReadModel>> {
+        self.listen(pool).await;
+        let now = (
+            self.changes.load(Ordering::SeqCst),
+            super::read_model::local_writes(),
+        );
+        if let Some((model, at)) = self.model.read().expect("model lock").as_ref()
+            && *at == now
+        {
+            return Some(model.clone());
+        }
+        if let Some(t) = *self.model_not_before.lock().expect("model lock")
+            && Instant::now() < t
+        {
+            return None;
+        }
+        if self.model_building.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        let (pool, slot, building, not_before) = (
+            pool.clone(),
+            self.model.clone(),
+            self.model_building.clone(),
+            self.model_not_before.clone(),
+        );
+        let changes = self.changes.clone();
+        tokio::spawn(async move {
+            // What the model is read at: taken before reading, so a change
+            // committed meanwhile makes it out of date at once.
+            let at = (
+                changes.load(Ordering::SeqCst),
+                super::read_model::local_writes(),
+            );
+            let started = Instant::now();
+            match ReadModel::load(&pool).await {
+                Ok(model) => {
+                    tracing::debug!(
+                        entities = model.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "the catalog is read into memory"
+                    );
+                    *slot.write().expect("model lock") = Some((Arc::new(model), at));
+                }
+                Err(e) => tracing::warn!(error = %e, "reading the catalog into memory failed"),
+            }
+            *not_before.lock().expect("model lock") = Some(Instant::now() + started.elapsed());
+            building.store(false, Ordering::SeqCst);
+        });
+        None
     }
 
     /// A number that changes whenever the catalog may have changed

@@ -306,3 +306,142 @@ pub async fn counts(pool: &PgPool) -> Result<Vec<(String, i64)>, sqlx::Error> {
         .fetch_all(pool)
         .await
 }
+
+/// Reads the catalog from memory when the read model is current
+/// ([`super::read_model`]), else from the database — recording what was
+/// read either way. What the model lacks is looked for in the database.
+pub struct Reader<'a> {
+    pub pool: &'a PgPool,
+    pub model: Option<std::sync::Arc<super::read_model::ReadModel>>,
+}
+
+impl Reader<'_> {
+    pub async fn find_by_name(
+        &self,
+        kinds: &[Kind],
+        name: &str,
+    ) -> Result<Vec<EntityRow>, sqlx::Error> {
+        if let Some(model) = &self.model {
+            let rows = model.find_by_name(kinds, name);
+            if !rows.is_empty() {
+                return Ok(recorded(rows));
+            }
+        }
+        find_by_name(self.pool, kinds, name).await
+    }
+
+    pub async fn find_by_ref(&self, key: &str) -> Result<Option<EntityRow>, sqlx::Error> {
+        if let Some(row) = self.model.as_ref().and_then(|m| m.find_by_ref(key)) {
+            record([row.id]);
+            return Ok(Some(row));
+        }
+        find_by_ref(self.pool, key).await
+    }
+
+    pub async fn team_members(&self, group: &EntityRow) -> Result<Vec<EntityRow>, sqlx::Error> {
+        match &self.model {
+            Some(model) if model.find_by_ref(&group.key).is_some() => {
+                record([group.id]);
+                Ok(recorded(model.team_members(group.id)))
+            }
+            _ => team_members(self.pool, group).await,
+        }
+    }
+
+    pub async fn links(&self, entity: &EntityRow) -> Result<Vec<LinkRow>, sqlx::Error> {
+        match &self.model {
+            Some(model) if model.find_by_ref(&entity.key).is_some() => {
+                record([entity.id]);
+                Ok(model.links(entity.id))
+            }
+            _ => links(self.pool, entity.id).await,
+        }
+    }
+
+    /// Entities by id, in the order of `ids` (those that exist).
+    pub async fn find_by_ids(&self, ids: &[i64]) -> Result<Vec<EntityRow>, sqlx::Error> {
+        let Some(model) = &self.model else {
+            return find_by_ids(self.pool, ids).await;
+        };
+        let found: Vec<EntityRow> = ids.iter().filter_map(|id| model.find_by_id(*id)).collect();
+        if found.len() < ids.len() {
+            return find_by_ids(self.pool, ids).await;
+        }
+        Ok(recorded(found))
+    }
+
+    /// The entities with these refs (those that exist).
+    pub async fn find_by_refs(&self, keys: &[String]) -> Result<Vec<EntityRow>, sqlx::Error> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for key in keys {
+            match self.model.as_ref().and_then(|m| m.find_by_ref(key)) {
+                Some(row) => found.push(row),
+                None => missing.push(key.to_lowercase()),
+            }
+        }
+        if !missing.is_empty() {
+            let sql = concat!(
+                "SELECT ",
+                crate::entity_columns!(),
+                " FROM entities e WHERE e.ref = ANY($1)"
+            );
+            let rows: Vec<EntityRow> = sqlx::query_as(sql)
+                .bind(&missing)
+                .fetch_all(self.pool)
+                .await?;
+            found.extend(rows);
+        }
+        Ok(recorded(found))
+    }
+
+    /// A team's usher rotation, with its overrides that ended after
+    /// `since` (or haven't ended).
+    pub async fn rotation(
+        &self,
+        team_ref: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<super::read_model::RotationRow>, sqlx::Error> {
+        if let Some(model) = &self.model {
+            return Ok(model.rotation(team_ref, since));
+        }
+        let row: Option<(Vec<String>, i32, chrono::NaiveTime, String, chrono::NaiveDate)> =
+            sqlx::query_as(
+                "SELECT people, length_days, handoff, timezone, start_date FROM rotations WHERE team_ref = $1",
+            )
+            .bind(team_ref)
+            .fetch_optional(self.pool)
+            .await?;
+        let Some((people, length_days, handoff, timezone, start_date)) = row else {
+            return Ok(None);
+        };
+        let overrides = sqlx::query_as(
+            "SELECT person, starts_at, ends_at FROM rotation_overrides WHERE team_ref = $1 AND ends_at > $2 ORDER BY id",
+        )
+        .bind(team_ref)
+        .bind(since)
+        .fetch_all(self.pool)
+        .await?;
+        Ok(Some(super::read_model::RotationRow {
+            people,
+            length_days,
+            handoff,
+            timezone,
+            start_date,
+            overrides,
+        }))
+    }
+
+    /// Whether the team has an usher rotation.
+    pub async fn has_rotation(&self, team_ref: &str) -> Result<bool, sqlx::Error> {
+        match &self.model {
+            Some(model) => Ok(model.has_rotation(team_ref)),
+            None => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rotations WHERE team_ref = $1)")
+                    .bind(team_ref)
+                    .fetch_one(self.pool)
+                    .await
+            }
+        }
+    }
+}

@@ -244,6 +244,11 @@ pub(crate) async fn bench_slack(
             team,
             each_once: false,
         };
+        // serve reads the catalog into memory as it starts: give it time.
+        tokio::time::sleep(std::time::Duration::from_millis(
+            1_000 + services as u64 / 10,
+        ))
+        .await;
         println!("/usher owner <service>, {concurrency} connections:");
         // First answers: every service once (nothing remembered yet).
         let first = load(&LoadSpec {
@@ -252,10 +257,15 @@ pub(crate) async fn bench_slack(
         })
         .await;
         println!("  first answer for each service: {first}");
+        let repeated = load(&spec).await;
+        println!("  then at random, {} s: {repeated}", duration.as_secs());
         println!(
-            "  then at random, {} s: {}",
-            duration.as_secs(),
-            load(&spec).await
+            "  first-time / repeated: {:.0}/s vs {:.0}/s ({:.2}×); p99 {:.1} ms vs {:.1} ms",
+            first.rate(),
+            repeated.rate(),
+            first.rate() / repeated.rate().max(1e-9),
+            usher::bench::ms(first.latency.p99),
+            usher::bench::ms(repeated.latency.p99)
         );
         if discord {
             let complete = LoadSpec {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::catalog::model::Kind;
-use crate::catalog::store::{self, EntityRow};
+use crate::catalog::store::EntityRow;
 use crate::chat::{Action, Element, Reply, Request, Text};
 
 use super::parse::Args;
@@ -38,7 +38,10 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
     let direct = snapshot.graph.direct(service.id, reverse).len();
     let total = snapshot.graph.transitive_count(service.id, reverse);
     let ids: Vec<i64> = lines.iter().map(|l| l.id).collect();
-    let rows: HashMap<i64, EntityRow> = store::find_by_ids(&core.pool, &ids)
+    let rows: HashMap<i64, EntityRow> = core
+        .reader()
+        .await
+        .find_by_ids(&ids)
         .await?
         .into_iter()
         .map(|r| (r.id, r))

@@ -24,7 +24,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
         Resolved::One(row) => *row,
         other => return Ok(resolve::unresolved_reply(&other, query, "docs", "service")),
     };
-    let links = store::links(&core.pool, service.id).await?;
+    let links = core.reader().await.links(&service).await?;
     let buttons = doc_buttons(core, &service, &links);
     let apis = provided_apis(core, &service).await?;
     let mut reply = Reply::new().header(format!("Docs for {}", service.label()));

@@ -391,6 +391,7 @@ pub async fn set_aside(core: &Core, request: &Request, sub: &str, args: &Args) -
     let who = request.actor.audit_name();
     let mut tx = core.pool.begin().await?;
     let (what, details) = if sub == "confirm" {
+        crate::catalog::read_model::note_local_write();
         sqlx::query("UPDATE entities SET confirmed_at = now() WHERE id = $1")
             .bind(service.id)
             .execute(&mut *tx)

@@ -456,6 +456,7 @@ async fn save_one(
             } else {
                 ("lifecycle", "{spec,lifecycle}")
             };
+            crate::catalog::read_model::note_local_write();
             let sql = format!(
                 "UPDATE entities SET {column} = $2, raw = jsonb_set(raw, '{path}', to_jsonb($2::text)), updated_at = now() WHERE id = $1"
             );
@@ -481,6 +482,7 @@ async fn save_one(
         link => {
             let title = if link == "runbook" { "Runbook" } else { "Docs" };
             let entry = json!({ "url": value, "title": title, "type": link });
+            crate::catalog::read_model::note_local_write();
             sqlx::query(
                 "INSERT INTO links (entity_id, position, category, title, url, icon)
                  SELECT $1, coalesce(max(position) + 1, 0), $2, $3, $4, NULL FROM links WHERE entity_id = $1",

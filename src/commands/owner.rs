@@ -3,7 +3,7 @@
 //! service's links as buttons.
 
 use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::store::{self, EntityRow};
+use crate::catalog::store::EntityRow;
 use crate::chat::{Element, Field, Reply, Request, Text};
 
 use super::parse::Args;
@@ -30,11 +30,13 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
 }
 
 async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
-    let links = store::links(&core.pool, service.id).await?;
+    let reader = core.reader().await;
+    let links = reader.links(service).await?;
     let oncall = super::oncall::lookup_for(core, service).await?;
     let mut reply = Reply::new().header(service.label());
     let owner = match service.owner_ref.as_deref() {
-        Some(key) => store::find_by_ref(&core.pool, key)
+        Some(key) => reader
+            .find_by_ref(key)
             .await?
             .ok_or_else(|| key.to_string()),
         None => Err(String::new()),
@@ -42,7 +44,7 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
     let mut actions: Vec<Element> = Vec::new();
     match owner {
         Ok(team) if team.kind == "group" => {
-            let members = store::team_members(&core.pool, &team).await?;
+            let members = reader.team_members(&team).await?;
             let lead = render::find_lead(&team, &members);
             reply = reply.section(
                 Text::new()

@@ -29,6 +29,7 @@ pub enum Resolved {
 /// Resolves `text` among `kinds`.
 pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved, sqlx::Error> {
     let pool = &core.pool;
+    let reader = core.reader().await;
     // "payments-api?" as typed in a question: names never end that way.
     let text = text.trim().trim_end_matches(['?', '!', ',', ';', '.']);
     // A full reference (kind:namespace/name or namespace/name).
@@ -38,7 +39,7 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
         if let Ok(r) = EntityRef::parse(text, default_kind, "default")
             && kinds.contains(&r.kind)
         {
-            if let Some(row) = store::find_by_ref(pool, &r.key()).await? {
+            if let Some(row) = reader.find_by_ref(&r.key()).await? {
                 return Ok(Resolved::One(Box::new(row)));
             }
             // The right name in another namespace (or of another kind) is
@@ -51,7 +52,7 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
         }
     }
     let text = referenced_name.as_deref().unwrap_or(text);
-    let exact = store::find_by_name(pool, kinds, text).await?;
+    let exact = reader.find_by_name(kinds, text).await?;
     if let Some(found) = pick(exact, kinds) {
         return Ok(found);
     }
@@ -85,7 +86,7 @@ pub async fn resolve(core: &Core, text: &str, kinds: &[Kind]) -> Result<Resolved
         matches.truncate(limit);
     }
     let ids: Vec<i64> = matches.into_iter().map(|m| m.id).collect();
-    let similar = store::find_by_ids(pool, &ids).await?;
+    let similar = reader.find_by_ids(&ids).await?;
     if similar.is_empty() {
         Ok(Resolved::NotFound)
     } else {

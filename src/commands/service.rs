@@ -3,7 +3,7 @@
 
 use crate::catalog::gaps;
 use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::store::{self, EntityRow};
+use crate::catalog::store::EntityRow;
 use crate::chat::{Action, Element, Field, Reply, Request, Text};
 
 use super::parse::Args;
@@ -41,7 +41,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
 
 async fn card(core: &Core, service: &EntityRow) -> CommandResult {
     let owner = match &service.owner_ref {
-        Some(key) => store::find_by_ref(&core.pool, key).await?,
+        Some(key) => core.reader().await.find_by_ref(key).await?,
         None => None,
     };
     let snapshot = core.snapshot.get(&core.pool).await?;
@@ -121,8 +121,8 @@ async fn card(core: &Core, service: &EntityRow) -> CommandResult {
     reply = reply.fields(fields);
 
     let names = |ids: &[i64]| -> Vec<i64> { ids.iter().take(5).copied().collect() };
-    let shown_deps = store::find_by_ids(&core.pool, &names(&depends_on)).await?;
-    let shown_dependents = store::find_by_ids(&core.pool, &names(&dependents)).await?;
+    let shown_deps = core.reader().await.find_by_ids(&names(&depends_on)).await?;
+    let shown_dependents = core.reader().await.find_by_ids(&names(&dependents)).await?;
     let list = |rows: &[EntityRow], total: usize| {
         let mut s: Vec<String> = rows.iter().map(EntityRow::short).collect();
         if total > rows.len() {

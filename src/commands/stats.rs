@@ -222,7 +222,7 @@ async fn spof(core: &Core) -> CommandResult {
         ));
     }
     let ids: Vec<i64> = top.iter().map(|t| t.0).collect();
-    let rows = store::find_by_ids(&core.pool, &ids).await?;
+    let rows = core.reader().await.find_by_ids(&ids).await?;
     let named: Vec<(String, usize, usize, String)> = top
         .iter()
         .filter_map(|(id, direct, all)| {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::store::{self, EntityRow};
+use crate::catalog::store::EntityRow;
 use crate::chat::{Action, Element, Field, Reply, Request, Text};
 
 use super::parse::Args;
@@ -36,7 +36,7 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
         }
         other => return Ok(resolve::unresolved_reply(&other, query, "team", "team")),
     };
-    let members = store::team_members(&core.pool, &team).await?;
+    let members = core.reader().await.team_members(&team).await?;
     let lead = render::find_lead(&team, &members);
     let owned: Vec<EntityRow> = owned_by(core, &team.key).await?;
     let children: Vec<String> = sqlx::query_scalar(

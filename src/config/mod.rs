@@ -67,6 +67,10 @@ pub struct ChatConfig {
     /// How long an answer to a read-only question (owner, docs, service …)
     /// may be reused while the catalog doesn't change; 0 turns reuse off.
     pub answer_cache_secs: u64,
+    /// Keep the catalog in memory for answers (a question nobody asked
+    /// before needs no database); off, answers read the database and the
+    /// process uses less memory.
+    pub catalog_in_memory: bool,
 }
 
 impl Default for ChatConfig {
@@ -76,6 +80,7 @@ impl Default for ChatConfig {
             suggestions: 3,
             techdocs_url: None,
             answer_cache_secs: 600,
+            catalog_in_memory: true,
         }
     }
 }

@@ -32,6 +32,19 @@ pub struct Core {
 }
 
 impl Core {
+    /// Reads the catalog: from memory when the read model is current,
+    /// else from the database.
+    pub async fn reader(&self) -> crate::catalog::store::Reader<'_> {
+        crate::catalog::store::Reader {
+            pool: &self.pool,
+            model: if self.config.chat.catalog_in_memory {
+                self.snapshot.read_model(&self.pool).await
+            } else {
+                None
+            },
+        }
+    }
+
     pub fn new(pool: PgPool, config: Arc<Config>) -> Self {
         Core {
             db_health: Arc::new(crate::db::Health::new(pool.clone())),

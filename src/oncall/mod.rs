@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
@@ -122,7 +122,7 @@ pub async fn has_rotation(pool: &PgPool, team_ref: &str) -> Result<bool, sqlx::E
 }
 
 pub async fn source_for(
-    pool: &PgPool,
+    reader: &crate::catalog::store::Reader<'_>,
     entity: &EntityRow,
     team: Option<&EntityRow>,
 ) -> Result<Source, sqlx::Error> {
@@ -148,7 +148,7 @@ pub async fn source_for(
         entity.owner_ref.clone()
     };
     if let Some(team_ref) = &team_ref
-        && has_rotation(pool, team_ref).await?
+        && reader.has_rotation(team_ref).await?
     {
         return Ok(Source::Native {
             team_ref: team_ref.clone(),
@@ -175,33 +175,24 @@ pub async fn source_for(
 
 /// Loads a team's rotation with its overrides still to come or running.
 pub async fn load_rotation(
-    pool: &PgPool,
+    reader: &crate::catalog::store::Reader<'_>,
     team_ref: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Rotation>, sqlx::Error> {
-    let row: Option<(Vec<String>, i32, NaiveTime, String, NaiveDate)> = sqlx::query_as(
-        "SELECT people, length_days, handoff, timezone, start_date FROM rotations WHERE team_ref = $1",
-    )
-    .bind(team_ref)
-    .fetch_optional(pool)
-    .await?;
-    let Some((people, length_days, handoff, tz, start)) = row else {
+    let Some(row) = reader
+        .rotation(team_ref, now - chrono::Duration::days(1))
+        .await?
+    else {
         return Ok(None);
     };
-    let overrides: Vec<(String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT person, starts_at, ends_at FROM rotation_overrides WHERE team_ref = $1 AND ends_at > $2 ORDER BY id",
-    )
-    .bind(team_ref)
-    .bind(now - chrono::Duration::days(1))
-    .fetch_all(pool)
-    .await?;
     Ok(Some(Rotation {
-        people,
-        length_days: length_days as u32,
-        handoff,
-        tz: tz.parse().unwrap_or(chrono_tz::UTC),
-        start,
-        overrides: overrides
+        people: row.people,
+        length_days: row.length_days as u32,
+        handoff: row.handoff,
+        tz: row.timezone.parse().unwrap_or(chrono_tz::UTC),
+        start: row.start_date,
+        overrides: row
+            .overrides
             .into_iter()
             .map(|(person, from, to)| Override { person, from, to })
             .collect(),
@@ -287,18 +278,19 @@ impl OnCallService {
     /// Who is on call for `source` at `now`.
     pub async fn lookup(
         &self,
-        pool: &PgPool,
+        reader: &crate::catalog::store::Reader<'_>,
         source: &Source,
         now: DateTime<Utc>,
     ) -> Result<Lookup, sqlx::Error> {
+        let pool = reader.pool;
         let (key, call) = match source {
             Source::None => return Ok(Lookup::NotConfigured),
             Source::PagingOnly => return Ok(Lookup::PagingOnly),
             Source::Native { team_ref } => {
-                let Some(rotation) = load_rotation(pool, team_ref, now).await? else {
+                let Some(rotation) = load_rotation(reader, team_ref, now).await? else {
                     return Ok(Lookup::NotConfigured);
                 };
-                let answer = native_answer(pool, team_ref, &rotation, now).await?;
+                let answer = native_answer(reader, team_ref, &rotation, now).await?;
                 // True until the next hand-off.
                 let hand_offs = answer
                     .levels
@@ -397,7 +389,7 @@ impl OnCallService {
 
 /// A native rotation's answer: now, and who's next.
 async fn native_answer(
-    pool: &PgPool,
+    reader: &crate::catalog::store::Reader<'_>,
     team_ref: &str,
     rotation: &Rotation,
     now: DateTime<Utc>,
@@ -409,15 +401,11 @@ async fn native_answer(
         .chain(next.iter())
         .map(|s| s.person.clone())
         .collect();
-    let names: HashMap<String, (String, Option<String>)> =
-        sqlx::query_as::<_, (String, String, Option<String>)>(
-            "SELECT ref, coalesce(display_name, name), email FROM entities WHERE ref = ANY($1)",
-        )
-        .bind(&keys)
-        .fetch_all(pool)
+    let names: HashMap<String, (String, Option<String>)> = reader
+        .find_by_refs(&keys)
         .await?
         .into_iter()
-        .map(|(r, n, e)| (r, (n, e)))
+        .map(|r| (r.key, (r.display_name.unwrap_or(r.name), r.email)))
         .collect();
     let responder = |key: &str, until: Option<DateTime<Utc>>| {
         let (name, email) = names

@@ -403,7 +403,11 @@ async fn autocomplete_offers_up_to_25_services() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_is_deferred_then_edited_in() {
-    let h = Harness::start(&format!("{GUILDS}inline_ms = 300\n")).await;
+    // Answers from the database (not the catalog in memory), to make one slow.
+    let h = Harness::start(&format!(
+        "{GUILDS}inline_ms = 300\n[chat]\ncatalog_in_memory = false\n"
+    ))
+    .await;
     h.interact(&slash(
         JONAS,
         "usher",

@@ -31,6 +31,7 @@ mod manifests;
 mod oncall;
 mod outbox;
 mod questions;
+mod read_model;
 mod rolling;
 mod scim;
 mod self_contained;

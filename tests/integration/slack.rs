@@ -661,7 +661,12 @@ async fn mentions_are_answered_in_the_thread_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_answer_is_acknowledged_then_posted_to_the_response_url() {
-    let h = Harness::start(&WORKSPACE.replace("inline_ms = 2000", "inline_ms = 300")).await;
+    // Answers from the database (not the catalog in memory), to make one slow.
+    let h = Harness::start(&format!(
+        "{}[chat]\ncatalog_in_memory = false\n",
+        WORKSPACE.replace("inline_ms = 2000", "inline_ms = 300")
+    ))
+    .await;
     // Warm the snapshot, then hold the catalog for 1.5 s as a slow
     // database would.
     h.command("/usher", "owner checkout-api", "U01JONAS").await;

@@ -31,6 +31,7 @@ pub async fn set_annotation(
     };
     // `column` is one of the constants above.
     let set_column = column.map(|c| format!("{c} = $3, ")).unwrap_or_default();
+    crate::catalog::read_model::note_local_write();
     let sql = format!(
         "UPDATE entities SET {set_column}
             annotations = annotations || jsonb_build_object($2::text, $3::text),

@@ -81,6 +81,7 @@ pub async fn import_location(
     dry_run: bool,
 ) -> Result<(Loaded, ImportOutcome), sqlx::Error> {
     let started = Instant::now();
+    super::read_model::note_local_write();
     let mut tx = pool.begin().await?;
     let location_id: i64 = sqlx::query_scalar(
         "INSERT INTO locations (target, kind) VALUES ($1, $2)
@@ -275,6 +276,12 @@ async fn drop_memberships_the_directory_says(
     .bind(authority)
     .execute(&mut **tx)
     .await?;
+    if dropped.rows_affected() > 0 {
+        // Only relations changed: say so, or answers about the teams stay.
+        sqlx::query("SELECT pg_notify('usher_catalog', '*')")
+            .execute(&mut **tx)
+            .await?;
+    }
     Ok(dropped.rows_affected())
 }
 

@@ -86,6 +86,7 @@ pub(crate) async fn upsert_entities(
     location_id: Option<i64>,
     entities: &[&Entity],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
+    crate::catalog::read_model::note_local_write();
     let mut ids = HashMap::with_capacity(entities.len());
     for chunk in entities.chunks(5_000) {
         let mut c = Columns::default();

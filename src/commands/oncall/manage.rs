@@ -159,6 +159,7 @@ pub async fn set(core: &Core, request: &Request, args: &Args) -> CommandResult {
         return bad("--people needs at least one person".into());
     }
     let mut tx = core.pool.begin().await?;
+    crate::catalog::read_model::note_local_write();
     sqlx::query(
         "INSERT INTO rotations (team_ref, people, length_days, handoff, timezone, start_date, source, updated_by, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'chat', $7, $8)
@@ -299,6 +300,7 @@ pub async fn add_override(core: &Core, request: &Request, args: &Args) -> Comman
         ));
     };
     let mut tx = core.pool.begin().await?;
+    crate::catalog::read_model::note_local_write();
     sqlx::query("INSERT INTO rotation_overrides (team_ref, person, starts_at, ends_at, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&team.key)
         .bind(&person.key)

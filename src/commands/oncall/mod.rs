@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::store::{self, EntityRow};
+use crate::catalog::store::EntityRow;
 use crate::chat::{Action, ButtonStyle, Element, Field, Reply, Request, Span, Text};
 use crate::oncall::{self, Lookup, OnCall, Responder, Source};
 
@@ -52,15 +52,16 @@ pub struct OnCallView {
 
 /// Looks up who is on call for a service or a team.
 pub async fn lookup_for(core: &Core, entity: &EntityRow) -> Result<OnCallView, sqlx::Error> {
+    let reader = core.reader().await;
     let team = if entity.kind == "group" {
         Some(entity.clone())
     } else {
         match &entity.owner_ref {
-            Some(key) => store::find_by_ref(&core.pool, key).await?,
+            Some(key) => reader.find_by_ref(key).await?,
             None => None,
         }
     };
-    let paging = oncall::source_for(&core.pool, entity, team.as_ref()).await?;
+    let paging = oncall::source_for(&reader, entity, team.as_ref()).await?;
     let mut source = paging.clone();
     // A paging product this deployment can't read (no token) gives way to
     // the team's usher rotation, when it has one.
@@ -71,7 +72,7 @@ pub async fn lookup_for(core: &Core, entity: &EntityRow) -> Result<OnCallView, s
     };
     if unreadable
         && let Some(team) = team.as_ref().filter(|t| t.kind == "group")
-        && oncall::has_rotation(&core.pool, &team.key).await?
+        && reader.has_rotation(&team.key).await?
     {
         source = Source::Native {
             team_ref: team.key.clone(),
@@ -79,7 +80,7 @@ pub async fn lookup_for(core: &Core, entity: &EntityRow) -> Result<OnCallView, s
     }
     let lookup = core
         .oncall
-        .lookup(&core.pool, &source, core.clock.now())
+        .lookup(&reader, &source, core.clock.now())
         .await?;
     Ok(OnCallView {
         source,
@@ -120,7 +121,7 @@ async fn people_of(core: &Core, answer: &OnCall) -> Result<Vec<EntityRow>, sqlx:
         .collect();
     let mut rows = Vec::new();
     for key in refs {
-        if let Some(row) = store::find_by_ref(&core.pool, &key).await? {
+        if let Some(row) = core.reader().await.find_by_ref(&key).await? {
             rows.push(row);
         }
     }

@@ -14,7 +14,7 @@ use sqlx::{Postgres, QueryBuilder};
 use crate::actions::jobs::{Notice, NoticedRepository, NoticedService};
 use crate::actions::outbox::{self, NewJob};
 use crate::catalog::model::{EntityRef, Kind};
-use crate::catalog::store::{self, EntityRow};
+use crate::catalog::store::EntityRow;
 use crate::catalog::versions::{Ecosystem, Range};
 use crate::chat::{Action, ButtonStyle, Element, Reply, Request, Text};
 
@@ -92,15 +92,18 @@ async fn resolve_filters(
     for filter in &query.filters {
         match filter {
             Filter::Owner(name) => {
-                let groups =
-                    store::find_by_name(&core.pool, &[Kind::Group, Kind::User], name).await?;
+                let groups = core
+                    .reader()
+                    .await
+                    .find_by_name(&[Kind::Group, Kind::User], name)
+                    .await?;
                 let by_ref = EntityRef::parse(name, Some(Kind::Group), "default")
                     .ok()
                     .map(|r| r.key());
                 let found = match groups.first() {
                     Some(g) => Some(g.key.clone()),
                     None => match by_ref {
-                        Some(key) if store::find_by_ref(&core.pool, &key).await?.is_some() => {
+                        Some(key) if core.reader().await.find_by_ref(&key).await?.is_some() => {
                             Some(key)
                         }
                         _ => None,

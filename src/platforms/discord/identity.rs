@@ -121,6 +121,7 @@ impl Identity {
         let Ok(Some(person)) = self.person(user_id).await else {
             return Ok(0);
         };
+        crate::catalog::read_model::note_local_write();
         Ok(sqlx::query(
             "UPDATE entities SET deactivated_at = now(), deactivated_by = 'discord'
              WHERE ref = $1 AND deactivated_at IS NULL",

@@ -425,6 +425,7 @@ pub async fn store_accounts(pool: &PgPool, accounts: &[Account]) -> Result<(), s
 /// Marks people whose Slack accounts are deactivated; unmarks those whose
 /// accounts came back. Returns (marked, unmarked).
 pub async fn mark_deactivated(pool: &PgPool) -> Result<(u64, u64), sqlx::Error> {
+    crate::catalog::read_model::note_local_write();
     let marked = sqlx::query(
         "UPDATE entities e SET deactivated_at = now(), deactivated_by = 'slack'
          FROM slack_users s
@@ -434,6 +435,7 @@ pub async fn mark_deactivated(pool: &PgPool) -> Result<(u64, u64), sqlx::Error> 
     .execute(pool)
     .await?
     .rows_affected();
+    crate::catalog::read_model::note_local_write();
     let unmarked = sqlx::query(
         "UPDATE entities e SET deactivated_at = NULL, deactivated_by = NULL
          WHERE e.kind = 'user' AND e.deactivated_by = 'slack'

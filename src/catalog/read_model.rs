@@ -1,0 +1,263 @@
+//! The catalog in memory, for questions: every entity's row, by id, name
+//! and ref, with links, team members and which teams have an usher
+//! rotation — so `owner`, `service`, `docs` and the rest answer a question
+//! nobody asked before without the database.
+//!
+//! Freshness is the snapshot's ([`super::snapshot::SnapshotCache`]): the
+//! model is used only while no change was heard since it was read (a
+//! NOTIFY from any replica, or a write made in this process —
+//! [`note_local_write`]); otherwise questions go to the database as before
+//! while a new model is read in the background. What the model doesn't
+//! have (an entity created a moment ago) is looked up in the database too,
+//! so the model can make an answer faster, never wrong by omission.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sqlx::PgPool;
+
+use super::model::Kind;
+use super::store::{EntityRow, LinkRow};
+
+/// Catalog writes this process made (counted before they commit; the
+/// NOTIFY that follows the commit covers the rest).
+static LOCAL_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Notes that this process is changing the catalog: the read model in
+/// memory is out of date from now on.
+pub fn note_local_write() {
+    LOCAL_WRITES.fetch_add(1, Ordering::SeqCst);
+}
+
+/// How many catalog writes this process has made.
+pub fn local_writes() -> u64 {
+    LOCAL_WRITES.load(Ordering::SeqCst)
+}
+
+/// The catalog, read at one moment.
+#[derive(Default)]
+pub struct ReadModel {
+    rows: HashMap<i64, Arc<EntityRow>>,
+    /// Lower-case name → ids, in the database's order (kind, namespace).
+    by_name: HashMap<Box<str>, Vec<i64>>,
+    by_ref: HashMap<Box<str>, i64>,
+    links: HashMap<i64, Vec<LinkRow>>,
+    /// Group id → its people, active first, by name.
+    members: HashMap<i64, Vec<i64>>,
+    rotations: HashMap<Box<str>, RotationRow>,
+}
+
+/// A team's usher rotation as stored, with its overrides that ended less
+/// than a day before it was read, or haven't ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationRow {
+    pub people: Vec<String>,
+    pub length_days: i32,
+    pub handoff: chrono::NaiveTime,
+    pub timezone: String,
+    pub start_date: chrono::NaiveDate,
+    /// (person, from, to), in the order they were made.
+    pub overrides: Vec<(
+        String,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )>,
+}
+
+/// A rotation's columns, with its team.
+type RotationOf = (
+    String,
+    Vec<String>,
+    i32,
+    chrono::NaiveTime,
+    String,
+    chrono::NaiveDate,
+);
+/// An override's columns, with its team.
+type OverrideOf = (
+    String,
+    String,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+);
+
+/// One `links` row with its entity.
+type LinkOf = (i64, String, Option<String>, String);
+
+impl ReadModel {
+    /// Reads the whole catalog in one consistent view.
+    pub async fn load(pool: &PgPool) -> Result<ReadModel, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let rows: Vec<EntityRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            crate::entity_columns!(),
+            " FROM entities e ORDER BY e.kind, e.namespace, e.id"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let links: Vec<LinkOf> = sqlx::query_as(
+            "SELECT entity_id, category, title, url FROM links ORDER BY entity_id, position",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        // Members declared either way: the user's memberOf, the group's members.
+        let members: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT g.id, r.source_id FROM relations r
+             JOIN entities g ON g.ref = r.target_ref AND g.kind = 'group'
+             WHERE r.type = 'memberOf'
+             UNION
+             SELECT r.source_id, u.id FROM relations r
+             JOIN entities u ON u.ref = r.target_ref AND u.kind = 'user'
+             WHERE r.type = 'hasMember'",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let rotations: Vec<RotationOf> = sqlx::query_as(
+            "SELECT team_ref, people, length_days, handoff, timezone, start_date FROM rotations",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let overrides: Vec<OverrideOf> = sqlx::query_as(
+            "SELECT team_ref, person, starts_at, ends_at FROM rotation_overrides
+             WHERE ends_at > now() - interval '1 day' ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut rotations: HashMap<Box<str>, RotationRow> = rotations
+            .into_iter()
+            .map(
+                |(team, people, length_days, handoff, timezone, start_date)| {
+                    let rotation = RotationRow {
+                        people,
+                        length_days,
+                        handoff,
+                        timezone,
+                        start_date,
+                        overrides: Vec::new(),
+                    };
+                    (team.into_boxed_str(), rotation)
+                },
+            )
+            .collect();
+        for (team, person, from, to) in overrides {
+            if let Some(rotation) = rotations.get_mut(team.as_str()) {
+                rotation.overrides.push((person, from, to));
+            }
+        }
+        tokio::task::spawn_blocking(move || Self::build(rows, links, members, rotations))
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("building the read model failed: {e}")))
+    }
+
+    fn build(
+        rows: Vec<EntityRow>,
+        links: Vec<LinkOf>,
+        members: Vec<(i64, i64)>,
+        rotations: HashMap<Box<str>, RotationRow>,
+    ) -> ReadModel {
+        let mut model = ReadModel {
+            rotations,
+            ..ReadModel::default()
+        };
+        for row in rows {
+            model
+                .by_name
+                .entry(row.name.to_lowercase().into_boxed_str())
+                .or_default()
+                .push(row.id);
+            model
+                .by_ref
+                .insert(row.key.clone().into_boxed_str(), row.id);
+            model.rows.insert(row.id, Arc::new(row));
+        }
+        for (entity, category, title, url) in links {
+            model.links.entry(entity).or_default().push(LinkRow {
+                category,
+                title,
+                url,
+            });
+        }
+        for (group, user) in members {
+            if model.rows.get(&user).is_some_and(|u| u.kind == "user") {
+                model.members.entry(group).or_default().push(user);
+            }
+        }
+        for people in model.members.values_mut() {
+            people.sort_by(|a, b| {
+                let (a, b) = (&model.rows[a], &model.rows[b]);
+                let name = |r: &EntityRow| r.display_name.clone().unwrap_or_else(|| r.name.clone());
+                b.active.cmp(&a.active).then_with(|| name(a).cmp(&name(b)))
+            });
+            people.dedup();
+        }
+        model
+    }
+
+    /// How many entities it holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Entities of `kinds` named `name` (case-insensitively), as
+    /// `store::find_by_name` orders them.
+    pub fn find_by_name(&self, kinds: &[Kind], name: &str) -> Vec<EntityRow> {
+        let Some(ids) = self.by_name.get(name.to_lowercase().as_str()) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .map(|id| &self.rows[id])
+            .filter(|r| kinds.iter().any(|k| k.as_str() == r.kind))
+            .take(25)
+            .map(|r| EntityRow::clone(r))
+            .collect()
+    }
+
+    pub fn find_by_id(&self, id: i64) -> Option<EntityRow> {
+        self.rows.get(&id).map(|r| EntityRow::clone(r))
+    }
+
+    /// The entity with this ref (any case).
+    pub fn find_by_ref(&self, key: &str) -> Option<EntityRow> {
+        let id = self.by_ref.get(key.to_lowercase().as_str())?;
+        Some(EntityRow::clone(&self.rows[id]))
+    }
+
+    /// A team's people, active first, by name.
+    pub fn team_members(&self, group_id: i64) -> Vec<EntityRow> {
+        self.members
+            .get(&group_id)
+            .into_iter()
+            .flatten()
+            .map(|id| EntityRow::clone(&self.rows[id]))
+            .collect()
+    }
+
+    pub fn links(&self, entity_id: i64) -> Vec<LinkRow> {
+        self.links.get(&entity_id).cloned().unwrap_or_default()
+    }
+
+    /// Whether the team has an usher rotation.
+    pub fn has_rotation(&self, team_ref: &str) -> bool {
+        self.rotations.contains_key(team_ref)
+    }
+
+    /// The team's usher rotation, with overrides that ended after `since`.
+    pub fn rotation(
+        &self,
+        team_ref: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Option<RotationRow> {
+        let mut rotation = self.rotations.get(team_ref)?.clone();
+        rotation.overrides.retain(|(_, _, to)| *to > since);
+        Some(rotation)
+    }
+}
