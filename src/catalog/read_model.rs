@@ -12,7 +12,6 @@
 //! so the model can make an answer faster, never wrong by omission.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sqlx::PgPool;
@@ -35,10 +34,14 @@ pub fn local_writes() -> u64 {
     LOCAL_WRITES.load(Ordering::SeqCst)
 }
 
-/// The catalog, read at one moment.
+/// The catalog, read at one moment. Services, APIs and the rest — the
+/// bulk — are kept serialized (absent fields left out) and decoded when a
+/// question needs one, a few microseconds, instead of ~2.8 kB of strings
+/// and JSON each; teams and people, read several times in every answer
+/// and far fewer, are kept as rows.
 #[derive(Default)]
 pub struct ReadModel {
-    rows: HashMap<i64, Arc<EntityRow>>,
+    rows: HashMap<i64, Stored>,
     /// Lower-case name → ids, in the database's order (kind, namespace).
     by_name: HashMap<Box<str>, Vec<i64>>,
     by_ref: HashMap<Box<str>, i64>,
@@ -46,6 +49,45 @@ pub struct ReadModel {
     /// Group id → its people, active first, by name.
     members: HashMap<i64, Vec<i64>>,
     rotations: HashMap<Box<str>, RotationRow>,
+}
+
+/// Rows as they are read: encoded, indexed, and people's sort keys for
+/// the team lists (active first, then by display name).
+#[derive(Default)]
+struct Rows {
+    rows: HashMap<i64, Stored>,
+    by_name: HashMap<Box<str>, Vec<i64>>,
+    by_ref: HashMap<Box<str>, i64>,
+    people: HashMap<i64, (bool, String)>,
+}
+
+impl Rows {
+    fn add(&mut self, row: EntityRow) {
+        let stored = if matches!(row.kind.as_str(), "user" | "group") {
+            Stored::Row(Box::new(row.clone()))
+        } else {
+            match serde_json::to_vec(&row) {
+                Ok(bytes) => Stored::Encoded(bytes.into_boxed_slice()),
+                Err(_) => return,
+            }
+        };
+        self.by_name
+            .entry(row.name.to_lowercase().into_boxed_str())
+            .or_default()
+            .push(row.id);
+        self.by_ref.insert(row.key.into_boxed_str(), row.id);
+        if row.kind == "user" {
+            let name = row.display_name.unwrap_or(row.name);
+            self.people.insert(row.id, (row.active, name));
+        }
+        self.rows.insert(row.id, stored);
+    }
+}
+
+/// A row as the model keeps it.
+enum Stored {
+    Row(Box<EntityRow>),
+    Encoded(Box<[u8]>),
 }
 
 /// A team's usher rotation as stored, with its overrides that ended less
@@ -92,13 +134,20 @@ impl ReadModel {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let rows: Vec<EntityRow> = sqlx::query_as(concat!(
-            "SELECT ",
-            crate::entity_columns!(),
-            " FROM entities e ORDER BY e.kind, e.namespace, e.id"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        // Rows are encoded as they arrive: the whole result is never held.
+        let mut rows = Rows::default();
+        {
+            use futures_util::TryStreamExt;
+            let mut stream = sqlx::query_as::<_, EntityRow>(concat!(
+                "SELECT ",
+                crate::entity_columns!(),
+                " FROM entities e ORDER BY e.kind, e.namespace, e.id"
+            ))
+            .fetch(&mut *tx);
+            while let Some(row) = stream.try_next().await? {
+                rows.add(row);
+            }
+        }
         let links: Vec<LinkOf> = sqlx::query_as(
             "SELECT entity_id, category, title, url FROM links ORDER BY entity_id, position",
         )
@@ -155,26 +204,24 @@ impl ReadModel {
     }
 
     fn build(
-        rows: Vec<EntityRow>,
+        rows: Rows,
         links: Vec<LinkOf>,
         members: Vec<(i64, i64)>,
         rotations: HashMap<Box<str>, RotationRow>,
     ) -> ReadModel {
+        let Rows {
+            rows,
+            by_name,
+            by_ref,
+            people,
+        } = rows;
         let mut model = ReadModel {
+            rows,
+            by_name,
+            by_ref,
             rotations,
             ..ReadModel::default()
         };
-        for row in rows {
-            model
-                .by_name
-                .entry(row.name.to_lowercase().into_boxed_str())
-                .or_default()
-                .push(row.id);
-            model
-                .by_ref
-                .insert(row.key.clone().into_boxed_str(), row.id);
-            model.rows.insert(row.id, Arc::new(row));
-        }
         for (entity, category, title, url) in links {
             model.links.entry(entity).or_default().push(LinkRow {
                 category,
@@ -183,19 +230,32 @@ impl ReadModel {
             });
         }
         for (group, user) in members {
-            if model.rows.get(&user).is_some_and(|u| u.kind == "user") {
+            if people.contains_key(&user) {
                 model.members.entry(group).or_default().push(user);
             }
         }
-        for people in model.members.values_mut() {
-            people.sort_by(|a, b| {
-                let (a, b) = (&model.rows[a], &model.rows[b]);
-                let name = |r: &EntityRow| r.display_name.clone().unwrap_or_else(|| r.name.clone());
-                b.active.cmp(&a.active).then_with(|| name(a).cmp(&name(b)))
+        for members in model.members.values_mut() {
+            members.sort_by(|a, b| {
+                let (a, b) = (&people[a], &people[b]);
+                b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1))
             });
-            people.dedup();
+            members.dedup();
         }
+        model.rows.shrink_to_fit();
         model
+    }
+
+    fn row(&self, id: i64) -> Option<EntityRow> {
+        match self.rows.get(&id)? {
+            Stored::Row(row) => Some(EntityRow::clone(row)),
+            Stored::Encoded(bytes) => match serde_json::from_slice(bytes) {
+                Ok(row) => Some(row),
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "a row of the read model can't be decoded");
+                    None
+                }
+            },
+        }
     }
 
     /// How many entities it holds.
@@ -214,21 +274,24 @@ impl ReadModel {
             return Vec::new();
         };
         ids.iter()
-            .map(|id| &self.rows[id])
+            .filter_map(|id| self.row(*id))
             .filter(|r| kinds.iter().any(|k| k.as_str() == r.kind))
             .take(25)
-            .map(|r| EntityRow::clone(r))
             .collect()
     }
 
     pub fn find_by_id(&self, id: i64) -> Option<EntityRow> {
-        self.rows.get(&id).map(|r| EntityRow::clone(r))
+        self.row(id)
+    }
+
+    /// Whether it holds the entity with this ref (any case).
+    pub fn has_ref(&self, key: &str) -> bool {
+        self.by_ref.contains_key(key.to_lowercase().as_str())
     }
 
     /// The entity with this ref (any case).
     pub fn find_by_ref(&self, key: &str) -> Option<EntityRow> {
-        let id = self.by_ref.get(key.to_lowercase().as_str())?;
-        Some(EntityRow::clone(&self.rows[id]))
+        self.row(*self.by_ref.get(key.to_lowercase().as_str())?)
     }
 
     /// A team's people, active first, by name.
@@ -237,7 +300,7 @@ impl ReadModel {
             .get(&group_id)
             .into_iter()
             .flatten()
-            .map(|id| EntityRow::clone(&self.rows[id]))
+            .filter_map(|id| self.row(*id))
             .collect()
     }
 

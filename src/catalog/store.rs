@@ -7,8 +7,9 @@ use sqlx::{FromRow, PgPool};
 
 use super::model::{EntityRef, Kind};
 
-/// The columns most answers need.
-#[derive(Debug, Clone, FromRow, PartialEq)]
+/// The columns most answers need. (Serialized compactly — absent fields
+/// left out — by the read model, which keeps rows as bytes.)
+#[derive(Debug, Clone, FromRow, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EntityRow {
     pub id: i64,
     pub kind: String,
@@ -16,34 +17,59 @@ pub struct EntityRow {
     pub name: String,
     #[sqlx(rename = "ref")]
     pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub framework: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub techdocs_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github_slug: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagerduty_service_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pagerduty_integration_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opsgenie_team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord_channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slack_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discord_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lead_ref: Option<String>,
     pub active: bool,
     pub annotations: Value,
     pub tags: Vec<String>,
     pub origin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_line: Option<i32>,
 }
 
@@ -340,7 +366,7 @@ impl Reader<'_> {
 
     pub async fn team_members(&self, group: &EntityRow) -> Result<Vec<EntityRow>, sqlx::Error> {
         match &self.model {
-            Some(model) if model.find_by_ref(&group.key).is_some() => {
+            Some(model) if model.has_ref(&group.key) => {
                 record([group.id]);
                 Ok(recorded(model.team_members(group.id)))
             }
@@ -350,7 +376,7 @@ impl Reader<'_> {
 
     pub async fn links(&self, entity: &EntityRow) -> Result<Vec<LinkRow>, sqlx::Error> {
         match &self.model {
-            Some(model) if model.find_by_ref(&entity.key).is_some() => {
+            Some(model) if model.has_ref(&entity.key) => {
                 record([entity.id]);
                 Ok(model.links(entity.id))
             }

@@ -177,6 +177,20 @@ fn something_went_wrong(id: &str) -> String {
     )
 }
 
+/// Whether a command line only asks (a read-only question that changes
+/// nothing, whatever answers it): answering such a request twice does no
+/// harm, so replay protection — a database write — isn't needed for it.
+pub fn only_asks(text: &str) -> bool {
+    match parse::parse(text) {
+        Ok(parsed) => {
+            let caching =
+                registered(&parsed.command.name).map_or(cache::Caching::Never, |c| c.caching);
+            caching != cache::Caching::Never && parsed.sub.is_none() && !parsed.args.flag("notify")
+        }
+        Err(_) => true,
+    }
+}
+
 async fn handle_parsed(core: &Core, request: &Request, parsed: &Parsed) -> Reply {
     let started = std::time::Instant::now();
     if let Some(refusal) = check_permission(core, request, parsed) {

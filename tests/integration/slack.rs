@@ -847,6 +847,29 @@ async fn a_replayed_click_or_command_acts_once() {
             .unwrap();
         assert!(answer.to_string().contains(expected), "{answer}");
     }
+    // A question replayed is just answered again: it changes nothing, and
+    // it costs no database write.
+    let body = command_form(
+        TEAM,
+        "/usher",
+        "owner payments-api",
+        "U01SAML",
+        &h.fake.response_url("cmd2"),
+    );
+    for _ in 0..2 {
+        let answer: Value = h
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                &body,
+                0,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(answer.to_string().contains("Payments API"), "{answer}");
+    }
     h.stop().await;
 }
 

@@ -101,6 +101,16 @@ fn normalize_rows(rows: &mut Vec<Value>) {
 /// Handles one interaction; returns the callback body.
 pub async fn handle(app: &Arc<DiscordApp>, interaction: Interaction) -> Value {
     let id = match &interaction {
+        // A question answered twice harms nobody; anything that acts, once.
+        Interaction::Command(c)
+            if commands::only_asks(&registration::command_line(
+                &app.config.command,
+                &c.data.name,
+                &flatten(&c.data.options),
+            )) =>
+        {
+            None
+        }
         Interaction::Command(c) => Some(c.id.get()),
         Interaction::Component(c) => Some(c.id.get()),
         Interaction::Modal(m) => Some(m.id.get()),

@@ -52,16 +52,18 @@ pub async fn handle(app: &Arc<SlackApp>, event: SlackCommandEvent) -> SlackComma
         tracing::info!(team = %team, "Slack: refused a command from a workspace not on the list");
         return ephemeral(&render::notice(&app.refusal(&team)));
     }
-    if !crate::platforms::replay::first_time(&app.core.pool, "slack", event.trigger_id.as_ref())
-        .await
-    {
-        return ephemeral(&render::notice(crate::platforms::replay::REPLAYED));
-    }
     let line = command_line(
         &app.config.command,
         event.command.as_ref(),
         event.text.as_deref().unwrap_or_default(),
     );
+    // A question answered twice harms nobody; anything that acts, once.
+    if !commands::only_asks(&line)
+        && !crate::platforms::replay::first_time(&app.core.pool, "slack", event.trigger_id.as_ref())
+            .await
+    {
+        return ephemeral(&render::notice(crate::platforms::replay::REPLAYED));
+    }
     let work = {
         let app = app.clone();
         let user = event.user_id.to_string();
