@@ -258,6 +258,18 @@ impl ReadModel {
         }
     }
 
+    /// Bytes of the rows kept encoded, and how many are kept as rows; links.
+    pub fn footprint(&self) -> (usize, usize, usize) {
+        let (mut encoded, mut decoded) = (0, 0);
+        for stored in self.rows.values() {
+            match stored {
+                Stored::Row(_) => decoded += 1,
+                Stored::Encoded(bytes) => encoded += bytes.len(),
+            }
+        }
+        (encoded, decoded, self.links.values().map(Vec::len).sum())
+    }
+
     /// How many entities it holds.
     pub fn len(&self) -> usize {
         self.rows.len()

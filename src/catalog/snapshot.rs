@@ -422,8 +422,12 @@ impl SnapshotCache {
             let started = Instant::now();
             match ReadModel::load(&pool).await {
                 Ok(model) => {
+                    let (encoded_bytes, rows, links) = model.footprint();
                     tracing::debug!(
                         entities = model.len(),
+                        encoded_bytes,
+                        rows,
+                        links,
                         ms = started.elapsed().as_millis() as u64,
                         "the catalog is read into memory"
                     );
