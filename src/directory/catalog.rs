@@ -17,19 +17,13 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::model::{self, Group, Known, Person, Source};
+use super::scim::resource::attribute as field;
 use crate::catalog::import::ImportOutcome;
 use crate::catalog::loader::{LoadOptions, Loaded};
 use crate::config::{Authority, DirectoryConfig};
 
 /// The location the directory is imported as.
 pub const LOCATION: &str = "directory";
-
-fn field<'a>(data: &'a Value, name: &str) -> Option<&'a Value> {
-    data.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
 
 /// What SCIM pushed, as a directory source: deleted groups are gone,
 /// deleted or deactivated people stay inactive.

@@ -423,21 +423,16 @@ fn case_exact(path: &AttrPath) -> bool {
 fn attribute<'a>(object: &'a Value, schema: Option<&str>, name: &str) -> Option<&'a Value> {
     let object = match schema {
         Some(urn) => {
-            let map = object.as_object()?;
             let core = |u: &str| u.to_ascii_lowercase().contains(":core:");
-            match map.iter().find(|(k, _)| k.eq_ignore_ascii_case(urn)) {
-                Some((_, extension)) => extension,
-                None if core(urn) => object,
+            match super::resource::attribute(object, urn) {
+                Some(extension) => extension,
+                None if object.is_object() && core(urn) => object,
                 None => return None,
             }
         }
         None => object,
     };
-    object
-        .as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    super::resource::attribute(object, name)
 }
 
 /// The values a path names (a multi-valued attribute gives each element's).

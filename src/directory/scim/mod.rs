@@ -333,12 +333,7 @@ async fn list(
     headers: &HeaderMap,
     query: &[(String, String)],
 ) -> Response {
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| resource::query_param(query, name);
     let parsed = match param("filter").filter(|f| !f.trim().is_empty()) {
         Some(text) => match filter::parse(text) {
             Ok(f) => Some(f),
@@ -430,12 +425,7 @@ async fn read(
     if unchanged {
         return StatusCode::NOT_MODIFIED.into_response();
     }
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| resource::query_param(query, name);
     let mut response = one(StatusCode::OK, &stored, headers);
     let attributes = resource::list_param(param("attributes"));
     let excluded = resource::list_param(param("excludedAttributes"));

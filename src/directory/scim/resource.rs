@@ -95,6 +95,24 @@ impl Stored {
     }
 }
 
+/// An attribute of a resource (a JSON object), by name without regard to
+/// case, as SCIM names attributes.
+pub fn attribute<'a>(object: &'a Value, name: &str) -> Option<&'a Value> {
+    object
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// A query parameter, by name without regard to case.
+pub fn query_param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 /// What a client may set: everything but `id` and `meta` (the server's).
 pub fn writable(mut body: Value) -> Value {
     if let Some(o) = body.as_object_mut() {

@@ -40,11 +40,7 @@ const COLUMNS: &str = "id::text, data, version, created_at, modified_at";
 
 /// The fields kept beside the data for lookups.
 fn index_fields(kind: Kind, data: &Value) -> (String, Option<String>, bool) {
-    let field = |name: &str| {
-        data.as_object()
-            .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
-            .map(|(_, v)| v)
-    };
+    let field = |name: &str| super::resource::attribute(data, name);
     let name = field(kind.name_attribute())
         .and_then(Value::as_str)
         .unwrap_or_default()
