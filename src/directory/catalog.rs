@@ -23,7 +23,7 @@ use crate::catalog::loader::{LoadOptions, Loaded};
 use crate::config::{Authority, DirectoryConfig};
 
 /// The location the directory is imported as.
-pub const LOCATION: &str = "directory";
+pub const LOCATION: &str = crate::catalog::import::DIRECTORY_LOCATION;
 
 /// What SCIM pushed, as a directory source: deleted groups are gone,
 /// deleted or deactivated people stay inactive.

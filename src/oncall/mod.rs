@@ -113,14 +113,6 @@ pub enum Source {
 
 /// The on-call source of an entity: its own annotations first, then its
 /// owning team's rotation and annotations.
-/// Whether a team has an usher rotation.
-pub async fn has_rotation(pool: &PgPool, team_ref: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rotations WHERE team_ref = $1)")
-        .bind(team_ref)
-        .fetch_one(pool)
-        .await
-}
-
 pub async fn source_for(
     reader: &crate::catalog::store::Reader<'_>,
     entity: &EntityRow,

@@ -35,6 +35,12 @@ use super::model::{EntityRef, Kind};
 use super::problem::{Problem, quote};
 use super::source::Source;
 
+/// The location the directory (people and teams from the identity
+/// provider) is imported as. Said here, below the directory, because the
+/// import treats it specially: it may take people over, and it says who
+/// is in the teams it knows.
+pub const DIRECTORY_LOCATION: &str = "directory";
+
 /// What kind of thing a location's target is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocationKind {

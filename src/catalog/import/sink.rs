@@ -28,10 +28,6 @@ pub(super) struct ImportSink<'t, 'c> {
     pub(super) takes_over_people: bool,
 }
 
-/// The directory's location (`directory::catalog::LOCATION`; the catalog
-/// sits below the directory, so it is said here too).
-const DIRECTORY: &str = "directory";
-
 /// Entities per batch: large enough to amortise round trips, small enough
 /// to keep memory flat.
 pub(super) const BATCH: usize = 500;
@@ -193,7 +189,7 @@ impl EntitySink for ChannelSink {
 }
 
 fn conflict(entity: &Entity, name: &str, other: &str) -> Problem {
-    let message = if name == entity.eref.name && other == DIRECTORY {
+    let message = if name == entity.eref.name && other == super::DIRECTORY_LOCATION {
         // The directory is the authority for people (`[directory] people`).
         let mut p = Problem::warning(
             &entity.file,

@@ -73,7 +73,7 @@ impl LoadOptions {
             takes_over_people: false,
             membership_authority: (config.directory.connected()
                 && config.directory.membership == crate::config::Authority::Directory)
-                .then(|| "directory".to_string()),
+                .then(|| crate::catalog::import::DIRECTORY_LOCATION.to_string()),
             forge_teams: config.directory.forge_teams.clone(),
         }
     }
