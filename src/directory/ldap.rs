@@ -90,8 +90,16 @@ pub async fn read(source: &LdapSource) -> Result<Source, String> {
         ];
         for entry in entries(&mut ldap, source, search, GROUPS, attrs).await? {
             let mut group = group(&entry, map);
-            if let Some(rest) = ranged(&entry, &map.members) {
-                more_members(&mut ldap, source, &entry.dn, &map.members, rest, &mut group).await?;
+            if let Some((_, Some(end))) = range(&entry, &map.members) {
+                more_members(
+                    &mut ldap,
+                    source,
+                    &entry.dn,
+                    &map.members,
+                    end + 1,
+                    &mut group,
+                )
+                .await?;
             }
             out.groups.push(group);
         }
@@ -252,7 +260,12 @@ pub fn group(entry: &SearchEntry, map: &GroupMap) -> Group {
         key: normalise_dn(&entry.dn),
         name: first(entry, &map.name).unwrap_or_else(|| rdn_value(&entry.dn)),
         description: first(entry, &map.description),
-        members: member_values(values(entry, &map.members)),
+        // A large AD group gives its first range of members under
+        // `member;range=0-1499`; the rest are read after.
+        members: member_values(values(entry, &map.members))
+            .into_iter()
+            .chain(range(entry, &map.members).map_or_else(Vec::new, |(v, _)| member_values(v)))
+            .collect(),
     }
 }
 
@@ -273,13 +286,14 @@ fn member_values(values: &[String]) -> Vec<String> {
 
 /// AD gives at most 1,500 values of a large group's `member` at a time,
 /// as `member;range=0-1499`; the next range starts after the last one
-/// given, until one ends in `*`.
-fn ranged(entry: &SearchEntry, attribute: &str) -> Option<u64> {
+/// given, until one ends in `*`. The values of the range the entry holds,
+/// and where it ends (`None`: it is the last).
+fn range<'a>(entry: &'a SearchEntry, attribute: &str) -> Option<(&'a [String], Option<u64>)> {
     let prefix = format!("{};range=", attribute.to_lowercase());
-    entry.attrs.keys().find_map(|name| {
+    entry.attrs.iter().find_map(|(name, values)| {
         let range = name.to_lowercase().strip_prefix(&prefix)?.to_string();
         let (_, end) = range.split_once('-')?;
-        end.parse::<u64>().ok().map(|end| end + 1)
+        Some((values.as_slice(), end.parse::<u64>().ok()))
     })
 }
 
@@ -291,19 +305,6 @@ async fn more_members(
     mut start: u64,
     group: &mut Group,
 ) -> Result<(), String> {
-    let mut ranged_values = |entry: &SearchEntry| {
-        let prefix = format!("{};range=", attribute.to_lowercase());
-        let found = entry
-            .attrs
-            .iter()
-            .find(|(name, _)| name.to_lowercase().starts_with(&prefix));
-        found.map(|(name, values)| {
-            group.members.extend(member_values(values));
-            name.rsplit('-')
-                .next()
-                .and_then(|end| end.parse::<u64>().ok())
-        })
-    };
     for _ in 0..(MAX_ENTRIES / 1000) {
         let attr = format!("{attribute};range={start}-*");
         let (results, _) = ldap
@@ -315,9 +316,13 @@ async fn more_members(
         let Some(entry) = results.into_iter().next().and_then(construct) else {
             return Ok(());
         };
-        match ranged_values(&entry) {
-            Some(Some(end)) => start = end + 1,
-            _ => return Ok(()),
+        let Some((values, end)) = range(&entry, attribute) else {
+            return Ok(());
+        };
+        group.members.extend(member_values(values));
+        match end {
+            Some(end) => start = end + 1,
+            None => return Ok(()),
         }
     }
     Ok(())
@@ -477,7 +482,11 @@ mod tests {
                 ("memberUid", &["bob"]),
             ],
         );
-        assert_eq!(ranged(&g, "member"), Some(1500));
+        assert_eq!(range(&g, "member").map(|(_, end)| end), Some(Some(1499)));
+        // The first range's members are the group's too.
+        assert_eq!(group(&g, &GroupMap::default()).members, ["cn=a,dc=x"]);
+        let last = entry("cn=ops,dc=x", &[("member;range=1500-*", &["CN=B,DC=X"])]);
+        assert_eq!(range(&last, "member").map(|(_, end)| end), Some(None));
         let map = GroupMap {
             members: "memberUid".into(),
             ..GroupMap::default()
