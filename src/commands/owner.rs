@@ -34,11 +34,9 @@ async fn answer(core: &Core, service: &EntityRow) -> CommandResult {
     let links = reader.links(service).await?;
     let oncall = super::oncall::lookup_for(core, service).await?;
     let mut reply = Reply::new().header(service.label());
+    // The on-call lookup read the owner already (a service's team).
     let owner = match service.owner_ref.as_deref() {
-        Some(key) => reader
-            .find_by_ref(key)
-            .await?
-            .ok_or_else(|| key.to_string()),
+        Some(key) => oncall.team.clone().ok_or_else(|| key.to_string()),
         None => Err(String::new()),
     };
     let mut actions: Vec<Element> = Vec::new();

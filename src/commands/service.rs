@@ -40,10 +40,10 @@ pub async fn run(core: &Core, _request: &Request, args: &Args) -> CommandResult 
 }
 
 async fn card(core: &Core, service: &EntityRow) -> CommandResult {
-    let owner = match &service.owner_ref {
-        Some(key) => core.reader().await.find_by_ref(key).await?,
-        None => None,
-    };
+    let reader = core.reader().await;
+    // The on-call lookup reads the owner (a service's team) too.
+    let oncall = super::oncall::lookup_for(core, service).await?;
+    let owner = oncall.team.clone();
     let snapshot = core.snapshot.get(&core.pool).await?;
     let depends_on = snapshot.graph.direct(service.id, false);
     let dependents = snapshot.graph.direct(service.id, true);
@@ -116,13 +116,13 @@ async fn card(core: &Core, service: &EntityRow) -> CommandResult {
     );
     fields.push(Field {
         label: "On call".into(),
-        value: super::oncall::summary(&super::oncall::lookup_for(core, service).await?),
+        value: super::oncall::summary(&oncall),
     });
     reply = reply.fields(fields);
 
     let names = |ids: &[i64]| -> Vec<i64> { ids.iter().take(5).copied().collect() };
-    let shown_deps = core.reader().await.find_by_ids(&names(&depends_on)).await?;
-    let shown_dependents = core.reader().await.find_by_ids(&names(&dependents)).await?;
+    let shown_deps = reader.find_by_ids(&names(&depends_on)).await?;
+    let shown_dependents = reader.find_by_ids(&names(&dependents)).await?;
     let list = |rows: &[EntityRow], total: usize| {
         let mut s: Vec<String> = rows.iter().map(EntityRow::short).collect();
         if total > rows.len() {
