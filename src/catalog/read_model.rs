@@ -63,8 +63,14 @@ struct Rows {
 
 impl Rows {
     fn add(&mut self, row: EntityRow) {
+        let id = row.id;
+        let (name, key) = (row.name.to_lowercase(), row.key.clone());
+        if row.kind == "user" {
+            let shown = row.display_name.as_ref().unwrap_or(&row.name);
+            self.people.insert(id, (row.active, shown.clone()));
+        }
         let stored = if matches!(row.kind.as_str(), "user" | "group") {
-            Stored::Row(Box::new(row.clone()))
+            Stored::Row(Box::new(row))
         } else {
             match serde_json::to_vec(&row) {
                 Ok(bytes) => Stored::Encoded(bytes.into_boxed_slice()),
@@ -72,15 +78,11 @@ impl Rows {
             }
         };
         self.by_name
-            .entry(row.name.to_lowercase().into_boxed_str())
+            .entry(name.into_boxed_str())
             .or_default()
-            .push(row.id);
-        self.by_ref.insert(row.key.into_boxed_str(), row.id);
-        if row.kind == "user" {
-            let name = row.display_name.unwrap_or(row.name);
-            self.people.insert(row.id, (row.active, name));
-        }
-        self.rows.insert(row.id, stored);
+            .push(id);
+        self.by_ref.insert(key.into_boxed_str(), id);
+        self.rows.insert(id, stored);
     }
 }
 

@@ -9,7 +9,7 @@
 //! nobody, and someone missing from a read stays in the catalog inactive
 //! (they left) rather than vanishing with their history.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -375,16 +375,16 @@ fn keep_leavers(mut read: Source, last: Option<Source>) -> Source {
         return read;
     };
     let now: HashSet<String> = read.people.iter().map(|p| p.key.clone()).collect();
-    let by_email: HashMap<String, ()> = read
+    let by_email: HashSet<String> = read
         .people
         .iter()
-        .filter_map(|p| p.email.as_ref().map(|e| (e.to_lowercase(), ())))
+        .filter_map(|p| p.email.as_ref().map(|e| e.to_lowercase()))
         .collect();
     for mut gone in last.people {
         let moved = gone
             .email
             .as_ref()
-            .is_some_and(|e| by_email.contains_key(&e.to_lowercase()));
+            .is_some_and(|e| by_email.contains(&e.to_lowercase()));
         if now.contains(&gone.key) || moved {
             continue;
         }
@@ -444,7 +444,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
                 .collect(),
-            bin_attrs: HashMap::new(),
+            bin_attrs: std::collections::HashMap::new(),
         }
     }
 
